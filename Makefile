@@ -1,0 +1,51 @@
+# hulk-ops — everything a user or CI runs goes through these targets.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := .venv/bin/python
+export UV_LINK_MODE := copy
+
+.PHONY: help venv system demo test test-unit test-integration test-e2e lint bench clean
+
+help:
+	@echo "make demo   - run the dashboard on a live sandbox at http://localhost:8501"
+	@echo "make test   - set everything up and run the whole suite"
+	@echo "make bench  - run the benchmarks in bench/ and write docs/benchmarks.md"
+
+# uv with the committed lock file (pip backtracks for minutes on this dependency set)
+$(UV):
+	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+venv: .venv/.synced
+
+# Debian packages a fresh machine lacks (servers are reused when already running)
+system: venv
+	$(PY) -m sandbox.services install --with chromium
+
+demo: system
+	$(PY) -m hulk_ops.cli demo
+
+test: system
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest -m unit
+
+test-integration: system
+	$(PY) -m pytest -m integration
+
+test-e2e: system
+	$(PY) -m pytest -m e2e
+
+lint: venv
+	$(PY) -m ruff check .
+
+bench: system
+	$(PY) -m bench
+
+clean:
+	rm -rf .venv .services .demo .bench .pytest_cache .ruff_cache

@@ -1,0 +1,72 @@
+"""Per-target circuit breaker, on purgatory's state machine.
+
+The breaker counts consecutive down results (probes never raise, so a down result is turned into
+purgatory's failure signal here). While open, the target is not probed and reported down with
+the breaker's reason; after `reset_s` one trial probe runs (half-open) and closes or re-opens it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from purgatory.domain.model import Context, OpenedState
+
+
+class _Down(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class BreakerView:
+    state: str  # "closed" | "opened" | "half-opened"
+    failures: int
+    opened_at: float | None
+    retry_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "failures": self.failures, "opened_at": self.opened_at,
+                "retry_at": self.retry_at}
+
+
+class TargetBreaker:
+    def __init__(self, name: str, failures: int, reset_s: float) -> None:
+        self._ctx = Context(name, threshold=failures, ttl=reset_s)
+        self.reset_s = reset_s
+        self.last_error: str | None = None
+
+    def allow(self) -> bool:
+        """True when a probe may run now (closed, or the open period is over: half-open trial)."""
+        try:
+            self._ctx.handle_new_request()
+        except OpenedState:
+            return False
+        return True
+
+    def record(self, down: bool, error: str | None = None) -> None:
+        if down:
+            self.last_error = error
+            self._ctx.handle_exception(_Down(error or "down"))
+        else:
+            self._ctx.handle_end_request()
+        self._ctx.messages.clear()
+
+    @property
+    def is_open(self) -> bool:
+        return self._ctx.state != "closed"
+
+    def view(self) -> BreakerView:
+        opened_at = self._ctx.opened_at if self._ctx.state == "opened" else None
+        return BreakerView(
+            state=self._ctx.state,
+            failures=self._ctx.failure_count or 0,
+            opened_at=opened_at,
+            retry_at=(opened_at + self.reset_s) if opened_at else None,
+        )
+
+    def reason(self) -> str:
+        view = self.view()
+        wait = max(0.0, (view.retry_at or time.time()) - time.time())
+        last = f"; last error: {self.last_error}" if self.last_error else ""
+        return f"circuit breaker open, next trial in {wait:.0f} s{last}"

@@ -1,0 +1,44 @@
+"""In-memory `ResultStore`: the fake used by unit tests (same port as the Redis adapter)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hulk_ops.model import ProbeResult, StateChange
+
+
+class MemoryResultStore:
+    def __init__(self) -> None:
+        self.latest: dict[str, ProbeResult] = {}
+        self.history: dict[str, list[ProbeResult]] = {}
+        self.events: list[StateChange] = []
+        self.heartbeats: dict[str, dict[str, Any]] = {}
+        self.breakers: dict[str, dict[str, Any]] = {}
+        self.series: list[tuple[str, float, float]] = []
+        self.writes = 0
+        self.fail_writes = False  # flip to simulate an outage
+
+    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange]) -> None:
+        if self.fail_writes:
+            raise ConnectionError("memory store is failing on purpose")
+        self.writes += 1
+        for result in results:
+            self.latest[result.target] = result
+            self.history.setdefault(result.target, []).append(result)
+        self.events.extend(changes)
+
+    async def write_series(self, points: Sequence[tuple[str, float, float]]) -> None:
+        self.series.extend(points)
+
+    async def previous_statuses(self) -> dict[str, str]:
+        return {name: r.status for name, r in self.latest.items()}
+
+    async def write_heartbeat(self, replica: str, info: dict[str, Any]) -> None:
+        self.heartbeats[replica] = info
+
+    async def write_breakers(self, states: dict[str, dict[str, Any]]) -> None:
+        self.breakers.update(states)
+
+    async def close(self) -> None:
+        return None

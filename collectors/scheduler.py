@@ -1,0 +1,193 @@
+"""The asyncio scheduler: every target on its own interval, none able to delay another.
+
+A min-heap of planned start times drives one loop. Each run is its own task, bounded by a global
+semaphore (`concurrency`) and a hard timeout; starts are fixed-rate (no drift) plus a random
+jitter. A per-target circuit breaker skips targets that keep failing and reports them down with
+the breaker's reason. Results go to the `BufferedWriter`; state changes become events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import structlog
+
+from collectors.breaker import TargetBreaker
+from collectors.telemetry import CollectorMetrics
+from collectors.writer import BufferedWriter
+from hulk_ops.config import TargetSettings
+from hulk_ops.model import STATUS_CODE, ProbeResult, StateChange, iso, utcnow
+from probes.base import Probe
+
+log = structlog.get_logger("hulk_ops.scheduler")
+FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a start is not a burst
+
+
+@dataclass(eq=False)
+class Job:
+    settings: TargetSettings
+    probe: Probe
+    breaker: TargetBreaker
+    previous_status: str | None = None
+    running: bool = False
+    runs: int = 0
+    last_result: ProbeResult | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+class Scheduler:
+    def __init__(
+        self,
+        jobs: list[Job],
+        writer: BufferedWriter,
+        metrics: CollectorMetrics,
+        concurrency: int = 256,
+        jitter_pct: float = 5.0,
+        owns: Callable[[str], bool] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.jobs = jobs
+        self.writer = writer
+        self.metrics = metrics
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.jitter_pct = jitter_pct
+        self.owns = owns or (lambda _name: True)
+        self.rng = rng or random.Random()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.started_at = time.time()
+        self.last_probe_at: float | None = None
+        self.probes_done = 0
+        self._window_lag = 0.0
+        self.max_lag = 0.0
+
+    def first_due(self, job: Job, now: float) -> float:
+        """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
+        digest = hashlib.blake2b(job.name.encode(), digest_size=4).digest()
+        fraction = int.from_bytes(digest, "big") / 2**32
+        return now + fraction * min(job.settings.interval_s, FIRST_SPREAD_S)
+
+    def _jitter(self, job: Job) -> float:
+        return self.rng.uniform(0, job.settings.interval_s * self.jitter_pct / 100.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        heap: list[tuple[float, int, float, Job]] = []
+        for seq, job in enumerate(self.jobs):
+            base = self.first_due(job, now)
+            heap.append((base, seq, base, job))
+        heapq.heapify(heap)
+        ticker = asyncio.create_task(self._lag_ticker(stop), name="lag-ticker")
+        try:
+            while heap and not stop.is_set():
+                planned, seq, base, job = heap[0]
+                delay = planned - loop.time()
+                if delay > 0:
+                    try:
+                        async with asyncio.timeout(delay):
+                            await stop.wait()
+                        break
+                    except TimeoutError:
+                        pass
+                heapq.heappop(heap)
+                next_base = base + job.settings.interval_s
+                heapq.heappush(heap, (next_base + self._jitter(job), seq, next_base, job))
+                if not self.owns(job.name):
+                    continue
+                if job.running:
+                    self.metrics.skipped.labels(job.name).inc()
+                    continue
+                job.running = True
+                task = loop.create_task(self._run_job(job, planned), name=f"probe:{job.name}")
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        finally:
+            ticker.cancel()
+
+    async def cancel_running(self, grace_s: float = 0.0) -> None:
+        """At shutdown: give in-flight probes `grace_s`, then cancel them (their results are dropped)."""
+        if self.tasks and grace_s > 0:
+            await asyncio.wait(set(self.tasks), timeout=grace_s)
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=1.0)
+
+    async def _run_job(self, job: Job, planned: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.semaphore:
+                lag = max(0.0, loop.time() - planned)
+                self.metrics.start_lag.observe(lag)
+                self._window_lag = max(self._window_lag, lag)
+                started = time.perf_counter()
+                result = await self.probe_job(job)
+                self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
+                self.record(job, result)
+        finally:
+            job.running = False
+
+    async def probe_job(self, job: Job) -> ProbeResult:
+        """Run one probe behind its breaker and a hard timeout; never raises (but for cancellation)."""
+        if not job.breaker.allow():
+            return breaker_result(job)
+        try:
+            async with asyncio.timeout(job.settings.timeout_s + 1.0):
+                result = await job.probe.check()
+        except TimeoutError:
+            result = down_result(job, f"timed out after {job.settings.timeout_s:.1f} s (probe overran its timeout)")
+        except Exception as exc:  # a probe bug must not stop the collector
+            log.exception("probe_crashed", target=job.name, kind=job.settings.kind)
+            result = down_result(job, f"internal error in the {job.settings.kind} probe: {type(exc).__name__}")
+        job.breaker.record(result.status == "down", result.error)
+        if job.breaker.is_open:
+            result = replace(result, details={**result.details, "breaker": job.breaker.view().state})
+        return result
+
+    def record(self, job: Job, result: ProbeResult) -> None:
+        job.runs += 1
+        job.last_result = result
+        self.probes_done += 1
+        self.last_probe_at = time.time()
+        kind = job.settings.kind
+        self.metrics.probes.labels(job.name, kind, result.status).inc()
+        self.metrics.target_up.labels(job.name, kind).set(0 if result.status == "down" else 1)
+        self.metrics.target_status.labels(job.name, kind).set(STATUS_CODE[result.status])
+        self.metrics.breaker_open.labels(job.name).set(1 if job.breaker.is_open else 0)
+        self.metrics.last_cycle.set(self.last_probe_at)
+        change = None
+        previous = job.previous_status
+        if previous != result.status and (previous is not None or result.status != "up"):
+            change = StateChange(job.name, kind, previous, result.status, result.error, result.observed_at)
+            log.info("state_change", target=job.name, kind=kind, previous=previous, current=result.status,
+                     error=result.error)
+        job.previous_status = result.status
+        self.writer.submit(result, change)
+
+    async def _lag_ticker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            self.metrics.cycle_lag.set(self._window_lag)
+            self.max_lag = max(self.max_lag, self._window_lag)
+            self._window_lag = 0.0
+
+
+def down_result(job: Job, error: str) -> ProbeResult:
+    return ProbeResult(
+        target=job.name, kind=job.settings.kind, status="down", latency_ms=None, version=None,
+        metrics={}, error=error, observed_at=iso(utcnow()),
+    )
+
+
+def breaker_result(job: Job) -> ProbeResult:
+    result = down_result(job, job.breaker.reason())
+    return replace(result, details={"breaker": "opened"})

@@ -1,0 +1,108 @@
+"""`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics.
+
+Shutdown is bounded (< 2 s): stop planning runs, cancel in-flight probes, flush the buffered
+results (up to 1 s), close the clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import structlog
+from prometheus_client import start_http_server
+
+from hulk_ops.bootstrap import Collector, build_collector
+from hulk_ops.config import Config
+
+log = structlog.get_logger("hulk_ops.collector")
+HEARTBEAT_S = 5.0
+
+
+def replica_id() -> str:
+    return os.environ.get("HULK_OPS_REPLICA") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def run_collector(config: Config, metrics_port: int | None = 9464, metrics_host: str = "127.0.0.1",
+                        stop: asyncio.Event | None = None, collector: Collector | None = None) -> Collector:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    collector = collector or build_collector(config)
+    server = None
+    if metrics_port is not None:
+        server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
+    replica = replica_id()
+    collector.metrics.targets_owned.labels(replica).set(len(collector.scheduler.jobs))
+    try:
+        previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)
+    except Exception as exc:  # the store may be down at start: we buffer and carry on
+        log.warning("store_unreachable_at_start", error=str(exc))
+        previous = {}
+    for job in collector.scheduler.jobs:
+        job.previous_status = previous.get(job.name)
+    log.info("collector_started", replica=replica, targets=len(collector.scheduler.jobs),
+             metrics_port=metrics_port, store=config.store.prefix)
+    collector.writer.start()
+    heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
+    try:
+        await collector.scheduler.run(stop)
+    finally:
+        stop.set()
+        started = time.monotonic()
+        heartbeat.cancel()
+        await collector.scheduler.cancel_running()
+        await collector.writer.stop(deadline_s=1.0)
+        await _write_heartbeat(collector, replica, stopped=True)
+        await asyncio.gather(*(asyncio.wait_for(j.probe.close(), 0.5) for j in collector.scheduler.jobs),
+                             return_exceptions=True)
+        await asyncio.wait_for(collector.store.close(), 0.5) if hasattr(collector.store, "close") else None
+        if server is not None:
+            server.shutdown()
+        log.info("collector_stopped", shutdown_s=round(time.monotonic() - started, 3),
+                 unflushed=len(collector.writer.buffer))
+    return collector
+
+
+async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await _write_heartbeat(collector, replica)
+        try:
+            async with asyncio.timeout(HEARTBEAT_S):
+                await stop.wait()
+        except TimeoutError:
+            pass
+
+
+async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = False) -> None:
+    sched, writer = collector.scheduler, collector.writer
+    info: dict[str, Any] = {
+        "replica": replica,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": sched.started_at,
+        "heartbeat_at": time.time(),
+        "last_probe_at": sched.last_probe_at,
+        "targets": len(sched.jobs),
+        "probes_done": sched.probes_done,
+        "max_lag_s": round(sched.max_lag, 4),
+        "store_ok": writer.store_ok,
+        "buffered": len(writer.buffer),
+        "dropped": writer.dropped,
+        "stopped": stopped,
+    }
+    breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
+    try:
+        async with asyncio.timeout(1.0):
+            await collector.store.write_heartbeat(replica, info)
+            await collector.store.write_breakers(breakers)
+    except Exception as exc:  # the writer already reports store outages
+        log.debug("heartbeat_failed", error=str(exc))

@@ -1,0 +1,133 @@
+"""Batching, buffering writer in front of the `ResultStore`.
+
+Results queue in memory and are flushed in order, in batches, every `flush_interval_s` or as soon
+as `batch_max` are waiting. When the store is unreachable the queue keeps growing up to
+`buffer_max`; past that the oldest entries are dropped and counted. When the store is back, the
+backlog is flushed in order. `stop()` flushes what is left (bounded by a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Sequence
+
+import structlog
+
+from collectors.store import STORE_ERRORS, ResultStore
+from collectors.telemetry import CollectorMetrics
+from hulk_ops.model import ProbeResult, StateChange
+
+log = structlog.get_logger("hulk_ops.writer")
+
+Entry = tuple[ProbeResult | None, StateChange | None]
+
+
+class BufferedWriter:
+    def __init__(
+        self,
+        store: ResultStore,
+        metrics: CollectorMetrics,
+        batch_max: int = 500,
+        flush_interval_s: float = 0.2,
+        buffer_max: int = 100_000,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.batch_max = batch_max
+        self.flush_interval_s = flush_interval_s
+        self.buffer: deque[Entry] = deque()
+        self.buffer_max = buffer_max
+        self.dropped = 0
+        self.store_ok = True
+        self.last_error: str | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def submit(self, result: ProbeResult | None, change: StateChange | None = None) -> None:
+        if len(self.buffer) >= self.buffer_max:
+            self.buffer.popleft()
+            self.dropped += 1
+            self.metrics.store_dropped.inc()
+        self.buffer.append((result, change))
+        self.metrics.store_buffered.set(len(self.buffer))
+        if len(self.buffer) >= self.batch_max:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="store-writer")
+
+    async def stop(self, deadline_s: float = 1.0) -> None:
+        """Stop the loop, then flush what is buffered within the deadline."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        end = time.monotonic() + deadline_s
+        while self.buffer and time.monotonic() < end:
+            try:
+                async with asyncio.timeout(max(0.05, end - time.monotonic())):
+                    if not await self.flush_once():
+                        break
+            except TimeoutError:
+                break
+        if self.buffer:
+            log.warning("writer_unflushed_at_stop", results=len(self.buffer))
+
+    async def _run(self) -> None:
+        backoff = self.flush_interval_s
+        while True:
+            try:
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            while self.buffer:
+                if not await self.flush_once():
+                    backoff = min(max(backoff * 2, 0.5), 5.0)
+                    break
+                backoff = self.flush_interval_s
+                if len(self.buffer) < self.batch_max:
+                    break
+
+    async def flush_once(self) -> bool:
+        """Write the oldest batch; on success remove it from the buffer. Returns success."""
+        count = min(len(self.buffer), self.batch_max)
+        if not count:
+            return True
+        batch = [self.buffer[i] for i in range(count)]
+        results = [r for r, _ in batch if r is not None]
+        changes = [c for _, c in batch if c is not None]
+        started = time.perf_counter()
+        try:
+            await self.store.write(results, changes)
+        except STORE_ERRORS as exc:
+            self._failed(exc)
+            return False
+        self.metrics.store_write.observe(time.perf_counter() - started)
+        for _ in range(count):
+            self.buffer.popleft()
+        self.metrics.store_buffered.set(len(self.buffer))
+        if not self.store_ok:
+            log.info("store_recovered", flushed=count, backlog=len(self.buffer), dropped=self.dropped)
+        self.store_ok = True
+        self.metrics.store_up.set(1)
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.store_ok:
+            log.warning("store_unreachable", error=str(exc), buffered=len(self.buffer))
+        self.store_ok = False
+        self.last_error = str(exc)
+        self.metrics.store_up.set(0)
+
+    def pending(self) -> Sequence[Entry]:
+        return list(self.buffer)
+

@@ -1,0 +1,106 @@
+"""Overview: what needs attention first, then every target, then the latest state changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import context
+from dashboard.readmodel import Overview, StoreUnavailable, TargetView
+
+TILE_LIMIT = 60  # above this many targets, healthy ones go to a table (tiles are for what needs attention)
+COLUMNS = 4
+
+
+def render() -> None:
+    config = context.config()
+    st.title(config.dashboard.title)
+
+    @st.fragment(run_every=config.dashboard.refresh_s)
+    def live() -> None:
+        try:
+            overview = context.read_model().overview()
+        except StoreUnavailable as exc:
+            ui.store_error(exc)
+            return
+        body(overview)
+
+    live()
+
+
+def body(overview: Overview) -> None:
+    ui.freshness(overview.read_at, overview)
+    ui.collector_banner(overview)
+    counts = overview.counts
+    cols = st.columns(6)
+    cols[0].metric("Targets", len(overview.targets))
+    cols[1].metric("Up", counts["up"])
+    cols[2].metric("Degraded", counts["degraded"])
+    cols[3].metric("Down", counts["down"])
+    cols[4].metric("Stale", counts["stale"])
+    cols[5].metric("Never seen", counts["unknown"])
+    if overview.problems:
+        st.subheader(f"Needs attention ({len(overview.problems)})")
+        tiles(overview.problems)
+    else:
+        st.success("All targets are up.", icon="✅")
+    healthy = [v for v in overview.targets if v.status == "up"]
+    if healthy:
+        st.subheader(f"Up ({len(healthy)})")
+        if len(overview.targets) <= TILE_LIMIT:
+            tiles(healthy)
+        else:
+            st.dataframe(table(healthy), hide_index=True, width="stretch")
+    events_table(overview)
+
+
+def tiles(views: list[TargetView]) -> None:
+    for start in range(0, len(views), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for col, view in zip(cols, views[start:start + COLUMNS], strict=False):
+            with col.container(border=True):
+                tile(view)
+
+
+def tile(view: TargetView) -> None:
+    result = view.result
+    st.markdown(f"{ui.badge(view.status)} &nbsp; **{view.name}**")
+    version = result.version if result and result.version else "-"
+    st.caption(f"{view.kind} · {version} · {ui.latency(result.latency_ms if result else None)} · "
+               f"{ui.age(view.age_s)}")
+    if view.breaker != "closed":
+        st.caption(f":red[circuit breaker {view.breaker}]")
+    if result and result.error and view.status != "up":
+        st.caption(f":{ui.COLOUR[view.status]}[{result.error[:200]}]")
+
+
+def table(views: list[TargetView]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{
+            "target": v.name,
+            "kind": v.kind,
+            "status": v.status,
+            "latency ms": round(v.result.latency_ms, 1) if v.result and v.result.latency_ms is not None else None,
+            "version": v.result.version if v.result else None,
+            "age s": round(v.age_s, 1) if v.age_s is not None else None,
+        } for v in views]
+    )
+
+
+def events_table(overview: Overview) -> None:
+    st.subheader("Latest state changes")
+    if not overview.events:
+        st.caption("No state changes recorded yet.")
+        return
+    rows = []
+    for event in overview.events:
+        f = event.fields
+        rows.append({
+            "time": pd.Timestamp(event.ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "target": f.get("target", ""),
+            "kind": f.get("kind", ""),
+            "change": f"{f.get('previous') or 'new'} → {f.get('current', '')}",
+            "error": f.get("error", ""),
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -1,0 +1,54 @@
+"""The composition root: turns a validated Config into wired components. No I/O happens here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collectors.breaker import TargetBreaker
+from collectors.codec import Keys
+from collectors.scheduler import Job, Scheduler
+from collectors.store import RedisResultStore, ResultStore, tracked_matcher
+from collectors.telemetry import CollectorMetrics
+from collectors.writer import BufferedWriter
+from hulk_ops.config import Config, TargetSettings
+from probes import registry
+from probes.base import Probe
+
+
+def build_probe(config: Config, target: TargetSettings) -> Probe:
+    return registry.build_probe(target, rules=config.rule_set(target), retries=config.collector.retries)
+
+
+def build_store(config: Config) -> RedisResultStore:
+    return RedisResultStore(
+        config.store.redis_url,
+        Keys(config.store.prefix),
+        retention_h=config.store.retention_h,
+        events_max=config.store.events_max,
+        tracked=lambda kind: tracked_matcher(registry.tracked_metrics(kind)),
+    )
+
+
+@dataclass
+class Collector:
+    config: Config
+    store: ResultStore
+    writer: BufferedWriter
+    scheduler: Scheduler
+    metrics: CollectorMetrics
+
+
+def build_collector(config: Config, store: ResultStore | None = None,
+                    metrics: CollectorMetrics | None = None) -> Collector:
+    metrics = metrics or CollectorMetrics()
+    store = store if store is not None else build_store(config)
+    c = config.collector
+    writer = BufferedWriter(store, metrics, batch_max=c.batch_max, flush_interval_s=c.flush_interval_s,
+                            buffer_max=c.buffer_max)
+    jobs = [
+        Job(settings=t, probe=build_probe(config, t),
+            breaker=TargetBreaker(t.name, c.breaker.failures, c.breaker.reset_s))
+        for t in config.targets
+    ]
+    scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct)
+    return Collector(config, store, writer, scheduler, metrics)

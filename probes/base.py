@@ -1,0 +1,211 @@
+"""The probe contract every read adapter implements.
+
+A probe measures one target with its backend's official client and returns a `ProbeResult`.
+It never raises: a failure is a result with status "down" and an error a person can act on.
+Subclasses implement `_measure()` (one attempt, using `self.client()`), `_connect()` and
+optionally `_close()`, `describe()` and the `transient` exception types worth a retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from hulk_ops.config import TargetSettings
+from hulk_ops.model import ProbeResult, Status, clean_metrics, iso, utcnow
+from hulk_ops.rules import RuleSet
+
+S = TypeVar("S", bound=TargetSettings)
+C = TypeVar("C")
+log = structlog.get_logger("hulk_ops.probe")
+
+
+class ProbeFailure(Exception):
+    """Raised inside `_measure()` for a condition that makes the target down (e.g. JetStream off)."""
+
+
+@dataclass(slots=True)
+class Measurement:
+    latency_ms: float | None = None
+    version: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    status: Status = "up"
+    note: str | None = None
+
+
+class Probe(ABC, Generic[S, C]):
+    kind: ClassVar[str]
+    # Exception types worth another attempt inside the timeout budget (the client is rebuilt first).
+    transient: ClassVar[tuple[type[BaseException], ...]] = (ConnectionResetError, BrokenPipeError)
+
+    def __init__(self, settings: S, rules: RuleSet | None = None, retries: int = 0) -> None:
+        self.settings = settings
+        self.rules = rules or RuleSet([])
+        self.retries = retries
+        self.last_attempts = 0
+        self._client: C | None = None
+        self._secrets = [s for s in settings.secrets() if s]
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    async def _connect(self) -> C:
+        """Build the client (one per target, reused across cycles)."""
+
+    @abstractmethod
+    async def _measure(self, client: C) -> Measurement:
+        """One attempt. Raise the client's exceptions or ProbeFailure; never catch-all."""
+
+    async def _close(self, client: C) -> None:
+        """Release the client."""
+
+    def describe(self, exc: BaseException) -> str | None:
+        """A person-readable message for this client's exception family (None: use the generic one)."""
+        return None
+
+    # -- the contract -------------------------------------------------------------------------
+    async def check(self) -> ProbeResult:
+        observed = utcnow()
+        started = time.perf_counter()
+        self.last_attempts = 0
+        timeout = self.settings.timeout_s
+        try:
+            async with asyncio.timeout(timeout):
+                measurement = await self._attempts()
+        except TimeoutError:
+            self._discard_client()
+            return self._down(observed, started, f"timed out after {timeout:.1f} s")
+        except ProbeFailure as exc:
+            return self._down(observed, started, str(exc))
+        except Exception as exc:  # failure is data: every error becomes a down result
+            self._discard_client()
+            message = self.describe(exc) or describe_error(exc, self.settings.url, timeout)
+            if not _is_expected(exc):
+                log.warning("probe_unexpected_error", target=self.name, kind=self.kind,
+                            error_type=type(exc).__name__, error=self._redact(str(exc)))
+            return self._down(observed, started, message)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        result = ProbeResult(
+            target=self.name,
+            kind=self.kind,
+            status=measurement.status,
+            latency_ms=round(measurement.latency_ms if measurement.latency_ms is not None else elapsed_ms, 3),
+            version=measurement.version,
+            metrics=clean_metrics(measurement.metrics),
+            error=self._redact(measurement.note) if measurement.note else None,
+            observed_at=iso(observed),
+            details=measurement.details,
+        )
+        return self.rules.evaluate(result)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await self._safe_close(client)
+        if self._closing:
+            await asyncio.wait(self._closing, timeout=1.0)
+
+    # -- internals ----------------------------------------------------------------------------
+    async def _attempts(self) -> Measurement:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            retry=retry_if_exception_type(self.transient),
+            before_sleep=lambda _state: self._discard_client(),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.last_attempts += 1
+                if self._client is None:
+                    self._client = await self._connect()
+                return await self._measure(self._client)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _discard_client(self) -> None:
+        """Drop the client after a failure; close it in the background so a stalled socket never blocks."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._safe_close(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _safe_close(self, client: C) -> None:
+        try:
+            async with asyncio.timeout(1.0):
+                await self._close(client)
+        except Exception:  # noqa: S110 - a failing close of a discarded client changes nothing
+            pass
+
+    def _down(self, observed: Any, started: float, message: str) -> ProbeResult:
+        return ProbeResult(
+            target=self.name,
+            kind=self.kind,
+            status="down",
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            version=None,
+            metrics={},
+            error=self._redact(message),
+            observed_at=iso(observed),
+        )
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _is_expected(exc: BaseException) -> bool:
+    return any(isinstance(e, OSError | TimeoutError | ConnectionError) for e in _chain(exc))
+
+
+def host_port(url: str) -> str:
+    try:
+        parts = urlsplit(url if "://" in url else f"tcp://{url}")
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:
+        return "?"
+
+
+def describe_error(exc: BaseException, url: str, timeout: float) -> str:
+    """Generic, client-independent messages for the network failures every client shares."""
+    where = host_port(url)
+    for err in _chain(exc):
+        if isinstance(err, ConnectionRefusedError):
+            return f"connection refused ({where})"
+        if isinstance(err, socket.gaierror):
+            return f"cannot resolve host ({where})"
+        if isinstance(err, TimeoutError | asyncio.TimeoutError):
+            return f"timed out after {timeout:.1f} s"
+        if isinstance(err, ConnectionResetError):
+            return f"connection reset by peer ({where})"
+        if isinstance(err, BrokenPipeError | ConnectionAbortedError):
+            return f"connection closed by peer ({where})"
+        if isinstance(err, OSError) and err.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return f"host unreachable ({where})"
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

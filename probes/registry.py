@@ -1,0 +1,44 @@
+"""Which backend kinds exist and where their code lives.
+
+Modules are imported lazily: a config pays only for the client libraries of the kinds it uses.
+Adding a kind is one line here plus its module (see docs/ARCHITECTURE.md, "adding a backend kind").
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hulk_ops.config import TargetSettings
+    from hulk_ops.rules import RuleSet
+    from probes.base import Probe
+
+KINDS: dict[str, str] = {
+    "redis": "probes.redis",
+    "postgres": "probes.postgres",
+    "nats": "probes.nats",
+}
+
+
+def module(kind: str) -> ModuleType:
+    try:
+        path = KINDS[kind]
+    except KeyError:
+        raise KeyError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})") from None
+    return importlib.import_module(path)
+
+
+def settings_model(kind: str) -> type[TargetSettings]:
+    return module(kind).Settings
+
+
+def build_probe(settings: TargetSettings, rules: RuleSet | None = None, retries: int = 0) -> Probe:
+    probe_cls: type[Probe] = module(settings.kind).PROBE
+    return probe_cls(settings, rules=rules, retries=retries)
+
+
+def tracked_metrics(kind: str) -> tuple[str, ...]:
+    """Metric globs whose values the store keeps as history (capacity trends, cost)."""
+    return tuple(getattr(module(kind), "TRACKED_METRICS", ()))

@@ -1,0 +1,268 @@
+"""Real servers for tests and the demo: reuse a running one, else start a private one on loopback.
+
+Redis, PostgreSQL and NATS JetStream are reused when something already answers on their usual
+port (127.0.0.1:6379, :5432, :4222); otherwise a private instance is started from the Debian
+packages' binaries (installed with apt-get when missing and we may: root or passwordless sudo)
+in a work directory, and stopped again by `stop()`. Prometheus is always private (its scrape
+config is the caller's). Never Docker.
+
+    python -m sandbox.services up [--workdir DIR]   # prints the URLs; Ctrl-C stops what it started
+    python -m sandbox.services install              # apt-get the binaries a fresh machine lacks
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "prometheus": 9090}
+# binary -> Debian package providing it
+PACKAGES = {
+    "redis-server": "redis-server",
+    "nats-server": "nats-server",
+    "initdb": "postgresql",
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
+    "chromium": "chromium",
+}
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@dataclass
+class Endpoint:
+    name: str
+    url: str
+    port: int
+    started: bool  # True: we started it (and stop it); False: reused
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    workdir: Path | None = None
+
+
+def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.3) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        if process is not None and process.poll() is not None:
+            raise ServiceError(f"{what} exited with code {process.returncode} before listening on {port}")
+        time.sleep(0.05)
+    raise ServiceError(f"{what} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s")
+
+
+def find_binary(name: str) -> str | None:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
+    if found:
+        return found
+    if name in ("initdb", "pg_ctl", "postgres"):
+        candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+        return candidates[0] if candidates else None
+    return None
+
+
+def install(binaries: list[str]) -> None:
+    """apt-get the Debian packages providing the missing binaries (root or passwordless sudo only)."""
+    missing = sorted({PACKAGES[b] for b in binaries if b in PACKAGES and not find_binary(b)})
+    if not missing:
+        return
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+            prefix = ["sudo", "-n"]
+        else:
+            raise ServiceError(f"missing {', '.join(missing)}: run `sudo apt-get install -y {' '.join(missing)}`")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"installing Debian packages: {' '.join(missing)}", file=sys.stderr)
+    cmd = [*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    if subprocess.run(cmd, env=env).returncode != 0:
+        subprocess.run([*prefix, "apt-get", "update", "-q"], env=env, check=False)
+        if subprocess.run(cmd, env=env).returncode != 0:
+            raise ServiceError(f"apt-get install {' '.join(missing)} failed")
+
+
+class Services:
+    """Start (or reuse) the servers; `stop()` stops only what was started here."""
+
+    def __init__(self, workdir: str | os.PathLike[str], reuse: bool = True) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.reuse = reuse
+        self.endpoints: dict[str, Endpoint] = {}
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def _port(self, name: str) -> tuple[int, bool]:
+        """(port, reuse?) for a service: its usual port if something answers there."""
+        usual = DEFAULT_PORTS[name]
+        if self.reuse and port_open(usual):
+            return usual, True
+        return (usual if not port_open(usual) else free_port()), False
+
+    def redis(self) -> Endpoint:
+        if env_url := os.environ.get("HULK_OPS_TEST_REDIS_URL"):
+            return self._remember(Endpoint("redis", env_url, 0, False))
+        port, reuse = self._port("redis")
+        if reuse:
+            return self._remember(Endpoint("redis", f"redis://{LOOPBACK}:{port}", port, False))
+        binary = self._binary("redis-server")
+        data = self._dir("redis")
+        proc = self._spawn("redis", [binary, "--port", str(port), "--bind", LOOPBACK, "--save", "",
+                                     "--appendonly", "no", "--dir", str(data), "--daemonize", "no"], data)
+        wait_port(port, 15, proc, "redis-server")
+        return self._remember(Endpoint("redis", f"redis://{LOOPBACK}:{port}", port, True, proc, data))
+
+    def nats(self) -> Endpoint:
+        if env_url := os.environ.get("HULK_OPS_TEST_NATS_URL"):
+            return self._remember(Endpoint("nats", env_url, 0, False))
+        port, reuse = self._port("nats")
+        if reuse:
+            return self._remember(Endpoint("nats", f"nats://{LOOPBACK}:{port}", port, False))
+        binary = self._binary("nats-server")
+        data = self._dir("nats")
+        proc = self._spawn("nats", [binary, "-a", LOOPBACK, "-p", str(port), "-js", "-sd", str(data)], data)
+        wait_port(port, 15, proc, "nats-server")
+        return self._remember(Endpoint("nats", f"nats://{LOOPBACK}:{port}", port, True, proc, data))
+
+    def postgres(self) -> Endpoint:
+        if env_url := os.environ.get("HULK_OPS_TEST_POSTGRES_URL"):
+            return self._remember(Endpoint("postgres", env_url, 0, False))
+        port, reuse = self._port("postgres")
+        if reuse:
+            return self._remember(Endpoint("postgres", f"postgresql://postgres@{LOOPBACK}:{port}/postgres",
+                                           port, False))
+        initdb = self._binary("initdb")
+        postgres_bin = str(Path(initdb).with_name("postgres"))
+        data = self._dir("postgres")
+        as_user: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the package's user
+            shutil.chown(data, "postgres", "postgres")
+            as_user = ["runuser", "-u", "postgres", "--"]
+        pgdata = data / "data"
+        if not (pgdata / "PG_VERSION").exists():
+            subprocess.run([*as_user, initdb, "-D", str(pgdata), "-A", "trust", "-U", "postgres", "--no-sync"],
+                           check=True, capture_output=True)
+        proc = self._spawn("postgres", [*as_user, postgres_bin, "-D", str(pgdata), "-p", str(port),
+                                        "-c", f"listen_addresses={LOOPBACK}", "-c", f"unix_socket_directories={data}",
+                                        "-c", "fsync=off"], data)
+        wait_port(port, 30, proc, "postgres")
+        return self._remember(Endpoint("postgres", f"postgresql://postgres@{LOOPBACK}:{port}/postgres",
+                                       port, True, proc, data))
+
+    def prometheus(self, config_yaml: str, port: int | None = None) -> Endpoint:
+        """A private Prometheus with the given scrape config (always started here)."""
+        binary = self._binary("prometheus")
+        port = port or free_port()
+        data = self._dir(f"prometheus-{port}")
+        config = data / "prometheus.yml"
+        config.write_text(config_yaml, encoding="utf-8")
+        proc = self._spawn(f"prometheus-{port}", [
+            binary, f"--config.file={config}", f"--storage.tsdb.path={data / 'tsdb'}",
+            f"--web.listen-address={LOOPBACK}:{port}", "--web.enable-lifecycle", "--log.level=warn",
+        ], data)
+        wait_port(port, 30, proc, "prometheus")
+        return self._remember(Endpoint(f"prometheus-{port}", f"http://{LOOPBACK}:{port}", port, True, proc, data))
+
+    def core(self) -> dict[str, Endpoint]:
+        return {"redis": self.redis(), "postgres": self.postgres(), "nats": self.nats()}
+
+    def stop(self) -> None:
+        for endpoint in reversed(list(self.endpoints.values())):
+            stop_process(endpoint.process)
+        self.endpoints.clear()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _binary(self, name: str) -> str:
+        found = find_binary(name)
+        if not found:
+            install([name])
+            found = find_binary(name)
+        if not found:
+            raise ServiceError(f"{name} not found (Debian package {PACKAGES.get(name, name)})")
+        return found
+
+    def _dir(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _spawn(self, name: str, argv: list[str], data: Path) -> subprocess.Popen[bytes]:
+        log = open(data / f"{name}.log", "ab")
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def _remember(self, endpoint: Endpoint) -> Endpoint:
+        self.endpoints[endpoint.name] = endpoint
+        return endpoint
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.services")
+    parser.add_argument("command", choices=["up", "install"])
+    parser.add_argument("--workdir", default=".services")
+    parser.add_argument("--with", dest="extra", action="append", default=[],
+                        help="extra binaries to install (install only), e.g. chromium")
+    args = parser.parse_args(argv)
+    if args.command == "install":
+        needed = [b for b in ("redis-server", "nats-server", "initdb", "prometheus", "promtool", *args.extra)]
+        wanted = [b for b in needed if not (b in ("redis-server", "nats-server", "initdb")
+                                            and port_open(DEFAULT_PORTS[_service_of(b)]))]
+        install(wanted)
+        return 0
+    with Services(args.workdir) as services:
+        for endpoint in services.core().values():
+            print(f"{endpoint.name:9} {endpoint.url}  ({'started' if endpoint.started else 'reused'})", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _service_of(binary: str) -> str:
+    return {"redis-server": "redis", "nats-server": "nats", "initdb": "postgres"}[binary]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
