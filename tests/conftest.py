@@ -1,0 +1,105 @@
+"""Shared fixtures. Integration tests talk to real servers: reused when running, private otherwise.
+
+Everything a test creates is unique (a Redis key prefix in db 15, stream names, schemas) and is
+removed afterwards: CI and other runs share these servers.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from sandbox.services import Endpoint, Services
+
+TEST_REDIS_DB = 15
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Directory decides the tier: tests/unit -> unit, tests/integration -> integration, tests/e2e -> e2e."""
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in ("unit", "integration", "e2e"):
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    with Services(tmp_path_factory.mktemp("services")) as svc:
+        svc.core()
+        yield svc
+
+
+@pytest.fixture(scope="session")
+def redis_server(services: Services) -> Endpoint:
+    return services.endpoints["redis"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(services: Services) -> Endpoint:
+    return services.endpoints["postgres"]
+
+
+@pytest.fixture(scope="session")
+def nats_server(services: Services) -> Endpoint:
+    return services.endpoints["nats"]
+
+
+@pytest.fixture
+def store_redis_url(redis_server: Endpoint) -> str:
+    return f"{redis_server.url.rstrip('/')}/{TEST_REDIS_DB}"
+
+
+@pytest.fixture
+def store_prefix(store_redis_url: str) -> Iterator[str]:
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(store_redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path, store_redis_url: str, store_prefix: str):
+    """write_config(targets, **sections) -> path of a YAML config using this test's private store."""
+
+    def _write(targets: list[dict[str, Any]], **sections: Any) -> Path:
+        data: dict[str, Any] = {"store": {"redis_url": store_redis_url, "prefix": store_prefix}}
+        data.update(sections)
+        data["targets"] = targets
+        path = tmp_path / f"hulk-ops-{uuid.uuid4().hex[:6]}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port with nothing listening (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A loopback port that accepts TCP connections (kernel backlog) and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
