@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from hulk_ops import rules as rules_mod
+from hulk_ops.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -77,6 +78,7 @@ class TargetSettings(Strict):
     labels: dict[str, str] = {}
     depends_on: list[str] = []
     rules: list[str] = []
+    read_only: bool = Field(False, description="no action is offered for this target and the guard refuses any")
 
     @field_validator("rules")
     @classmethod
@@ -112,6 +114,9 @@ class Config(Strict):
     store: StoreSettings = StoreSettings()
     collector: CollectorSettings = CollectorSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    audit: AuditSettings = AuditSettings()
+    actions: ActionsSettings = ActionsSettings()
+    auth: AuthSettings = AuthSettings()
     rules: dict[str, list[str]] = {}
     targets: list[TargetSettings] = []
     source: str = "<memory>"
@@ -129,9 +134,10 @@ class Config(Strict):
         out: list[str] = []
         for target in self.targets:
             out.extend(target.secrets())
-        store_pw = url_password(self.store.redis_url)
-        if store_pw:
-            out.append(store_pw)
+        for url in (self.store.redis_url, self.audit.url or ""):
+            password = url_password(url)
+            if password:
+                out.append(password)
         return out
 
 
@@ -194,6 +200,9 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
                 rules_mod.parse_rule(text_rule)
         except ValueError as exc:
             raise ConfigError(f"{source}: rules.{kind}: {exc}") from None
+    problems = check_references(config.actions, {t.name: t.kind for t in targets})
+    if problems:
+        raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
     return config.model_copy(update={"targets": targets})
 
 

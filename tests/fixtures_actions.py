@@ -1,0 +1,86 @@
+"""Fixtures of the guarded-actions tests: a private audit schema, a private NATS stream, principals.
+
+Every schema and stream is unique to the test and dropped afterwards (the servers are shared).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import nats
+import psycopg
+import pytest
+from psycopg import sql
+
+from actions.audit import PostgresAuditLog
+from hulk_ops.action_config import AuditSettings
+from sandbox.services import Endpoint
+
+
+@pytest.fixture
+def audit_schema(postgres_server: Endpoint) -> Iterator[AuditSettings]:
+    """AuditSettings on a unique schema of the real PostgreSQL; the schema is dropped afterwards."""
+    schema = f"t_audit_{uuid.uuid4().hex[:12]}"
+    settings = AuditSettings(url=postgres_server.url, schema_name=schema, lock_timeout_s=30)
+    yield settings
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def audit_log(audit_schema: AuditSettings) -> PostgresAuditLog:
+    return PostgresAuditLog(audit_schema)
+
+
+class StreamFixture:
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+
+    async def _with_js(self, fn: Callable[[Any, Any], Any]) -> Any:
+        nc = await nats.connect(self.url, connect_timeout=5)
+        try:
+            return await fn(nc, nc.jetstream(timeout=5))
+        finally:
+            await nc.close()
+
+    async def create(self, consumers: dict[str, str | None] | None = None) -> None:
+        async def go(_nc: Any, js: Any) -> None:
+            await js.add_stream(name=self.name, subjects=[f"{self.name}.>"])
+            for durable, subject in (consumers or {}).items():
+                await js.add_consumer(self.name, durable_name=durable,
+                                      filter_subject=f"{self.name}.{subject}" if subject else None)
+        await self._with_js(go)
+
+    async def publish(self, count: int, subject: str = "orders", size: int = 64) -> None:
+        async def go(_nc: Any, js: Any) -> None:
+            for i in range(count):
+                await js.publish(f"{self.name}.{subject}", f"{i:08d}".encode().ljust(size, b"."))
+        await self._with_js(go)
+
+    async def state(self) -> tuple[int, int, dict[str, int]]:
+        """(messages, bytes, consumer name -> pending) as the server reports them now."""
+        async def go(_nc: Any, js: Any) -> tuple[int, int, dict[str, int]]:
+            info = await js.stream_info(self.name)
+            consumers = await js.consumers_info(self.name)
+            return info.state.messages, info.state.bytes, {c.name: c.num_pending or 0 for c in consumers}
+        return await self._with_js(go)
+
+    def delete(self) -> None:
+        async def go(_nc: Any, js: Any) -> None:
+            try:
+                await js.delete_stream(self.name)
+            except nats.js.errors.NotFoundError:
+                pass
+        asyncio.run(self._with_js(go))
+
+
+@pytest.fixture
+def stream(nats_server: Endpoint) -> Iterator[StreamFixture]:
+    fixture = StreamFixture(nats_server.url, f"T{uuid.uuid4().hex[:10].upper()}")
+    yield fixture
+    fixture.delete()
+
