@@ -103,6 +103,10 @@ class GuardedAction:
             return await self._queue(ctx, decision.reason)
         return await self._run(ctx)
 
+    async def refuse(self, principal: Principal, request: ActionRequest, reason: str) -> ActionResult:
+        """Refuse before authorisation (no valid token, ...), audited like every refusal."""
+        return await self._refuse(self._context(principal, request, None), reason)
+
     async def approve(self, principal: Principal, request_id: str) -> ActionResult:
         ctx, record, closed = await self._waiting(principal, request_id)
         if closed:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
+from actions.model import BadRequest
+from hulk_ops import cli_actions
 from hulk_ops.config import Config, ConfigError, load_config
 
 EXIT_OK, EXIT_NOT_UP, EXIT_USAGE = 0, 1, 2
@@ -129,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8501)
     demo.add_argument("--workdir", default=None, help="where the demo keeps its files (default: .demo/)")
     demo.set_defaults(func=cmd_demo)
+
+    cli_actions.register(sub, _config_arg)
     return parser
 
 
@@ -141,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hulk-ops: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except UsageError as exc:
+    except (UsageError, BadRequest) as exc:
         print(f"hulk-ops: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
