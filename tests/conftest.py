@@ -103,3 +103,23 @@ def blackhole() -> Iterator[int]:
         yield int(sock.getsockname()[1])
     finally:
         sock.close()
+
+
+@pytest.fixture
+def spawn_server():
+    """spawn_server(argv, port, what) -> Popen: a private server process, stopped at teardown."""
+    import subprocess
+
+    from sandbox.services import stop_process, wait_port
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(argv: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        started.append(proc)
+        wait_port(port, 15, proc, what)
+        return proc
+
+    yield _spawn
+    for proc in started:
+        stop_process(proc)
