@@ -21,13 +21,22 @@ from sandbox.services import Endpoint, Services
 TEST_REDIS_DB = 15
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.fspath)).parts
+    return next((i for i, tier in enumerate(TIERS) if tier in parts), len(TIERS))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Directory decides the tier: tests/unit -> unit, tests/integration -> integration, tests/e2e -> e2e."""
+    """Directory decides the tier (tests/unit -> unit, ...); tiers run in order: fast feedback first, and the
+    browser tests (Playwright keeps an event loop in the main thread while open) last."""
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        for tier in ("unit", "integration", "e2e"):
-            if tier in parts:
-                item.add_marker(getattr(pytest.mark, tier))
+        tier = _tier(item)
+        if tier < len(TIERS):
+            item.add_marker(getattr(pytest.mark, TIERS[tier]))
+    items.sort(key=_tier)  # stable: keeps file order within a tier
 
 
 @pytest.fixture(scope="session")

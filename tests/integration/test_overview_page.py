@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_banner_when_no_collector_writes(write_config, monkeypatch) -> None:
     redis.Redis.from_url(config.store.redis_url).set(f"{config.store.prefix}last_write", repr(time.time() - 60))
     body = texts(run_app(path, monkeypatch))
     assert "No collector is writing" in body
-    assert "(last write: 60 s ago)" in body
+    assert re.search(r"\(last write: 6\d s ago\)", body), body
 
 
 def test_store_unreachable_shows_a_banner_not_a_traceback(tmp_path, monkeypatch, closed_port) -> None:
