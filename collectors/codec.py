@@ -70,12 +70,12 @@ def hour_of(ts: float) -> int:
 
 
 def encode_sample(ts: float, status: str, latency_ms: float | None) -> bytes:
-    ds = int((ts % HOUR) * 10)
+    ds = int((ts % HOUR) * 10 + 1e-6)  # epsilon: 0.3 s must not become 2.9999 ds
     return SAMPLE.pack(min(ds, 35_999), STATUS_CODE[status], float("nan") if latency_ms is None else latency_ms)
 
 
 def encode_point(ts: float, value: float) -> bytes:
-    ds = int((ts % HOUR) * 10)
+    ds = int((ts % HOUR) * 10 + 1e-6)  # epsilon: 0.3 s must not become 2.9999 ds
     return POINT.pack(min(ds, 35_999), value)
 
 

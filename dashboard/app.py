@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard.views import overview
 
-st.set_page_config(page_title="hulk-ops", page_icon="🛰️", layout="wide")
+st.set_page_config(page_title="hulk-ops", page_icon=":material/monitor_heart:", layout="wide")
 
 PAGES = [
     st.Page(overview.render, title="Overview", icon=":material/monitor_heart:", url_path="overview", default=True),

@@ -37,7 +37,8 @@ def latency(ms: float | None) -> str:
 
 
 def store_error(exc: StoreUnavailable) -> None:
-    st.error(f"**Store unreachable.** {exc} — nothing on this page is live; it retries by itself.", icon="🚨")
+    st.error(f"**Store unreachable.** {exc} — nothing on this page is live; it retries by itself.",
+             icon=":material/error:")
 
 
 def freshness(read_at: float, overview: Overview | None = None) -> None:
@@ -54,9 +55,9 @@ def collector_banner(overview: Overview) -> None:
         st.warning(
             f"**No collector is writing** (last write: {when}). Statuses below are the last known ones and "
             "turn *stale* after 3 intervals. Start one with `hulk-ops collect --config FILE`.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     for collector in overview.collectors:
         if collector.info.get("store_ok") is False:
             st.warning(f"Collector {collector.replica} cannot write to the store; it buffers "
-                       f"{collector.info.get('buffered', 0)} results.", icon="⚠️")
+                       f"{collector.info.get('buffered', 0)} results.", icon=":material/warning:")

@@ -33,6 +33,12 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "js.memory_used_pct > 90",
         "latency_ms > 1000",
     ],
+    "qdrant": [
+        "collection.*.status_code >= 1",
+        "ready < 1",
+        "collections_missing > 0",
+        "latency_ms > 1000",
+    ],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -123,7 +123,7 @@ class Probe(ABC, Generic[S, C]):
     async def _attempts(self) -> Measurement:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
             retry=retry_if_exception_type(self.transient),
             before_sleep=lambda _state: self._discard_client(),
             reraise=True,

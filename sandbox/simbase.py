@@ -66,6 +66,8 @@ class Simulator:
             self.call(self._close(), timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def __enter__(self) -> Simulator:
         return self.start()

@@ -21,13 +21,22 @@ from sandbox.services import Endpoint, Services
 TEST_REDIS_DB = 15
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.fspath)).parts
+    return next((i for i, tier in enumerate(TIERS) if tier in parts), len(TIERS))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Directory decides the tier: tests/unit -> unit, tests/integration -> integration, tests/e2e -> e2e."""
+    """Directory decides the tier (tests/unit -> unit, ...); tiers run in order: fast feedback first, and the
+    browser tests (Playwright keeps an event loop in the main thread while open) last."""
     for item in items:
-        parts = Path(str(item.fspath)).parts
-        for tier in ("unit", "integration", "e2e"):
-            if tier in parts:
-                item.add_marker(getattr(pytest.mark, tier))
+        tier = _tier(item)
+        if tier < len(TIERS):
+            item.add_marker(getattr(pytest.mark, TIERS[tier]))
+    items.sort(key=_tier)  # stable: keeps file order within a tier
 
 
 @pytest.fixture(scope="session")
@@ -103,3 +112,23 @@ def blackhole() -> Iterator[int]:
         yield int(sock.getsockname()[1])
     finally:
         sock.close()
+
+
+@pytest.fixture
+def spawn_server():
+    """spawn_server(argv, port, what) -> Popen: a private server process, stopped at teardown."""
+    import subprocess
+
+    from sandbox.services import stop_process, wait_port
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(argv: list[str], port: int, what: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        started.append(proc)
+        wait_port(port, 15, proc, what)
+        return proc
+
+    yield _spawn
+    for proc in started:
+        stop_process(proc)

@@ -44,7 +44,7 @@ def body(overview: Overview) -> None:
         st.subheader(f"Needs attention ({len(overview.problems)})")
         tiles(overview.problems)
     else:
-        st.success("All targets are up.", icon="✅")
+        st.success("All targets are up.", icon=":material/check_circle:")
     healthy = [v for v in overview.targets if v.status == "up"]
     if healthy:
         st.subheader(f"Up ({len(healthy)})")

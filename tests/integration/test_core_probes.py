@@ -1,0 +1,137 @@
+"""Redis, PostgreSQL and NATS probes against the real servers: up, down, stalled, degraded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.js.api import ConsumerConfig
+
+from hulk_ops.config import parse_config
+from hulk_ops.model import PUBLIC_FIELDS
+from hulk_ops.probe_once import probe_once
+from sandbox.services import Endpoint, find_binary
+
+
+async def check(target: dict, rules: dict | None = None):
+    config = parse_config(__import__("yaml").safe_dump({"rules": rules or {}, "targets": [target]}))
+    [result] = await probe_once(config, config.targets)
+    return result
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres", "nats"])
+async def test_up_against_the_real_server(kind: str, services) -> None:
+    url = {"redis": services.endpoints["redis"].url, "nats": services.endpoints["nats"].url,
+           "postgres": services.endpoints["postgres"].url}[kind]
+    result = await check({"name": f"{kind}-1", "kind": kind, "url": url})
+    assert result.status == "up", result.error
+    assert result.error is None
+    assert result.version and result.version[0].isdigit()
+    assert 0 < result.latency_ms < 1000
+    assert tuple(result.public()) == PUBLIC_FIELDS
+    expected = {"redis": "used_memory_bytes", "postgres": "connections_used_pct", "nats": "js.storage_bytes"}[kind]
+    assert expected in result.metrics
+
+
+@pytest.mark.parametrize("kind,scheme", [("redis", "redis"), ("postgres", "postgresql"), ("nats", "nats")])
+async def test_down_with_connection_refused(kind: str, scheme: str, closed_port: int) -> None:
+    result = await check({"name": "gone", "kind": kind, "url": f"{scheme}://postgres@127.0.0.1:{closed_port}/x"
+                          if kind == "postgres" else f"{scheme}://127.0.0.1:{closed_port}", "timeout_s": 2})
+    assert result.status == "down"
+    assert result.error == f"connection refused (127.0.0.1:{closed_port})"
+    assert result.latency_ms < 1000
+
+
+@pytest.mark.parametrize("kind,scheme", [("redis", "redis"), ("postgres", "postgresql"), ("nats", "nats")])
+async def test_down_within_timeout_when_the_server_never_answers(kind: str, scheme: str, blackhole: int) -> None:
+    started = time.perf_counter()
+    result = await check({"name": "hole", "kind": kind, "url": f"{scheme}://127.0.0.1:{blackhole}", "timeout_s": 1})
+    elapsed = time.perf_counter() - started
+    assert result.status == "down"
+    assert result.error == "timed out after 1.0 s"
+    assert 0.9 < elapsed < 1.6
+
+
+async def test_nats_consumer_lag_above_threshold_is_degraded(nats_server: Endpoint) -> None:
+    stream, subject = f"T{uuid.uuid4().hex[:8]}", f"t.{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await js.add_stream(name=stream, subjects=[subject])
+        await js.add_consumer(stream, ConsumerConfig(durable_name="worker", ack_policy="explicit"))
+        target = {"name": "bus", "kind": "nats", "url": nats_server.url, "streams": [stream]}
+        rules = {"nats": ["consumer.*.pending > 10"]}
+        healthy = await check(target, rules)
+        assert healthy.status == "up", healthy.error
+        for i in range(25):
+            await js.publish(subject, f"job {i}".encode())
+        lagging = await check(target, rules)
+        assert lagging.status == "degraded"
+        assert lagging.metrics[f"consumer.{stream}.worker.pending"] == 25
+        assert lagging.metrics[f"stream.{stream}.messages"] == 25
+        assert f"consumer.{stream}.worker.pending = 25 (> 10)" in lagging.error
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+async def test_postgres_old_open_transaction_is_degraded(postgres_server: Endpoint) -> None:
+    other = await asyncpg.connect(postgres_server.url)
+    tx = other.transaction()
+    await tx.start()
+    await other.fetchval("SELECT txid_current()")
+    try:
+        await asyncio.sleep(1.2)
+        result = await check({"name": "db", "kind": "postgres", "url": postgres_server.url,
+                              "rules": ["oldest_xact_age_s > 1"]})
+        assert result.status == "degraded"
+        assert result.metrics["oldest_xact_age_s"] >= 1.0
+        assert "oldest_xact_age_s" in result.error
+    finally:
+        await tx.rollback()
+        await other.close()
+
+
+async def test_redis_keyspace_rule(redis_server: Endpoint) -> None:
+    db = 14
+    client = aioredis.Redis.from_url(f"{redis_server.url}/{db}")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    try:
+        await client.mset({f"{prefix}:{i}": i for i in range(5)})
+        result = await check({"name": "cache", "kind": "redis", "url": f"{redis_server.url}/{db}",
+                              "rules": [f"keyspace.db{db}.keys > 2"]})
+        assert result.status == "degraded"
+        assert result.metrics[f"keyspace.db{db}.keys"] >= 5
+    finally:
+        await client.delete(*[f"{prefix}:{i}" for i in range(5)])
+        await client.aclose()
+
+
+async def test_redis_wrong_or_missing_password_is_down(closed_port: int, spawn_server) -> None:
+    spawn_server([find_binary("redis-server"), "--port", str(closed_port), "--bind", "127.0.0.1",
+                  "--save", "", "--requirepass", "right-pw-456"], closed_port, "redis-server")
+    url = f"redis://127.0.0.1:{closed_port}"
+    wrong = await check({"name": "cache", "kind": "redis", "url": url, "password": "canary-pw-123"})
+    assert wrong.status == "down"
+    assert wrong.error.startswith("authentication failed")
+    assert "canary-pw-123" not in wrong.error
+    missing = await check({"name": "cache", "kind": "redis", "url": url})
+    assert missing.status == "down"
+    assert missing.error.startswith("authentication failed")
+    right = await check({"name": "cache", "kind": "redis", "url": url, "password": "right-pw-456"})
+    assert right.status == "up", right.error
+
+
+async def test_nats_without_jetstream_is_down_when_expected(closed_port: int, spawn_server) -> None:
+    spawn_server([find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(closed_port)], closed_port, "nats-server")
+    url = f"nats://127.0.0.1:{closed_port}"
+    result = await check({"name": "bus", "kind": "nats", "url": url})
+    assert result.status == "down"
+    assert "JetStream is not enabled" in result.error
+    relaxed = await check({"name": "bus", "kind": "nats", "url": url, "expect_jetstream": False})
+    assert relaxed.status == "up"

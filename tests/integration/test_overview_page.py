@@ -1,0 +1,112 @@
+"""The Overview page rendered by Streamlit's AppTest from a seeded Redis store."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from streamlit.testing.v1 import AppTest
+
+from hulk_ops.config import load_config
+from hulk_ops.model import StateChange
+from tests.seed import result, seed
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+def run_app(config_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(config_path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [w.value for w in at.warning]
+    parts += [e.value for e in at.error] + [s.value for s in at.success]
+    return "\n".join(parts)
+
+
+@pytest.fixture(autouse=True)
+def fresh_streamlit_caches():
+    import streamlit as st
+
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def test_overview_shows_counts_tiles_stale_and_events(write_config, monkeypatch, store_redis_url) -> None:
+    path = write_config([
+        {"name": "cache", "kind": "redis", "url": "redis://h:1", "interval_s": 10},
+        {"name": "db", "kind": "postgres", "url": "postgresql://h:1/x", "interval_s": 10},
+        {"name": "bus", "kind": "nats", "url": "nats://h:1", "interval_s": 10},
+        {"name": "old", "kind": "redis", "url": "redis://h:2", "interval_s": 10},
+        {"name": "new", "kind": "nats", "url": "nats://h:2", "interval_s": 10},
+    ])
+    config = load_config(path)
+    now = time.time()
+    seed(config, [
+        result("cache", "redis", "up", now - 2, latency_ms=0.42, version="7.0.15"),
+        result("db", "postgres", "down", now - 3, latency_ms=None, version=None,
+               error="connection refused (10.0.0.5:5432)"),
+        result("bus", "nats", "degraded", now - 1, version="2.10.1", error="consumer.S.w.pending = 50 (> 10)"),
+        result("old", "redis", "up", now - 45, version="7.2.0"),  # 45 s > 3 x 10 s: stale, never "up"
+    ], [StateChange("db", "postgres", "up", "down", "connection refused (10.0.0.5:5432)",
+                    result("db", "postgres", "down", now - 3).observed_at)])
+    redis.Redis.from_url(store_redis_url).set(f"{config.store.prefix}last_write", repr(now))
+
+    at = run_app(path, monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Targets": "5", "Up": "1", "Degraded": "1", "Down": "1", "Stale": "1", "Never seen": "1"}
+    body = texts(at)
+    assert "**DOWN**] &nbsp; **db**" in body
+    assert "connection refused (10.0.0.5:5432)" in body
+    assert "**DEGRADED**] &nbsp; **bus**" in body
+    assert "**STALE**] &nbsp; **old**" in body
+    assert "**UP**] &nbsp; **cache**" in body
+    assert "redis · 7.0.15 · 0.4 ms" in body
+    assert "No collector is writing" not in body
+    # needs-attention tiles come before the healthy ones
+    assert body.index("**db**") < body.index("**cache**")
+    events = at.dataframe[0].value
+    assert list(events["target"]) == ["db"]
+    assert list(events["change"]) == ["up → down"]
+
+
+def test_banner_when_no_collector_writes(write_config, monkeypatch) -> None:
+    path = write_config([{"name": "cache", "kind": "redis", "url": "redis://h:1", "interval_s": 5}])
+    config = load_config(path)
+    seed(config, [result("cache", "redis", "up", time.time() - 1)])
+    redis.Redis.from_url(config.store.redis_url).set(f"{config.store.prefix}last_write", repr(time.time() - 60))
+    body = texts(run_app(path, monkeypatch))
+    assert "No collector is writing" in body
+    assert re.search(r"\(last write: 6\d s ago\)", body), body
+
+
+def test_store_unreachable_shows_a_banner_not_a_traceback(tmp_path, monkeypatch, closed_port) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"store: {{redis_url: 'redis://:hunter2-secret@127.0.0.1:{closed_port}/0'}}\n"
+                    "targets: [{name: cache, kind: redis, url: 'redis://h:1'}]\n")
+    at = run_app(path, monkeypatch)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "Store unreachable" in errors[0]
+    assert f"127.0.0.1:{closed_port}" in errors[0]
+    assert "hunter2-secret" not in errors[0]
+
+
+def test_many_targets_use_a_table_for_the_healthy_ones(write_config, monkeypatch) -> None:
+    targets = [{"name": f"svc-{i:03d}", "kind": "redis", "url": "redis://h:1", "interval_s": 15} for i in range(150)]
+    path = write_config(targets)
+    config = load_config(path)
+    now = time.time()
+    seed(config, [result(t["name"], "redis", "down" if i < 3 else "up", now - 1) for i, t in enumerate(targets)])
+    at = run_app(path, monkeypatch)
+    body = texts(at)
+    assert body.count("**DOWN**]") == 3  # tiles only for what needs attention
+    healthy = at.dataframe[0].value
+    assert len(healthy) == 147 and set(healthy["status"]) == {"up"}

@@ -1,0 +1,103 @@
+"""Scheduler behaviour on scripted probes and the in-memory store (no servers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from collectors.breaker import TargetBreaker
+from collectors.memory_store import MemoryResultStore
+from collectors.scheduler import Job, Scheduler
+from collectors.telemetry import CollectorMetrics
+from collectors.writer import BufferedWriter
+from tests.unit.fakes import ScriptedProbe, settings
+
+
+def make(jobs_spec: list[tuple[str, float, float, float]], failures: int = 3, reset_s: float = 0.5):
+    store = MemoryResultStore()
+    metrics = CollectorMetrics()
+    writer = BufferedWriter(store, metrics, flush_interval_s=0.05)
+    jobs = []
+    for name, interval, timeout, delay in jobs_spec:
+        s = settings(name, interval_s=interval, timeout_s=timeout)
+        jobs.append(Job(s, ScriptedProbe(s, delay_s=delay), TargetBreaker(name, failures, reset_s)))
+    return store, metrics, writer, Scheduler(jobs, writer, metrics, concurrency=50, jitter_pct=0)
+
+
+async def run_for(scheduler: Scheduler, writer: BufferedWriter, seconds: float) -> None:
+    stop = asyncio.Event()
+    writer.start()
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+    await scheduler.cancel_running()
+    await writer.stop()
+
+
+async def test_a_stalled_target_does_not_delay_the_others() -> None:
+    store, _metrics, writer, scheduler = make([
+        ("fast-a", 0.2, 0.15, 0.0),
+        ("fast-b", 0.2, 0.15, 0.0),
+        ("stalled", 0.2, 0.15, 10.0),  # never answers within its timeout
+    ], failures=100)
+    await run_for(scheduler, writer, 2.1)
+    fast = [len(store.history["fast-a"]), len(store.history["fast-b"])]
+    # first runs are spread over <= 0.2 s, then every 0.2 s: about 10 runs in 2.1 s
+    assert min(fast) >= 8, fast
+    stalled = store.history["stalled"]
+    assert len(stalled) >= 7
+    assert all(r.status == "down" and r.error == "timed out after 0.1 s" for r in stalled)
+    assert scheduler.max_lag < 0.15
+
+
+async def test_state_changes_become_events_once() -> None:
+    store, _m, writer, scheduler = make([("db", 0.1, 0.05, 0.0)], failures=100)
+    probe = scheduler.jobs[0].probe
+    writer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.35)
+    probe.failing = "connection refused (127.0.0.1:1)"
+    await asyncio.sleep(0.35)
+    probe.failing = None
+    await asyncio.sleep(0.35)
+    stop.set()
+    await task
+    await writer.stop()
+    changes = [(e.previous, e.current) for e in store.events]
+    assert changes == [("up", "down"), ("down", "up")]
+    assert store.events[0].error == "connection refused (127.0.0.1:1)"
+
+
+async def test_breaker_opens_skips_probes_then_half_opens_and_closes() -> None:
+    store, metrics, writer, scheduler = make([("flaky", 0.05, 0.04, 0.0)], failures=3, reset_s=0.4)
+    job = scheduler.jobs[0]
+    job.probe.failing = "boom"
+    writer.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.35)
+    assert job.breaker.view().state == "opened"
+    calls_when_open = job.probe.calls
+    assert calls_when_open == 3  # exactly the failures that opened it
+    assert metrics.registry.get_sample_value("hulk_ops_breaker_open", {"target": "flaky"}) == 1
+    latest = scheduler.jobs[0].last_result
+    assert latest is not None and latest.error.startswith("circuit breaker open")
+    job.probe.failing = None  # the fault ends; after reset_s one trial probe closes it
+    await asyncio.sleep(0.5)
+    stop.set()
+    await task
+    await writer.stop()
+    assert job.breaker.view().state == "closed"
+    assert job.probe.calls > calls_when_open
+    assert store.latest["flaky"].status == "up"
+    assert metrics.registry.get_sample_value("hulk_ops_breaker_open", {"target": "flaky"}) == 0
+
+
+async def test_probe_bug_becomes_a_down_result_not_a_crash() -> None:
+    store, _m, writer, scheduler = make([("buggy", 0.1, 0.05, 0.0)], failures=100)
+    scheduler.jobs[0].probe.raise_type = KeyError
+    await run_for(scheduler, writer, 0.3)
+    result = store.latest["buggy"]
+    assert result.status == "down"
+    assert "KeyError" in result.error
