@@ -6,6 +6,7 @@ Every schema and stream is unique to the test and dropped afterwards (the server
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +34,13 @@ def audit_schema(postgres_server: Endpoint) -> Iterator[AuditSettings]:
 @pytest.fixture
 def audit_log(audit_schema: AuditSettings) -> PostgresAuditLog:
     return PostgresAuditLog(audit_schema)
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even where a loop already runs in this thread
+    (Playwright's sync API keeps one open in the main thread)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
 
 
 class StreamFixture:
@@ -75,7 +83,7 @@ class StreamFixture:
                 await js.delete_stream(self.name)
             except nats.js.errors.NotFoundError:
                 pass
-        asyncio.run(self._with_js(go))
+        run_sync(self._with_js(go))
 
 
 @pytest.fixture

@@ -1,0 +1,29 @@
+"""The dashboard's handle on the guard: one GuardedAction per process, and a way to call it.
+
+The guard is async (the CLI shares it); a Streamlit script runs in its own thread without an event
+loop, so each call runs to completion with `asyncio.run`. Actions are rare; that is cheap enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from actions.guard import GuardedAction
+from actions.timeline import Timeline
+from dashboard import context
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner=False)
+def guard() -> GuardedAction:
+    config = context.config()
+    return GuardedAction(config, timeline=Timeline(config.store.redis_url, config.store.prefix))
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
