@@ -33,6 +33,7 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "js.memory_used_pct > 90",
         "latency_ms > 1000",
     ],
+    "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
