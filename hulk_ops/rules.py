@@ -39,6 +39,7 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "collections_missing > 0",
         "latency_ms > 1000",
     ],
+    "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "postgres": "probes.postgres",
     "nats": "probes.nats",
     "qdrant": "probes.qdrant",
+    "neo4j": "probes.neo4j",
 }
 
 
