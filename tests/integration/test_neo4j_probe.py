@@ -12,7 +12,7 @@ from hulk_ops.rules import RuleSet
 from probes.neo4j import Neo4jProbe, Settings
 from sandbox.neo4j_sim import Neo4jSimulator
 
-pytest_plugins = ["fixtures_neo4j"]
+pytest_plugins = ["tests.fixtures_neo4j"]
 
 PASSWORD = "neo4j-sandbox"
 

@@ -37,7 +37,7 @@ from sandbox.neo4j_sim import Neo4jSimulator
 from sandbox.packstream import Structure, message, unpack
 from sandbox.simbase import free_port
 
-pytest_plugins = ["fixtures_neo4j"]
+pytest_plugins = ["tests.fixtures_neo4j"]
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"scheme": "basic", "principal": "neo4j", "credentials": "neo4j-sandbox"}
