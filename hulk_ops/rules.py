@@ -33,6 +33,9 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "js.memory_used_pct > 90",
         "latency_ms > 1000",
     ],
+    "prometheus": ["targets_down > 0", "latency_ms > 1000"],
+    "http": ["latency_ms > 2000"],
+    "tcp": ["latency_ms > 1000"],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -19,6 +19,9 @@ KINDS: dict[str, str] = {
     "redis": "probes.redis",
     "postgres": "probes.postgres",
     "nats": "probes.nats",
+    "prometheus": "probes.prometheus",
+    "http": "probes.http",
+    "tcp": "probes.tcp",
 }
 
 
