@@ -25,15 +25,6 @@ METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 class BodyRegex(Strict):
     regex: str = Field(min_length=1)
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
-
 
 class Settings(TargetSettings):
     kind: Literal["http"]
@@ -50,6 +41,20 @@ class Settings(TargetSettings):
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("expect_body", mode="before")
+    @classmethod
+    def _body(cls, value: object) -> object:
+        # checked here so that a mistake gets one message, not one per member of the union
+        if value is None or isinstance(value, str | BodyRegex):
+            return value
+        if not isinstance(value, dict) or set(value) != {"regex"} or not isinstance(value["regex"], str):
+            raise ValueError("must be a substring, or {regex: <pattern>}")
+        try:
+            re.compile(value["regex"])
+        except re.error as exc:
+            raise ValueError(f"regex: invalid regular expression: {exc}") from None
         return value
 
     @field_validator("expect_status")

@@ -1,23 +1,24 @@
 """An asyncio face on prometheus-api-client's synchronous `PrometheusConnect`.
 
-The client is built on `requests`, so every call runs in a worker thread. Each `PromClient` owns
-a small thread pool of its own: a stalled Prometheus can tie up only its own workers, never the
-event loop's default executor that other probes share. A call that is still queued when its
-caller gives up is dropped; one already running ends by its socket timeout, which never exceeds
-the target's `timeout_s` (one call in flight per thread, so a thread outlives its caller by at
-most one `timeout_s`). The client's own retries are off: retries are the probe's business, inside
-its timeout. Used by the prometheus probe and by the query pull (`collectors/prometheus_pull.py`).
+The client is built on `requests`, so every call runs on a worker thread (like `asyncio.to_thread`,
+but not on the loop's shared default executor). Each call gets a daemon thread of its own and each
+`PromClient` allows at most `WORKERS` at once: a stalled Prometheus ties up only its own slots
+(further calls fail at once with "busy"), never threads other probes need, and a thread still
+blocked in a socket read can neither hold up the loop nor the process's exit (executor threads are
+joined at exit; daemon threads are not). The caller gives up at its timeout; the thread ends by its
+socket timeout, which never exceeds the target's `timeout_s`. The client's own retries are off:
+retries are the probe's business, inside its timeout. Used by the prometheus probe and by the
+query pull (`collectors/prometheus_pull.py`).
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import functools
 import json
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
@@ -31,6 +32,10 @@ WORKERS = 4
 
 class PromQueryError(Exception):
     """Prometheus answered, but not with something we can use (bad PromQL, wrong result type)."""
+
+
+class PromBusy(Exception):
+    """Every worker slot of this client is still held by an earlier call (the server is stalling)."""
 
 
 class PromClient:
@@ -47,12 +52,30 @@ class PromClient:
         self.session.mount("https://", HTTPAdapter(max_retries=no_retries))
         self.api = PrometheusConnect(url=self.url, headers=self.headers, auth=auth, session=self.session,
                                      retry=no_retries, timeout=timeout_s)
-        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"prom-{name}")
+        self.name = name
+        self._slots = threading.BoundedSemaphore(WORKERS)
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one blocking call on this client's own threads."""
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one blocking call on a daemon thread; cancelling the await abandons the thread's result."""
+        if not self._slots.acquire(blocking=False):
+            raise PromBusy(f"{WORKERS} earlier calls to {self.url} are still waiting for an answer")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+
+        def work() -> None:
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
+            except BaseException as exc:  # handed to the awaiting task, which decides
+                outcome = (None, exc)
+            finally:
+                self._slots.release()
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        threading.Thread(target=work, name=f"prom-{self.name}", daemon=True).start()
+        return await future
 
     # -- blocking calls (run them through `call`) ---------------------------------------------
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
@@ -73,8 +96,16 @@ class PromClient:
         return parse_result(result)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
         self.session.close()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller timed out or was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def parse_result(result: Any) -> list[tuple[dict[str, str], float, float]]:
