@@ -66,7 +66,7 @@ class TcpProbe(Probe[Settings, tuple[str, int]]):
                 writer.write(s.send.encode())
                 await writer.drain()
             if s.expect is not None:
-                banner = await reader.read(s.read_bytes)
+                banner = await read_until(reader, s.expect.encode(), s.read_bytes)
                 metrics["banner_bytes"] = len(banner)
                 if s.expect.encode() not in banner:
                     seen = banner[:60].decode(errors="replace").strip()
@@ -77,6 +77,17 @@ class TcpProbe(Probe[Settings, tuple[str, int]]):
             with contextlib.suppress(OSError):
                 await asyncio.wait_for(writer.wait_closed(), 0.5)
         return Measurement(latency_ms=connect_ms, metrics=metrics)
+
+
+async def read_until(reader: asyncio.StreamReader, expect: bytes, limit: int) -> bytes:
+    """Read until `expect` shows up, the server closes, or `limit` bytes came (a banner may arrive in pieces)."""
+    data = b""
+    while expect not in data and len(data) < limit:
+        chunk = await reader.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 TRACKED_METRICS: tuple[str, ...] = ()  # the connect time is the latency, which history keeps anyway

@@ -158,7 +158,13 @@ async def test_tcp_blackhole_with_expected_banner_times_out(blackhole: int) -> N
 async def test_tcp_banner() -> None:
     async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         line = await reader.readline()
-        writer.write(b"+PONG\r\n" if line == b"PING\r\n" else b"-ERR unknown\r\n")
+        if line == b"PING\r\n":  # the answer comes in two pieces: the probe must wait for the rest
+            writer.write(b"+PO")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"NG\r\n")
+        else:
+            writer.write(b"-ERR unknown\r\n")
         await writer.drain()
         writer.close()
 

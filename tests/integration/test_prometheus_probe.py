@@ -15,6 +15,7 @@ from collectors.telemetry import CollectorMetrics
 from dashboard.readmodel import ReadModel
 from hulk_ops.bootstrap import build_collector, build_probe
 from hulk_ops.config import Config, load_config, parse_config
+from probes import prometheus as prometheus_module
 from sandbox.services import free_port
 
 pytest_plugins = ["tests.fixtures_prom"]
@@ -36,6 +37,8 @@ async def check_once(config: Config):
 async def test_reachable_with_version_and_a_down_scrape_target_is_degraded(prometheus) -> None:
     result = await check_once(config_of(url=prometheus.url))
     assert result.status == "degraded", result
+    assert set(result.metrics) == {"targets_up", "targets_down", "targets_unknown", "alerts_firing", "alerts_pending"}
+    assert all(name in prometheus_module.__doc__ for name in result.metrics)  # the docstring is the catalog
     assert result.version and result.version.startswith("2.")
     assert result.metrics["targets_up"] == 1
     assert result.metrics["targets_down"] == 1
