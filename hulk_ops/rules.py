@@ -40,6 +40,9 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "latency_ms > 1000",
     ],
     "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
+    "prometheus": ["targets_down > 0", "latency_ms > 1000"],
+    "http": ["latency_ms > 2000"],
+    "tcp": ["latency_ms > 1000"],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -21,6 +21,9 @@ KINDS: dict[str, str] = {
     "nats": "probes.nats",
     "qdrant": "probes.qdrant",
     "neo4j": "probes.neo4j",
+    "prometheus": "probes.prometheus",
+    "http": "probes.http",
+    "tcp": "probes.tcp",
 }
 
 
