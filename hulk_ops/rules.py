@@ -33,6 +33,12 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "js.memory_used_pct > 90",
         "latency_ms > 1000",
     ],
+    "runpod": [
+        "endpoint.*.workers_unhealthy > 0",
+        "endpoint.*.queue_used_pct > 100",
+        "endpoint.*.up < 1",
+        "latency_ms > 3000",
+    ],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
