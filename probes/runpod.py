@@ -109,8 +109,11 @@ class RunpodProbe(Probe[Settings, RunpodClient]):
     async def _measure(self, client: RunpodClient) -> Measurement:
         budget = self.settings.timeout_s
         started = time.monotonic()
-        answer, latency_ms = await runpod_sdk.in_thread(runpod_sdk.graphql, PODS_QUERY, client.api_key, client.api_url,
-                                                     budget)
+        try:
+            answer, latency_ms = await runpod_sdk.in_thread(runpod_sdk.graphql, PODS_QUERY, client.api_key,
+                                                         client.api_url, budget)
+        except (runpod_error.AuthenticationError, runpod_error.QueryError) as exc:
+            raise ProbeFailure(self.describe(exc) or str(exc)) from exc  # the API answered: no client to blame
         myself = (answer.get("data") or {}).get("myself") if isinstance(answer, dict) else None
         if not isinstance(myself, dict):
             raise ProbeFailure(f"RunPod API answered without an account (myself is {myself!r})")

@@ -10,10 +10,16 @@ The SDK keeps three settings at process level; this module makes each call use i
 - **GraphQL base** (``RUNPOD_API_BASE_URL``): ``run_graphql_query`` reads it from ``os.environ`` at
   every call and offers no parameter. `graphql()` therefore sets it through `ApiBaseGate`: calls
   for the same base run concurrently (the usual case: every target uses api.runpod.io); a call
-  for another base waits until those have returned, at most its timeout. The SDK's own request
+  for another base waits until those have returned, at most its timeout, and callers that
+  wait are served first come, first served. The SDK's own request
   timeout is a fixed 30 s, so a stalled API can hold its base (and make targets with another base
   wait) for up to 30 s after our probe has already reported it down; a target never waits longer
   than its own timeout. The variable's previous value is restored when no call needs it.
+
+Writers (e.g. a guarded GPU launch) should go through `graphql()` too: ``runpod.create_pod``,
+``stop_pod`` and ``terminate_pod`` take no key and read ``runpod.api_key``, so send the SDK's own
+mutation text instead, e.g. ``graphql(runpod.api.mutations.pods.generate_pod_stop_mutation(pod_id),
+key, base, timeout)``.
 
 The SDK is synchronous (requests), so `in_thread()` runs a call in a daemon thread of its own.
 Not `asyncio.to_thread`: a call abandoned at the probe's timeout keeps its thread until the SDK's
@@ -28,6 +34,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -74,7 +81,7 @@ class ApiBaseGate:
         self._cond = threading.Condition()
         self._value: str | None = None
         self._users = 0
-        self._waiting = 0
+        self._queue: deque[object] = deque()  # callers waiting for their turn, in arrival order
         self._saved: str | None = None
 
     @contextmanager
@@ -88,22 +95,25 @@ class ApiBaseGate:
     def _enter(self, value: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:
-            # newcomers join a running group only when nobody waits for another value (no starvation)
-            if not (self._users == 0 or (value == self._value and self._waiting == 0)):
-                self._waiting += 1
+            # first come, first served: a newcomer joins a running group for its value only when
+            # nobody queues (else a base whose calls keep overlapping, e.g. a stalled one, would
+            # starve the others)
+            if self._queue or not (self._users == 0 or value == self._value):
+                ticket = object()
+                self._queue.append(ticket)
                 try:
-                    while not (self._users == 0 or value == self._value):
+                    while not (self._queue[0] is ticket and (self._users == 0 or value == self._value)):
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             raise TimeoutError(f"waited {timeout:.1f} s for calls to another RunPod API base")
                         self._cond.wait(remaining)
                 finally:
-                    self._waiting -= 1
+                    self._queue.remove(ticket)
+                    self._cond.notify_all()  # the next in the queue may go now
             if self._users == 0:
                 self._saved = os.environ.get(self.variable)
                 self._value = value
                 os.environ[self.variable] = value
-                self._cond.notify_all()  # waiters for this same value may join
             self._users += 1
 
     def _leave(self) -> None:

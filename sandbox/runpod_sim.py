@@ -182,6 +182,12 @@ class RunpodSimulator(HttpSimulator):
 
     # -- domain states ------------------------------------------------------------------------
     def control(self, action: str, body: dict[str, Any]) -> Any:
+        try:
+            return self._control(action, body)
+        except CloudError as exc:  # an unknown pod or endpoint: the same family as an unknown action
+            raise KeyError(str(exc)) from None
+
+    def _control(self, action: str, body: dict[str, Any]) -> Any:
         with self.lock:
             cloud = self.cloud
             if action == "unhealthy_workers":

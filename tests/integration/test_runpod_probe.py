@@ -216,4 +216,19 @@ def test_cli_probe_of_a_stalled_api_exits_at_the_timeout_not_the_sdks_30_s(runpo
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
     assert (result["status"], result["error"]) == ("down", "timed out after 1.0 s")
-    assert elapsed < 20, f"the SDK's abandoned request held the exit for {elapsed:.1f} s"
+    # with the SDK call in asyncio.to_thread, the exit waited for the SDK's own 30 s timeout (>= 31 s)
+    assert elapsed < 25, f"the abandoned SDK request held the exit: {elapsed:.1f} s"
+
+
+async def test_per_target_writes_with_the_sdks_mutations_need_no_globals(
+        runpod_sim, make_runpod_probe, runpod_target) -> None:
+    from runpod.api.mutations import pods as pod_mutations
+
+    from probes import runpod_sdk
+
+    answer, _ = runpod_sdk.graphql(pod_mutations.generate_pod_stop_mutation("k3x9f0a2b7c1d4"),
+                                   runpod_sim.api_key, runpod_sim.url, timeout=5)
+    assert answer["data"]["podStop"] == {"id": "k3x9f0a2b7c1d4", "desiredStatus": "EXITED"}
+    result = await make_runpod_probe(runpod_target(runpod_sim, endpoints=[])).check()
+    assert result.metrics["cost_per_hr_total"] == pytest.approx(5.26 - 3.78)
+    assert result.metrics["gpus_running"] == 2

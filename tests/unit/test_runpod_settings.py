@@ -151,3 +151,32 @@ def test_gate_waits_no_longer_than_the_timeout() -> None:
 def test_unknown_config_kind_lists_runpod() -> None:
     with pytest.raises(ConfigError, match="runpod"):
         parse_config(yaml.safe_dump({"targets": [{"name": "x", "kind": "runpodz", "url": "u"}]}))
+
+
+def test_gate_does_not_let_a_busy_base_starve_another() -> None:
+    gate = ApiBaseGate("HULK_TEST_GATE_3")
+    release = threading.Event()
+    order: list[str] = []
+
+    def call(value: str, hold: threading.Event | None) -> None:
+        with gate.use(value, timeout=5):
+            order.append(value)
+            if hold is not None:
+                hold.wait(5)
+
+    stuck = threading.Thread(target=call, args=("a", release))  # e.g. a request to a stalled API
+    stuck.start()
+    time.sleep(0.05)
+    waiting = threading.Thread(target=call, args=("b", None))
+    waiting.start()
+    deadline = time.monotonic() + 2
+    while not gate._queue and time.monotonic() < deadline:
+        time.sleep(0.01)
+    newcomer = threading.Thread(target=call, args=("a", None))  # same base as the running group
+    newcomer.start()
+    time.sleep(0.1)
+    assert order == ["a"]  # the newcomer queues behind "b" instead of joining the busy group
+    release.set()
+    for t in (stuck, waiting, newcomer):
+        t.join(5)
+    assert order == ["a", "b", "a"]
