@@ -43,6 +43,12 @@ DEFAULT_RULES: dict[str, list[str]] = {
     "prometheus": ["targets_down > 0", "latency_ms > 1000"],
     "http": ["latency_ms > 2000"],
     "tcp": ["latency_ms > 1000"],
+    "runpod": [
+        "endpoint.*.workers_unhealthy > 0",
+        "endpoint.*.queue_used_pct > 100",
+        "endpoint.*.up < 1",
+        "latency_ms > 3000",
+    ],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "prometheus": "probes.prometheus",
     "http": "probes.http",
     "tcp": "probes.tcp",
+    "runpod": "probes.runpod",
 }
 
 
