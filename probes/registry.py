@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "redis": "probes.redis",
     "postgres": "probes.postgres",
     "nats": "probes.nats",
+    "kubernetes": "probes.kubernetes",
 }
 
 
