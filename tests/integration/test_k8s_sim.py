@@ -109,6 +109,17 @@ def test_patch_the_deployment_itself(k8s_api: client.ApiClient) -> None:
     assert immutable.value.status == 422
     events = client.CoreV1Api(k8s_api).list_namespaced_event(NS, field_selector="reason=ScalingReplicaSet").items
     assert [e.message for e in events][-1].endswith("from 3 to 2")
+    dry = apps.patch_namespaced_deployment(NAME, NS, {"spec": {"replicas": 9}}, dry_run="All")
+    assert dry.spec.replicas == 9 and len(pods(k8s_api)) == 2
+    current = apps.read_namespaced_deployment(NAME, NS)
+    stale = apps.read_namespaced_deployment(NAME, NS)
+    current.spec.replicas = 3
+    assert apps.replace_namespaced_deployment(NAME, NS, current).spec.replicas == 3
+    stale.spec.replicas = 1
+    with pytest.raises(ApiException) as conflict:
+        apps.replace_namespaced_deployment(NAME, NS, stale)
+    assert conflict.value.status == 409
+    assert len(pods(k8s_api)) == 3
 
 
 def test_errors_are_status_objects(k8s_api: client.ApiClient, k8s_sim: KubernetesSimulator, make_k8s_api) -> None:
