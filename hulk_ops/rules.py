@@ -49,6 +49,13 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "endpoint.*.up < 1",
         "latency_ms > 3000",
     ],
+    "kubernetes": [
+        "nodes_not_ready > 0",
+        "deployments_short > 0",
+        "pods_crashloop > 0",
+        "pods_pending_stuck > 0",
+        "latency_ms > 1000",
+    ],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -25,6 +25,7 @@ KINDS: dict[str, str] = {
     "http": "probes.http",
     "tcp": "probes.tcp",
     "runpod": "probes.runpod",
+    "kubernetes": "probes.kubernetes",
 }
 
 
