@@ -4,6 +4,10 @@ A min-heap of planned start times drives one loop. Each run is its own task, bou
 semaphore (`concurrency`) and a hard timeout; starts are fixed-rate (no drift) plus a random
 jitter. A per-target circuit breaker skips targets that keep failing and reports them down with
 the breaker's reason. Results go to the `BufferedWriter`; state changes become events.
+
+Other periodic work tied to a target (a `Periodic`, e.g. a Prometheus query pull) shares the same
+heap, semaphore, jitter, replica ownership (by its `owner` target) and skip-if-still-running rule,
+under the same hard timeout (its `timeout_s` + 1 s); it records its own outcome.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import hashlib
 import heapq
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import structlog
 
@@ -43,6 +48,28 @@ class Job:
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def owner(self) -> str:
+        return self.settings.name
+
+    @property
+    def interval_s(self) -> float:
+        return self.settings.interval_s
+
+
+class Periodic(Protocol):
+    """Work run on an interval beside the probes. `run()` bounds itself by `timeout_s` and never raises."""
+
+    name: str
+    owner: str  # the target it belongs to: it runs on the replica that owns that target
+    interval_s: float
+    timeout_s: float
+    running: bool
+
+    async def run(self) -> None: ...
+
+    async def close(self) -> None: ...
+
 
 class Scheduler:
     def __init__(
@@ -54,8 +81,10 @@ class Scheduler:
         jitter_pct: float = 5.0,
         owns: Callable[[str], bool] | None = None,
         rng: random.Random | None = None,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         self.jobs = jobs
+        self.periodic = list(periodic)
         self.writer = writer
         self.metrics = metrics
         self.semaphore = asyncio.Semaphore(concurrency)
@@ -69,20 +98,20 @@ class Scheduler:
         self._window_lag = 0.0
         self.max_lag = 0.0
 
-    def first_due(self, job: Job, now: float) -> float:
+    def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
         digest = hashlib.blake2b(job.name.encode(), digest_size=4).digest()
         fraction = int.from_bytes(digest, "big") / 2**32
-        return now + fraction * min(job.settings.interval_s, FIRST_SPREAD_S)
+        return now + fraction * min(job.interval_s, FIRST_SPREAD_S)
 
-    def _jitter(self, job: Job) -> float:
-        return self.rng.uniform(0, job.settings.interval_s * self.jitter_pct / 100.0)
+    def _jitter(self, job: Job | Periodic) -> float:
+        return self.rng.uniform(0, job.interval_s * self.jitter_pct / 100.0)
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        heap: list[tuple[float, int, float, Job]] = []
-        for seq, job in enumerate(self.jobs):
+        heap: list[tuple[float, int, float, Job | Periodic]] = []
+        for seq, job in enumerate([*self.jobs, *self.periodic]):
             base = self.first_due(job, now)
             heap.append((base, seq, base, job))
         heapq.heapify(heap)
@@ -99,15 +128,16 @@ class Scheduler:
                     except TimeoutError:
                         pass
                 heapq.heappop(heap)
-                next_base = base + job.settings.interval_s
+                next_base = base + job.interval_s
                 heapq.heappush(heap, (next_base + self._jitter(job), seq, next_base, job))
-                if not self.owns(job.name):
+                if not self.owns(job.owner):
                     continue
                 if job.running:
                     self.metrics.skipped.labels(job.name).inc()
                     continue
                 job.running = True
-                task = loop.create_task(self._run_job(job, planned), name=f"probe:{job.name}")
+                run = self._run_job(job, planned) if isinstance(job, Job) else self._run_periodic(job, planned)
+                task = loop.create_task(run, name=f"probe:{job.name}")
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
         finally:
@@ -133,6 +163,20 @@ class Scheduler:
                 result = await self.probe_job(job)
                 self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
                 self.record(job, result)
+        finally:
+            job.running = False
+
+    async def _run_periodic(self, job: Periodic, planned: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.semaphore:
+                self.metrics.start_lag.observe(max(0.0, loop.time() - planned))
+                async with asyncio.timeout(job.timeout_s + 1.0):
+                    await job.run()
+        except TimeoutError:
+            log.warning("periodic_overran", name=job.name, timeout_s=job.timeout_s)
+        except Exception:  # a bug in periodic work must not stop the collector
+            log.exception("periodic_crashed", name=job.name)
         finally:
             job.running = False
 

@@ -63,6 +63,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         await collector.writer.stop(deadline_s=1.0)
         await _write_heartbeat(collector, replica, stopped=True)
         await asyncio.gather(*(asyncio.wait_for(j.probe.close(), 0.5) for j in collector.scheduler.jobs),
+                             *(asyncio.wait_for(p.close(), 0.5) for p in collector.scheduler.periodic),
                              return_exceptions=True)
         await asyncio.wait_for(collector.store.close(), 0.5) if hasattr(collector.store, "close") else None
         if server is not None:

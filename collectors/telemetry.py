@@ -40,3 +40,11 @@ class CollectorMetrics:
         self.last_cycle = Gauge("hulk_ops_last_probe_timestamp_seconds", "Unix time of the latest finished probe",
                                 registry=r)
         self.targets_owned = Gauge("hulk_ops_targets_owned", "Targets this replica probes", ["replica"], registry=r)
+        # Prometheus query pulls (collectors/prometheus_pull.py), labelled by query name (unique per config)
+        self.query_failures = Counter("hulk_ops_query_failures", "Failed Prometheus query pulls", ["query"],
+                                      registry=r)
+        self.query_up = Gauge("hulk_ops_query_up", "1 when the query's latest pull succeeded", ["query"], registry=r)
+        self.query_series = Gauge("hulk_ops_query_series", "Series written by the query's latest pull", ["query"],
+                                  registry=r)
+        self.query_last_success = Gauge("hulk_ops_query_last_success_timestamp_seconds",
+                                        "Unix time of the query's latest successful pull", ["query"], registry=r)

@@ -175,3 +175,14 @@ class ReadModel:
 
     def tracked_metrics(self, target: str) -> list[str]:
         return sorted(m.decode() for m in self._call(self.redis.smembers, self.keys.metric_index(target)))
+
+    # -- pulled series (Prometheus queries) ------------------------------------------------------
+    def series_names(self) -> list[str]:
+        """Names of every pulled series: `<query>` or `<query>{label="v",...}`, sorted."""
+        return sorted(n.decode() for n in self._call(self.redis.smembers, self.keys.series_index()))
+
+    def series_history(self, name: str, start: float, end: float) -> np.ndarray:
+        """Points (ts, value) of one pulled series in [start, end]."""
+        hours = hours_between(start, end)
+        blobs = self._call(self.redis.mget, [self.keys.series(name, h) for h in hours])
+        return decode_points(list(zip(hours, blobs, strict=True)), start, end)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from collectors.breaker import TargetBreaker
 from collectors.codec import Keys
+from collectors.prometheus_pull import build_query_jobs
 from collectors.scheduler import Job, Scheduler
 from collectors.store import RedisResultStore, ResultStore, tracked_matcher
 from collectors.telemetry import CollectorMetrics
@@ -50,5 +51,6 @@ def build_collector(config: Config, store: ResultStore | None = None,
             breaker=TargetBreaker(t.name, c.breaker.failures, c.breaker.reset_s))
         for t in config.targets
     ]
-    scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct)
+    scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
+                          periodic=build_query_jobs(config.targets, store, metrics))
     return Collector(config, store, writer, scheduler, metrics)

@@ -103,6 +103,10 @@ class TargetSettings(Strict):
             raise ValueError(f"timeout_s ({self.timeout_s}) must not exceed interval_s ({self.interval_s})")
         return self
 
+    def series_fields(self) -> list[tuple[str, str]]:
+        """(field, series name) of each store series this target feeds; names are unique in a config."""
+        return []
+
     def secrets(self) -> list[str]:
         """Secret values of this target (for redaction); kinds with secret fields extend it."""
         found = [v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)]
@@ -235,6 +239,13 @@ def _check_graph(targets: list[TargetSettings], source: str) -> None:
                 f"{source}: target '{target.name}' (targets[{i}]): name: duplicate of targets[{seen[target.name]}]"
             )
         seen[target.name] = i
+    series: dict[str, str] = {}
+    for i, target in enumerate(targets):
+        for field_name, name in target.series_fields():
+            if name in series:
+                raise ConfigError(f"{source}: target '{target.name}' (targets[{i}]): {field_name}: series "
+                                  f"name {name!r} is already used by target '{series[name]}'")
+            series[name] = target.name
     for i, target in enumerate(targets):
         for dep in target.depends_on:
             if dep not in seen:

@@ -39,6 +39,23 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "collections_missing > 0",
         "latency_ms > 1000",
     ],
+    "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
+    "prometheus": ["targets_down > 0", "latency_ms > 1000"],
+    "http": ["latency_ms > 2000"],
+    "tcp": ["latency_ms > 1000"],
+    "runpod": [
+        "endpoint.*.workers_unhealthy > 0",
+        "endpoint.*.queue_used_pct > 100",
+        "endpoint.*.up < 1",
+        "latency_ms > 3000",
+    ],
+    "kubernetes": [
+        "nodes_not_ready > 0",
+        "deployments_short > 0",
+        "pods_crashloop > 0",
+        "pods_pending_stuck > 0",
+        "latency_ms > 1000",
+    ],
 }
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -93,8 +93,9 @@ class Probe(ABC, Generic[S, C]):
             return self._down(observed, started, str(exc))
         except Exception as exc:  # failure is data: every error becomes a down result
             self._discard_client()
-            message = self.describe(exc) or describe_error(exc, self.settings.url, timeout)
-            if not _is_expected(exc):
+            described = self.describe(exc)
+            message = described or describe_error(exc, self.settings.url, timeout)
+            if described is None and not _is_expected(exc):  # neither the client's family nor the network
                 log.warning("probe_unexpected_error", target=self.name, kind=self.kind,
                             error_type=type(exc).__name__, error=self._redact(str(exc)))
             return self._down(observed, started, message)

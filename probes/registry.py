@@ -20,6 +20,12 @@ KINDS: dict[str, str] = {
     "postgres": "probes.postgres",
     "nats": "probes.nats",
     "qdrant": "probes.qdrant",
+    "neo4j": "probes.neo4j",
+    "prometheus": "probes.prometheus",
+    "http": "probes.http",
+    "tcp": "probes.tcp",
+    "runpod": "probes.runpod",
+    "kubernetes": "probes.kubernetes",
 }
 
 
