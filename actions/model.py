@@ -27,6 +27,11 @@ STREAM_NAME = r"^[^\s.*>/\\]{1,255}$"
 SUBJECT = r"^[^\s]{1,255}$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 POD_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# RunPod's SDK writes values into GraphQL text unescaped: these patterns keep quotes and braces out.
+GPU_TYPE = r"^[A-Za-z0-9][A-Za-z0-9 ._()+-]{0,127}$"
+IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$"
+SECRET_REF = re.compile(r"\{\{\s*RUNPOD_SECRET_[A-Za-z0-9_.-]+\s*\}\}")  # a reference, not a secret
+UNSAFE_VALUE = re.compile(r'["\\\n\r]')
 
 
 class Principal(BaseModel):
@@ -94,9 +99,9 @@ class ScaleDeployment(ActionRequest):
 class LaunchGpuPod(ActionRequest):
     kinds = ("runpod",)
     action: Literal["launch_gpu"] = "launch_gpu"
-    gpu_type: str = Field(min_length=1, max_length=128)
+    gpu_type: str = Field(pattern=GPU_TYPE)
     count: int = Field(1, ge=1, le=64)
-    image: str = Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")
+    image: str = Field(pattern=IMAGE)
     max_hours: float = Field(gt=0, le=24 * 31)
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     cloud_type: Literal["ALL", "SECURE", "COMMUNITY"] = "ALL"
@@ -110,7 +115,10 @@ class LaunchGpuPod(ActionRequest):
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", key):
                 raise ValueError(f"invalid environment variable name {key!r}")
             raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-            out[key] = SecretStr(raw) if SECRET_NAME.search(key) else raw
+            if UNSAFE_VALUE.search(raw):
+                raise ValueError(f"environment variable {key}: quotes, backslashes and newlines are not allowed")
+            secret = SECRET_NAME.search(key) and not SECRET_REF.fullmatch(raw.strip())
+            out[key] = SecretStr(raw) if secret else raw
         return out
 
     @property
@@ -162,7 +170,8 @@ PATTERN_HINTS = {
     "deployment": "not a Kubernetes name (lower-case letters, digits, '-' and '.')",
     "pod_id": "not a pod id (letters, digits, '-' and '_')",
     "endpoint": "not an endpoint id (letters, digits, '-' and '_')",
-    "image": "not an image reference (no spaces)",
+    "image": "not an image reference (letters, digits and . _ / : @ + -)",
+    "gpu_type": "not a GPU type id (e.g. 'NVIDIA A100-SXM4-80GB')",
     "name": "letters, digits, '.', '_' and '-' only, at most 64",
 }
 
@@ -235,10 +244,14 @@ def _normalise(value: Any, redact: bool, nested: bool = False) -> Any:
     if isinstance(value, SecretStr):
         return REDACTED if redact else value.get_secret_value()
     if isinstance(value, dict):
-        return {
-            str(k): REDACTED if redact and nested and SECRET_NAME.search(str(k)) else _normalise(v, redact, True)
-            for k, v in sorted(value.items())
-        }
+        return {str(k): REDACTED if redact and nested and _secret_entry(str(k), v) else _normalise(v, redact, True)
+                for k, v in sorted(value.items())}
     if isinstance(value, list | tuple):
         return [_normalise(v, redact, nested) for v in value]
     return value
+
+
+def _secret_entry(key: str, value: Any) -> bool:
+    if not SECRET_NAME.search(key):
+        return False
+    return not (isinstance(value, str) and SECRET_REF.fullmatch(value.strip()))
