@@ -42,6 +42,11 @@ EXECUTORS = {
 }
 
 
+def build_guard(config: Config) -> GuardedAction:
+    """The guard as the CLI and the dashboard use it: audit in PostgreSQL, outcomes on the timeline."""
+    return GuardedAction(config, timeline=Timeline(config.store.redis_url, config.store.prefix))
+
+
 @dataclass(frozen=True)
 class Context:
     principal: Principal  # who asked (for an approved request: the requester)

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from actions.guard import GuardedAction
-from actions.timeline import Timeline
+from actions.guard import GuardedAction, build_guard
 from dashboard import context
 
 T = TypeVar("T")
@@ -21,8 +20,7 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner=False)
 def guard() -> GuardedAction:
-    config = context.config()
-    return GuardedAction(config, timeline=Timeline(config.store.redis_url, config.store.prefix))
+    return build_guard(context.config())
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from actions.audit import AuditFilter, AuditRecord, AuditUnavailable
-from actions.guard import GuardedAction
+from actions.guard import build_guard
 from actions.identity import TOKEN_ENV, AuthError, principal_from_token
 from actions.model import ActionRequest, ActionResult, BadRequest, Principal, parse_request
 from hulk_ops.action_config import ROLES
@@ -165,7 +165,7 @@ def _principal(config: Config) -> Principal:
 def cmd_action(args: argparse.Namespace) -> int:
     config = _setup(args)
     request = build_request(args)
-    guard = GuardedAction(config)
+    guard = build_guard(config)
     try:
         principal = _principal(config)
     except AuthError as exc:
@@ -180,7 +180,7 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 def cmd_decide(args: argparse.Namespace) -> int:
     config = _setup(args)
-    guard = GuardedAction(config)
+    guard = build_guard(config)
     try:
         principal = _principal(config)
     except AuthError as exc:
@@ -194,7 +194,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
-    guard = GuardedAction(_setup(args))
+    guard = build_guard(_setup(args))
     try:
         waiting = asyncio.run(guard.pending())
     except AuditUnavailable as exc:
@@ -213,7 +213,7 @@ def cmd_pending(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
-    guard = GuardedAction(_setup(args))
+    guard = build_guard(_setup(args))
     flt = AuditFilter(username=args.user, action=args.action, target=args.target, outcome=args.outcome,
                       since=args.since, limit=args.limit)
     try:

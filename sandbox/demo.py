@@ -53,6 +53,8 @@ class Demo:
         extra_targets = self.start_simulators()
         self.start_traffic(core)
         config = self.demo_config(core, prometheus, extra_targets)
+        if self.suffix:  # a test's demo: its audit schema goes when it stops (the usual .demo keeps its log)
+            self.stoppers.append(lambda: drop_schema(core["postgres"].url, config["audit"]["schema_name"]))
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         say(f"{'config':10} {self.config_path}")
         self.spawn("collector", ["collect", "--config", str(self.config_path),
@@ -102,9 +104,14 @@ class Demo:
              "labels": {**labels, "tier": "messaging"}, "rules": ["consumer.*.pending > 500"]},
             *extra_targets,
         ]
+        from actions.identity import demo_auth_section
+
         return {
             "store": {"redis_url": f"{core['redis'].url}/{DEMO_REDIS_DB}", "prefix": f"hulk{self.suffix}:"},
             "dashboard": {"title": "hulk-ops · demo sandbox", "refresh_s": 5},
+            # guarded actions: audited in the demo PostgreSQL; one local user per role (see the login page)
+            "audit": {"url": core["postgres"].url, "schema_name": f"hulk_audit{self.suffix}"},
+            "auth": demo_auth_section(),
             "targets": targets,
         }
 
@@ -117,6 +124,14 @@ class Demo:
             with contextlib.suppress(Exception):
                 stopper()
         self.services.stop()
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def say(text: str) -> None:

@@ -100,7 +100,8 @@ def events_table(overview: Overview) -> None:
             "time": pd.Timestamp(event.ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC"),
             "target": f.get("target", ""),
             "kind": f.get("kind", ""),
-            "change": f"{f.get('previous') or 'new'} → {f.get('current', '')}",
+            "change": f"{f.get('previous') or 'new'} → {f.get('current', '')}" if f.get("source") != "action"
+            else f"{f.get('action')} {f.get('object')}: {f.get('outcome')} by {f.get('user')}",
             "error": f.get("error", ""),
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

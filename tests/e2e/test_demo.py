@@ -35,6 +35,10 @@ def demo(tmp_path):
 def test_demo_shows_the_backends_up_and_stops_cleanly(demo, page) -> None:
     url, proc, out = demo
     page.goto(url)
+    page.get_by_text("Demo users (local, for this sandbox only)").wait_for(timeout=60_000)  # the login page
+    page.get_by_role("textbox", name="User").fill("viewer")
+    page.get_by_role("textbox", name="Password").fill("viewer-demo")
+    page.get_by_role("button", name="Sign in").click()
     page.get_by_text("hulk-ops · demo sandbox").wait_for(timeout=60_000)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

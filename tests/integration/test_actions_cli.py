@@ -6,6 +6,7 @@ import asyncio
 
 import orjson
 import pytest
+import redis
 
 from hulk_ops.cli import main
 from hulk_ops.config import load_config
@@ -55,7 +56,7 @@ def test_user_add_keeps_the_file_and_stores_only_a_hash(run, cli_config) -> None
     assert code == 2 and "already exists" in err
 
 
-def test_purge_from_the_terminal(run, cli_config, stream) -> None:
+def test_purge_from_the_terminal(run, cli_config, stream, store_redis_url, store_prefix) -> None:
     asyncio.run(stream.create({"worker": None}))
     asyncio.run(stream.publish(11))
     token = add_user(run, cli_config, "otto", "operator")
@@ -81,6 +82,14 @@ def test_purge_from_the_terminal(run, cli_config, stream) -> None:
     assert code == 0
     assert [r["outcome"] for r in rows] == ["succeeded", "started", "refused", "dry_run"]
     assert rows[0]["after"]["purged"] == 11 and rows[0]["username"] == "otto"
+
+    # the outcomes are on the incident timeline too (the store's event stream)
+    store = redis.Redis.from_url(store_redis_url, decode_responses=True)
+    events = [fields for _id, fields in store.xrange(f"{store_prefix}events")]
+    store.close()
+    assert [(e["source"], e["action"], e["outcome"], e["user"], e["object"]) for e in events] == [
+        ("action", "purge_stream", "refused", "otto", stream.name),
+        ("action", "purge_stream", "succeeded", "otto", stream.name)]
 
 
 def test_authentication_is_by_token_only(run, cli_config, stream) -> None:

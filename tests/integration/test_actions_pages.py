@@ -49,6 +49,12 @@ def actions_page() -> None:
     actions.render()
 
 
+def overview_page() -> None:
+    from dashboard.views import overview
+
+    overview.render()
+
+
 def audit_page() -> None:
     from dashboard.views import audit
 
@@ -106,6 +112,10 @@ def test_operator_purges_through_dry_run_and_typed_confirmation(page_config, str
     assert "Done." in texts(at)
     messages, _size, pending = asyncio.run(stream.state())
     assert (messages, pending["worker"]) == (0, 0)
+
+    overview = run_page(overview_page, OPERATOR)  # the action is on the timeline of state changes
+    changes = list(overview.dataframe[-1].value["change"])
+    assert f"purge_stream {stream.name}: succeeded by otto" in changes
 
 
 def test_production_request_waits_and_an_admin_approves_it(page_config, stream) -> None:
