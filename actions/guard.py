@@ -16,20 +16,19 @@ import asyncio
 import importlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from actions import policy
+from actions.approvals import ApprovalFlow
 from actions.audit import AuditFilter, AuditRecord, AuditUnavailable, KeyBusy, KeyClaim, PostgresAuditLog
 from actions.executors.base import ActionFailed, ActionRefused, Executor
-from actions.model import REQUEST_TYPES, ActionRequest, ActionResult, BadRequest, Preview, Principal, parse_request
+from actions.model import REQUEST_TYPES, ActionRequest, ActionResult, BadRequest, Preview, Principal
 from actions.permit import PermitError, _mint
 from actions.timeline import Timeline
 from hulk_ops.config import Config, TargetSettings
-from hulk_ops.model import utcnow
 
 log = structlog.get_logger("hulk_ops.actions")
 EXECUTORS = {
@@ -57,13 +56,7 @@ class Context:
     approver: str | None = None
 
 
-@dataclass(frozen=True)
-class PendingRequest:
-    record: AuditRecord
-    expired: bool
-
-
-class GuardedAction:
+class GuardedAction(ApprovalFlow):
     def __init__(self, config: Config, audit: Any = None, executors: Mapping[str, Any] | None = None,
                  timeline: Timeline | None = None) -> None:
         self._config = config
@@ -112,66 +105,10 @@ class GuardedAction:
         """Refuse before authorisation (no valid token, ...), audited like every refusal."""
         return await self._refuse(self._context(principal, request, None), reason)
 
-    async def approve(self, principal: Principal, request_id: str) -> ActionResult:
-        ctx, record, closed = await self._waiting(principal, request_id)
-        if closed:
-            return await self._refuse(replace(ctx, principal=principal), f"request {request_id} is already {closed}")
-        if record.expires_at and record.expires_at < utcnow():
-            result = self._result(ctx, "refused", f"request {request_id} expired at {record.expires_at:%Y-%m-%d %H:%M} "
-                                                   "UTC", error="expired")
-            await self._record_soft(replace(ctx, approver=principal.name), result, "rejected")
-            return result
-        decision = policy.authorise_approval(principal, record.username, ctx.target)
-        if decision.verdict == "deny":
-            return await self._refuse(replace(ctx, principal=principal), decision.reason)
-        ctx = replace(ctx, approver=principal.name)
-        try:
-            await self._store().append(self._record(ctx, "approved", self._result(ctx, "pending_approval", "")))
-        except AuditUnavailable as exc:
-            return self._result(ctx, "refused", f"refused: {exc}; nothing was executed", error=str(exc))
-        return await self._run(ctx)
-
-    async def reject(self, principal: Principal, request_id: str, reason: str = "") -> ActionResult:
-        ctx, _record, closed = await self._waiting(principal, request_id)
-        if closed:
-            return await self._refuse(replace(ctx, principal=principal), f"request {request_id} is already {closed}")
-        if principal.role != "admin" and principal.name != ctx.principal.name:
-            return await self._refuse(replace(ctx, principal=principal), "only an admin or the requester may reject")
-        result = self._result(ctx, "refused", f"rejected by {principal.name}" + (f": {reason}" if reason else ""),
-                              error=reason or "rejected")
-        ctx = replace(ctx, approver=principal.name)
-        await self._store().append(self._record(ctx, "rejected", result))
-        return result
-
-    async def pending(self) -> list[PendingRequest]:
-        now = utcnow()
-        rows = await self._store().pending()
-        return [PendingRequest(r, bool(r.expires_at and r.expires_at < now)) for r in rows]
-
     async def history(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
         return await self._store().records(flt)
 
     # -- steps ------------------------------------------------------------------------------
-    async def _queue(self, ctx: Context, reason: str) -> ActionResult:
-        if ctx.request.has_secrets():
-            return await self._refuse(ctx, "a request with secret values cannot wait for approval: reference a "
-                                           "RunPod secret ({{ RUNPOD_SECRET_name }}) instead of the value")
-        try:
-            preview = await self._preview(self._executor(ctx), ctx.request)
-        except (ActionRefused, ActionFailed) as exc:
-            return await self._refuse(ctx, str(exc))
-        if preview.refusal:
-            return await self._refuse(ctx, preview.refusal, preview)
-        expires = utcnow() + timedelta(seconds=self._config.actions.approval_ttl_s)
-        result = self._result(ctx, "pending_approval", f"{reason}; request {ctx.request_id} waits until "
-                                                       f"{expires:%Y-%m-%d %H:%M} UTC", preview)
-        try:
-            await self._store().append(self._record(ctx, "pending_approval", result, expires_at=expires))
-        except AuditUnavailable as exc:
-            return self._result(ctx, "refused", f"refused: {exc}; the request was not queued", error=str(exc))
-        await self._emit(ctx, result)
-        return result
-
     async def _run(self, ctx: Context) -> ActionResult:
         try:
             async with self._store().claim(ctx.key) as claim:
@@ -267,18 +204,6 @@ class GuardedAction:
                              f"{target.name} is {target.kind}")
         request_id = uuid.uuid4().hex
         return Context(principal, request, target, request_id, key or f"auto-{request_id}")
-
-    async def _waiting(self, principal: Principal, request_id: str) -> tuple[Context, AuditRecord, str | None]:
-        records = await self._store().request(request_id)
-        waiting = [r for r in records if r.outcome == "pending_approval"]
-        if not waiting:
-            raise BadRequest(f"no request {request_id!r} is waiting for approval")
-        record = waiting[0]
-        closed = next((r.outcome for r in records if r.outcome in ("approved", "rejected")), None)
-        requester = Principal(name=record.username, roles=tuple(record.roles), via=record.via)  # type: ignore[arg-type]
-        request = parse_request(record.params)
-        ctx = self._context(requester, request, record.idempotency_key)
-        return replace(ctx, request_id=request_id), record, closed
 
     def _executor(self, ctx: Context) -> Executor[Any]:
         ref = self._executor_types[ctx.request.action]

@@ -186,10 +186,14 @@ def cmd_decide(args: argparse.Namespace) -> int:
     except AuthError as exc:
         print(f"hulk-ops: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    if args.decision == "approve":
-        result = asyncio.run(guard.approve(principal, args.request_id))
-    else:
-        result = asyncio.run(guard.reject(principal, args.request_id, args.reason))
+    try:
+        if args.decision == "approve":
+            result = asyncio.run(guard.approve(principal, args.request_id))
+        else:
+            result = asyncio.run(guard.reject(principal, args.request_id, args.reason))
+    except AuditUnavailable as exc:
+        print(f"hulk-ops: refused: {exc}; nothing was executed", file=sys.stderr)
+        return EXIT_REFUSED
     return _report(result, args.json)
 
 

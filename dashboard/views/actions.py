@@ -7,11 +7,13 @@ The page offers only what the signed-in person may do; the guard decides again o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import streamlit as st
 
 from actions.audit import AuditUnavailable
-from actions.model import BadRequest, Principal, parse_request
+from actions.model import ActionResult, BadRequest, Principal, parse_request
 from dashboard import action_forms as forms
 from dashboard import auth, context
 from dashboard.guarded import guard, run
@@ -133,8 +135,15 @@ def approvals(who: Principal) -> None:
                 continue
             cols = st.columns(6)
             if cols[0].button("Approve", key=f"approve_{r.request_id}", type="primary"):
-                st.session_state[RESULT] = run(guard().approve(who, r.request_id))
-                st.rerun()
+                decide(lambda rid=r.request_id: guard().approve(who, rid))
             if cols[1].button("Reject", key=f"reject_{r.request_id}"):
-                st.session_state[RESULT] = run(guard().reject(who, r.request_id, "rejected in the dashboard"))
-                st.rerun()
+                decide(lambda rid=r.request_id: guard().reject(who, rid, "rejected in the dashboard"))
+
+
+def decide(call: Callable[[], Coroutine[Any, Any, ActionResult]]) -> None:
+    try:
+        st.session_state[RESULT] = run(call())
+    except AuditUnavailable as exc:
+        st.error(f"**Audit store unreachable.** {exc} — nothing was executed.", icon="🚨")
+        return
+    st.rerun()

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from actions import guard as guard_mod
+from actions import approvals as approvals_mod
 from actions.audit import PostgresAuditLog
 from actions.guard import GuardedAction
 from actions.model import Principal, PurgeStream
@@ -169,7 +169,7 @@ async def test_waiting_request_expires(make_guard, stream, monkeypatch) -> None:
     await stream.publish(3)
     waiting = await guard.submit(OPERATOR, PurgeStream(target="nats-prod", stream=stream.name), confirm=stream.name)
     later = utcnow() + timedelta(seconds=61)
-    monkeypatch.setattr(guard_mod, "utcnow", lambda: later)
+    monkeypatch.setattr(approvals_mod, "utcnow", lambda: later)
     assert [p.expired for p in await guard.pending()] == [True]
     result = await guard.approve(ADMIN, waiting.request_id)
     assert result.status == "refused" and result.error == "expired"

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from actions.identity import hash_secret
 from actions.model import Principal
 
-pytest_plugins = ["tests.fixtures_actions"]
+pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s"]
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 OPERATOR = Principal(name="otto", roles=("operator",), via="dashboard")
 ADMIN = Principal(name="ada", roles=("admin",), via="dashboard")
@@ -185,3 +185,54 @@ def test_login_gate_guards_every_page(page_config) -> None:
     at.run()
     assert at.session_state["principal"].name == "otto"
     assert "Signed in as **otto** (operator)" in texts(at)
+
+
+def test_oidc_sign_in_maps_the_claim_to_roles(write_config, audit_schema, monkeypatch) -> None:
+    path = write_config([], audit=audit_schema.model_dump(),
+                        auth={"oidc": {"roles_claim": "groups", "role_map": {"ops-admins": "admin"}}})
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert "principal" not in at.session_state
+
+    at.user = {"is_logged_in": True, "email": "ada@example.com", "groups": ["staff", "ops-admins"]}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    who = at.session_state["principal"]
+    assert (who.name, who.roles) == ("ada@example.com", ("admin",))
+    assert "Signed in as **ada@example.com** (admin)" in texts(at)
+
+
+def test_scale_form_offers_configured_deployments_and_shows_the_cost(write_config, audit_schema, k8s_sim,
+                                                                      monkeypatch) -> None:
+    from kubernetes import client
+
+    from sandbox.k8s_sim import DEFAULT_TOKEN
+    from tests.fixtures_k8s import api_client
+
+    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
+                        audit=audit_schema.model_dump(),
+                        actions={"prices": {"cpu_hour": 0.04, "gib_hour": 0.005},
+                                 "scale": [{"target": "k8s-dev", "namespace": "hulk-staging",
+                                            "deployment": "api-gateway", "min": 1, "max": 4}]})
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    at = run_page(actions_page, OPERATOR)
+    assert [t.label for t in at.tabs] == ["Scale a deployment"]  # only what this config can act on
+    assert at.selectbox(key="scale_deployment").options == ["hulk-staging/api-gateway (replicas 1..4)"]
+    at.number_input(key="scale_replicas").set_value(3)
+    at.run()
+    at.button(key="scale_dry").click()
+    at.run()
+    assert "scale hulk-staging/api-gateway on k8s-dev from 1 to 3 replicas" in texts(at)
+    assert "+0.0225 USD/h" in [m.value for m in at.metric]  # 2 pods x (0.25 CPU x 0.04 + 0.25 GiB x 0.005)
+    at.text_input(key="confirm_text").input("api-gateway")
+    at.run()
+    at.button(key="confirm_go").click()
+    at.run()
+    assert "Done." in texts(at)
+    api = api_client(k8s_sim.url)
+    assert client.AppsV1Api(api).read_namespaced_deployment("api-gateway", "hulk-staging").spec.replicas == 3
+    api.close()

@@ -207,3 +207,15 @@ def test_executors_refuse_without_the_guards_permit() -> None:
     asyncio.run(executor.run(request, preview, permit))
     with pytest.raises(PermitError, match="already used"):
         asyncio.run(executor.run(request, preview, permit))
+
+
+def test_requests_with_secret_values_cannot_wait_for_approval() -> None:
+    guard, audit = make_guard()
+    who = Principal(name="o", roles=("operator",))
+    secret = request_for("launch_gpu", "prod").model_copy(update={"env": {}})
+    secret = parse_request({**secret.params(redact=False), "env": {"HF_TOKEN": "hf_value"}})
+    result = asyncio.run(guard.submit(who, secret, confirm="runpod-prod"))
+    assert result.status == "refused" and "RUNPOD_SECRET" in result.error
+    assert "hf_value" not in repr(audit.rows)
+    reference = parse_request({**secret.params(redact=False), "env": {"HF_TOKEN": "{{ RUNPOD_SECRET_hf }}"}})
+    assert asyncio.run(guard.submit(who, reference, confirm="runpod-prod")).status == "pending_approval"
