@@ -54,6 +54,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         targets = [t for t in targets if t.name in wanted]
     if not targets:
         raise UsageError(f"{config.source}: no targets to probe")
+    _quiet_logs(config, {t.kind for t in targets})
     results = asyncio.run(probe_once(config, targets))
     if args.json:
         out = sys.stdout.buffer
@@ -68,8 +69,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     from collectors.service import run_collector
     from hulk_ops import logs
+    from probes import registry
 
     config = _load(args)
+    registry.preload({t.kind for t in config.targets})
     logs.configure(args.log_level, secrets=config.secrets())
     _use_uvloop()
     port = None if args.metrics_port == 0 else args.metrics_port
@@ -88,6 +91,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sandbox.demo import run_demo
 
     return run_demo(port=args.port, workdir=args.workdir)
+
+
+def _quiet_logs(config: Config, kinds: set[str]) -> None:
+    """A terminal command prints its result; libraries' chatter goes nowhere below WARNING."""
+    from hulk_ops import logs
+    from probes import registry
+
+    registry.preload(kinds)
+    logs.configure("WARNING", secrets=config.secrets(), json=False)
 
 
 def _use_uvloop() -> None:

@@ -49,3 +49,9 @@ def build_probe(settings: TargetSettings, rules: RuleSet | None = None, retries:
 def tracked_metrics(kind: str) -> tuple[str, ...]:
     """Metric globs whose values the store keeps as history (capacity trends, cost)."""
     return tuple(getattr(module(kind), "TRACKED_METRICS", ()))
+
+
+def preload(kinds: set[str] | list[str]) -> None:
+    """Import the modules of these kinds now (some client libraries configure logging at import)."""
+    for kind in kinds:
+        module(kind)

@@ -38,6 +38,7 @@ class Demo:
         self.stoppers: list[Any] = []
         self.metrics_port = pick_port(9464)
         self.config_path = workdir / "hulk-ops.demo.yaml"
+        self.control_url = ""
         # the usual `.demo` keeps plain names; any other workdir (tests) gets its own stream/schema/prefix
         self.suffix = "" if workdir.name == ".demo" else "_" + hashlib.blake2b(str(workdir).encode(),
                                                                                digest_size=3).hexdigest()
@@ -50,7 +51,7 @@ class Demo:
             say(f"{endpoint.name:10} {endpoint.url} ({'started' if endpoint.started else 'reused'})")
         prometheus = self.services.prometheus(self.prometheus_config(), port=pick_port(9090))
         say(f"{'prometheus':10} {prometheus.url} (started, scraping the collector)")
-        extra_targets = self.start_simulators()
+        extra_targets = self.start_simulators(core)
         self.start_traffic(core)
         config = self.demo_config(core, prometheus, extra_targets)
         if self.suffix:  # a test's demo: its audit schema goes when it stops (the usual .demo keeps its log)
@@ -71,9 +72,51 @@ class Demo:
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         self.processes.append((name, proc))
 
-    def start_simulators(self) -> list[dict[str, Any]]:
-        """Start the protocol simulators that exist; return their demo targets."""
-        return []
+    def start_simulators(self, core: dict[str, Endpoint]) -> list[dict[str, Any]]:
+        """Start the protocol simulators and the demo's own search-api; return their targets."""
+        from sandbox.control import ControlServer
+        from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
+        from sandbox.neo4j_sim import DEFAULT_PASSWORD, Neo4jSimulator
+        from sandbox.qdrant_sim import QdrantSimulator
+        from sandbox.runpod_sim import DEFAULT_API_KEY, RunpodSimulator
+        from sandbox.search_api import SearchApi
+
+        qdrant = QdrantSimulator(port=pick_port(6333))
+        neo4j = Neo4jSimulator(port=pick_port(7687))
+        k8s = KubernetesSimulator(port=pick_port(6443))
+        runpod = RunpodSimulator(port=pick_port(8790))
+        sims: dict[str, Any] = {"qdrant": qdrant, "neo4j": neo4j, "k8s": k8s, "runpod": runpod}
+        for sim in sims.values():
+            sim.start()
+            self.stoppers.append(sim.stop)
+        search = SearchApi(qdrant.url, neo4j.url, core["redis"].url, port=pick_port(8081))
+        search.start()
+        self.stoppers.append(search.stop)
+        sims["search-api"] = search
+        for name, sim in sims.items():
+            say(f"{name:10} {getattr(sim, 'url', sim.port)} (simulator)" if name != "search-api"
+                else f"{name:10} {sim.url} (demo service: depends on qdrant, neo4j, redis)")
+        control = ControlServer(sims, port=pick_port(8599))
+        control.start()
+        self.stoppers.append(control.stop)
+        self.control_url = f"http://127.0.0.1:{control.port}"
+        say(f"{'control':10} {self.control_url}  (stage incidents: see sandbox/control.py)")
+        sim_labels = {"env": "demo", "sandbox": "simulator"}
+        return [
+            {"name": "vector-store", "kind": "qdrant", "url": qdrant.url, "interval_s": 5,
+             "labels": {**sim_labels, "tier": "data"}},
+            {"name": "knowledge-graph", "kind": "neo4j", "url": neo4j.url.replace("bolt://", "neo4j://"),
+             "username": "neo4j", "password": DEFAULT_PASSWORD, "interval_s": 5,
+             "labels": {**sim_labels, "tier": "data"}},
+            {"name": "k8s-prod", "kind": "kubernetes", "url": k8s.url, "token": DEFAULT_TOKEN, "interval_s": 10,
+             "labels": {**sim_labels, "tier": "compute", "env": "production"}},
+            {"name": "gpu-cloud", "kind": "runpod", "url": runpod.url, "endpoint_url": runpod.endpoint_url,
+             "api_key": DEFAULT_API_KEY, "endpoints": ["vllm7x2k9q4p1a", "sdxl3n8b5t1c6y"], "interval_s": 10,
+             "timeout_s": 5, "labels": {**sim_labels, "tier": "cloud"}},
+            {"name": "search-api", "kind": "http", "url": f"{search.url}/health", "interval_s": 5,
+             "expect_body": "ok", "depends_on": ["vector-store", "knowledge-graph", "cache"],
+             "labels": {"env": "demo", "tier": "app"}},
+        ]
 
     def start_traffic(self, core: dict[str, Endpoint]) -> None:
         from sandbox.traffic import Traffic
@@ -102,6 +145,14 @@ class Demo:
              "labels": {**labels, "tier": "data"}, "depends_on": []},
             {"name": "event-bus", "kind": "nats", "url": core["nats"].url, "interval_s": 5,
              "labels": {**labels, "tier": "messaging"}, "rules": ["consumer.*.pending > 500"]},
+            {"name": "prometheus", "kind": "prometheus", "url": prometheus.url, "interval_s": 10,
+             "labels": {**labels, "tier": "observability"},
+             "queries": [
+                 {"name": "probe_rate", "promql": "sum by (kind) (rate(hulk_ops_probes_total[1m]))"},
+                 {"name": "cycle_lag_s", "promql": "max(hulk_ops_cycle_lag_seconds)"},
+             ]},
+            {"name": "dashboard", "kind": "http", "url": f"http://127.0.0.1:{self.port}/_stcore/health",
+             "interval_s": 10, "labels": {**labels, "tier": "observability"}},
             *extra_targets,
         ]
         from actions.identity import demo_auth_section

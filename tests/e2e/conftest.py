@@ -58,7 +58,20 @@ def dashboard_url(tmp_path: Path):
         stop_process(proc)
 
 
-def screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+def screenshot(page, name: str, ready_text: str | None = None, attempts: int = 20) -> None:
+    """Save a full-page PNG when HULK_OPS_SCREENSHOTS is set. Live pages re-render every few seconds (the
+    fragment shows skeletons meanwhile): with `ready_text`, retry until that text is on the page both before
+    and after the shot."""
+    if not SCREENSHOTS:
+        return
+    import time
+
+    Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+    path = str(Path(SCREENSHOTS) / f"{name}.png")
+    for _ in range(attempts):
+        if ready_text is None or ready_text in page.inner_text("body"):
+            page.screenshot(path=path, full_page=True)
+            if ready_text is None or ready_text in page.inner_text("body"):
+                return
+        time.sleep(0.5)
+    page.screenshot(path=path, full_page=True)

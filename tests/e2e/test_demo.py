@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
 from sandbox.services import free_port, stop_process
 from tests.e2e.conftest import screenshot
 
-EXPECTED_UP = ["cache", "orders-db", "event-bus"]
+EXPECTED_UP = ["cache", "orders-db", "event-bus", "prometheus", "dashboard", "vector-store", "knowledge-graph",
+               "k8s-prod", "gpu-cloud", "search-api"]
 
 
 @pytest.fixture
@@ -50,7 +53,21 @@ def test_demo_shows_the_backends_up_and_stops_cleanly(demo, page) -> None:
     for name in EXPECTED_UP:
         assert re.search(rf"UP\s+{name}", body), body[:3000]
     assert "No collector is writing" not in body
-    screenshot(page, "overview")
+    screenshot(page, "overview", ready_text="Never seen")
+
+    # stage an incident through the demo's control API: the vector store goes down, search-api follows
+    control = re.search(r"control\s+(http://\S+)", out.read_text()).group(1)
+    request = urllib.request.Request(f"{control}/sims/qdrant/fault", data=b'{"mode": "down"}', method="POST")
+    assert json.loads(urllib.request.urlopen(request, timeout=10).read())["fault"] == "down"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = page.inner_text("body")
+        if re.search(r"DOWN\s+vector-store", body) and re.search(r"DOWN\s+search-api", body):
+            break
+        time.sleep(1)
+    assert re.search(r"DOWN\s+vector-store", body), body[:3000]
+    assert "connection refused" in body
+    assert re.search(r"DOWN\s+search-api", body), body[:3000]
     proc.send_signal(2)  # Ctrl-C
     proc.wait(timeout=30)
     assert proc.returncode == 0
