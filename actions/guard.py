@@ -157,7 +157,7 @@ class GuardedAction(ApprovalFlow):
             log.exception("executor_error", request_id=ctx.request_id, action=ctx.request.action)
             error = executor.redact(f"{type(exc).__name__}: {exc}")
             return self._result(ctx, "failed", f"failed: {error}", preview, error=error)
-        return self._result(ctx, "succeeded", f"done: {preview.summary}", preview, after=after)
+        return self._result(ctx, "succeeded", preview.summary, preview, after=after)
 
     async def _replay(self, ctx: Context, claim: KeyClaim) -> ActionResult:
         stored = claim.stored

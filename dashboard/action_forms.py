@@ -53,7 +53,11 @@ def scale_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
         return None
     entry = st.selectbox("Deployment", bounds, key="scale_deployment",
                          format_func=lambda b: f"{b.namespace}/{b.deployment} (replicas {b.min}..{b.max})")
-    replicas = st.number_input("Replicas", min_value=entry.min, max_value=entry.max, step=1, key="scale_replicas")
+    current = _desired(target.name, entry.namespace, entry.deployment)
+    start = min(max(current, entry.min), entry.max) if current is not None else entry.min
+    replicas = st.number_input("Replicas", min_value=entry.min, max_value=entry.max, value=start, step=1,
+                               key="scale_replicas",
+                               help=f"now {current} (last probe)" if current is not None else None)
     if not st.button("Dry-run", key="scale_dry", type="primary"):
         return None
     return {"action": "scale", "target": target.name, "namespace": entry.namespace, "deployment": entry.deployment,
@@ -85,6 +89,16 @@ def pod_form(choices: list[TargetSettings], offered: dict[str, list[str]]) -> di
     if not st.button("Dry-run", key="pod_dry", type="primary", disabled=not pod_id):
         return None
     return {"action": verb, "target": target.name, "pod_id": pod_id}
+
+
+def _desired(target: str, namespace: str, deployment: str) -> int | None:
+    """The deployment's replicas as the last probe saw them (a default for the form, not a decision)."""
+    try:
+        result = context.read_model().latest().get(target)
+    except Exception:  # the store being down must not hide the form
+        return None
+    value = result.metrics.get(f"deploy.{namespace}.{deployment}.desired") if result else None
+    return int(value) if value is not None else None
 
 
 def _known_streams(target: str) -> list[str]:
@@ -124,7 +138,8 @@ def show_result(result: ActionResult) -> None:
     if result.status in ("succeeded", "replayed"):
         st.success(f"**Done.** {result.message}", icon="✅")
         if result.after:
-            st.json(result.after, expanded=False)
+            with st.expander("State after"):
+                st.json(result.after, expanded=True)
     elif result.status == "pending_approval":
         st.info(f"**Waiting for approval.** {result.message}", icon="⏳")
     elif result.status == "dry_run":
@@ -133,7 +148,8 @@ def show_result(result: ActionResult) -> None:
         st.error(f"**{result.status.capitalize()}.** {result.message}", icon="🛑")
     for warning in result.warnings:
         st.warning(warning)
-    st.caption(f"request {result.request_id} · audited")
+    approved = f" · approved by {result.approver}" if result.approver else ""
+    st.caption(f"request {result.request_id}{approved} · audited")
 
 
 def may_approve(who: Principal, requester: str) -> bool:

@@ -163,7 +163,21 @@ class Demo:
             # guarded actions: audited in the demo PostgreSQL; one local user per role (see the login page)
             "audit": {"url": core["postgres"].url, "schema_name": f"hulk_audit{self.suffix}"},
             "auth": demo_auth_section(),
+            "actions": self.demo_actions(targets),
             "targets": targets,
+        }
+
+    @staticmethod
+    def demo_actions(targets: list[dict[str, Any]]) -> dict[str, Any]:
+        """Unit prices, a budget cap and the deployments of the simulated cluster that may be scaled
+        (k8s-prod is labelled production: an operator's scale waits for an admin's approval)."""
+        scale = [{"target": "k8s-prod", "namespace": ns, "deployment": name, "min": low, "max": high}
+                 for ns, name, low, high in (("hulk-prod", "api-gateway", 2, 8), ("hulk-prod", "ingest-worker", 1, 6),
+                                             ("ml", "embedder", 0, 4))]
+        return {
+            "prices": {"cpu_hour": 0.031, "gib_hour": 0.004, "gpu_hour": 1.10},
+            "runpod": {"budget_usd": 50, "max_hours": 24},
+            "scale": scale if any(t["name"] == "k8s-prod" for t in targets) else [],
         }
 
     # -- stop ---------------------------------------------------------------------------------
