@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from actions.guard import Context
 
 
+EXPIRED_VISIBLE = timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class PendingRequest:
     record: AuditRecord
@@ -68,9 +71,11 @@ class ApprovalFlow:
         return result
 
     async def pending(self) -> list[PendingRequest]:
+        """Waiting requests, newest first; expired ones stay listed (as expired) for a day, then drop off."""
         now = self._now()
         rows = await self._store().pending()
-        return [PendingRequest(r, bool(r.expires_at and r.expires_at < now)) for r in rows]
+        return [PendingRequest(r, bool(r.expires_at and r.expires_at < now)) for r in rows
+                if r.expires_at is None or r.expires_at > now - EXPIRED_VISIBLE]
 
     def _now(self) -> Any:
         return utcnow()

@@ -171,6 +171,10 @@ async def test_waiting_request_expires(make_guard, stream, monkeypatch) -> None:
     later = utcnow() + timedelta(seconds=61)
     monkeypatch.setattr(approvals_mod, "utcnow", lambda: later)
     assert [p.expired for p in await guard.pending()] == [True]
+    much_later = later + timedelta(days=1, seconds=1)
+    monkeypatch.setattr(approvals_mod, "utcnow", lambda: much_later)
+    assert await guard.pending() == []  # listed as expired for a day, then gone
+    monkeypatch.setattr(approvals_mod, "utcnow", lambda: later)
     result = await guard.approve(ADMIN, waiting.request_id)
     assert result.status == "refused" and result.error == "expired"
     assert (await stream.state())[0] == 3
