@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -273,17 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token to accept ('' for none)")
     parser.add_argument("--ready-delay", type=float, default=0.0, help="seconds new pods take to become ready")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     sim = KubernetesSimulator(args.host, args.port, token=args.token or None, ready_delay_s=args.ready_delay)
-    sim.start()
-    print(f"kubernetes simulator at {sim.url} (token: {sim.token or 'none'})", flush=True)
-    try:
-        stop.wait()
-    finally:
-        sim.stop()
-    return 0
+    return sim.serve_forever(lambda: f"kubernetes simulator at {sim.url} (token: {sim.token or 'none'})")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -149,19 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--password", default=DEFAULT_PASSWORD, help=f"password of user {DEFAULT_USER}")
     parser.add_argument("--version", default=None, help="Neo4j version to report (default: 5.26.1)")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     sim = Neo4jSimulator(args.host, args.port, password=args.password)
     if args.version:
         sim.control("set_version", {"version": args.version})
-    with sim:
-        print(sim.url, flush=True)
+
+    def banner() -> str:
         print(f"neo4j simulator {sim.dbms.version} {sim.dbms.edition}: user {DEFAULT_USER}, "
               f"also {sim.routing_url}; SIGTERM or Ctrl-C stops it", file=sys.stderr, flush=True)
-        while not stop.wait(0.5):
-            pass
-    return 0
+        return sim.url
+
+    return sim.serve_forever(banner)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import signal
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -273,18 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="require this api-key header")
     args = parser.parse_args(argv)
     sim = QdrantSimulator(args.host, args.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    sim.start()
-    if args.api_key:
-        sim.control("require_api_key", {"key": args.api_key})
-    print(f"qdrant simulator listening on {sim.url}", flush=True)
-    try:
-        stop.wait()
-    finally:
-        sim.stop()
-    return 0
+    def banner() -> str:
+        if args.api_key:
+            sim.control("require_api_key", {"key": args.api_key})
+        return f"qdrant simulator listening on {sim.url}"
+
+    return sim.serve_forever(banner)
 
 
 if __name__ == "__main__":  # pragma: no cover

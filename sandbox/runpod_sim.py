@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
-import threading
 from typing import Any
 
 from aiohttp import web
@@ -249,16 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the API key it accepts")
     args = parser.parse_args(argv)
-    stopping = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):  # before the URL is printed: a caller may stop us right away
-        signal.signal(sig, lambda *_: stopping.set())
-    sim = RunpodSimulator(args.host, args.port or None, api_key=args.api_key).start()
-    print(f"{sim.url}  RunPod simulator: RUNPOD_API_BASE_URL={sim.url} "
-          f"RUNPOD_ENDPOINT_BASE_URL={sim.endpoint_url} api key {args.api_key}", flush=True)
-    while not stopping.wait(0.5):
-        pass
-    sim.stop()
-    return 0
+    sim = RunpodSimulator(args.host, args.port or None, api_key=args.api_key)
+    return sim.serve_forever(lambda: f"{sim.url}  RunPod simulator: RUNPOD_API_BASE_URL={sim.url} "
+                                     f"RUNPOD_ENDPOINT_BASE_URL={sim.endpoint_url} api key {args.api_key}")
 
 
 if __name__ == "__main__":

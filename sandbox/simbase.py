@@ -69,6 +69,22 @@ class Simulator:
         if not self._thread.is_alive():
             self._loop.close()
 
+    def serve_forever(self, banner: Callable[[], str]) -> int:
+        """Standalone mode (`python -m sandbox.<name>_sim`): start, print the banner, run until SIGTERM/SIGINT."""
+        import signal
+
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before the banner: a caller may stop us right away
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        try:
+            print(banner(), flush=True)
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+        return 0
+
     def __enter__(self) -> Simulator:
         return self.start()
 
