@@ -37,8 +37,8 @@ def test_probe_json_reports_real_servers_up_and_dead_ones_down(services, write_c
     assert by_name["dead-db"]["error"] == f"connection refused (127.0.0.1:{closed_port})"
     assert by_name["hung-bus"]["error"] == "timed out after 2.0 s"
     assert by_name["cache"]["observed_at"].endswith("Z")
-    # largest timeout (2 s) plus a second, plus the interpreter's start-up on a loaded machine
-    assert took < 2.0 + 1.0 + 4.0, took
+    # the whole command, interpreter start-up included, on a machine shared with other test runs
+    assert took < 30, took
 
     table = run("probe", "--config", str(path))
     assert table.returncode == 1
@@ -57,3 +57,24 @@ def test_probe_exit_codes(services, write_config) -> None:
     assert "unknown target(s): nope" in unknown.stderr
     bad_flag = run("probe", "--config", str(path), "--colour")
     assert bad_flag.returncode == 2
+
+
+async def test_probing_finishes_within_the_largest_timeout_plus_a_second(services, write_config, blackhole) -> None:
+    """The bound an on-call engineer relies on, measured without the interpreter's start-up."""
+    import asyncio
+
+    from hulk_ops.config import load_config
+    from hulk_ops.probe_once import probe_once
+
+    config = load_config(write_config([
+        {"name": "cache", "kind": "redis", "url": services.endpoints["redis"].url},
+        {"name": "hung-db", "kind": "postgres", "url": f"postgresql://postgres@127.0.0.1:{blackhole}/x",
+         "timeout_s": 2},
+        {"name": "hung-bus", "kind": "nats", "url": f"nats://127.0.0.1:{blackhole}", "timeout_s": 1.5},
+    ]))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await probe_once(config, config.targets)
+    took = loop.time() - started
+    assert [r.status for r in results] == ["up", "down", "down"]
+    assert took < 2.0 + 1.0, took
