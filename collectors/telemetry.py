@@ -48,3 +48,10 @@ class CollectorMetrics:
                                   registry=r)
         self.query_last_success = Gauge("hulk_ops_query_last_success_timestamp_seconds",
                                         "Unix time of the query's latest successful pull", ["query"], registry=r)
+        # notifications (collectors/notify/)
+        self.notifications = Counter("hulk_ops_notifications", "Webhook notification outcomes",
+                                     ["webhook", "event", "outcome"], registry=r)
+        self.notify_outbox = Gauge("hulk_ops_notify_outbox_messages", "Messages waiting in a webhook's outbox",
+                                   ["webhook"], registry=r)
+        self.incidents_open = Gauge("hulk_ops_incidents_open", "Incidents notified as open and not yet resolved",
+                                    registry=r)
