@@ -1,9 +1,10 @@
 """Traces of hulk-ops itself (OpenTelemetry), off by default.
 
-Without `telemetry.otlp_endpoint` no tracer provider is set and every `span()` goes to the API's
-no-op tracer: a non-recording span, no attribute is even built (see docs/ARCHITECTURE.md,
-"Traces", for the measured cost). With an endpoint, `configure()` installs an SDK provider that
-batches spans to the OTLP/HTTP exporter.
+Without `telemetry.otlp_endpoint` no tracer provider is set and every `span()` hands out the API's
+non-recording `INVALID_SPAN` without touching a tracer or the context: no attribute is even built
+(see docs/ARCHITECTURE.md, "Traces", for the measured cost). With an endpoint, `configure()`
+installs an SDK provider that batches spans to the OTLP/HTTP exporter. A global provider set by
+someone else (e.g. `opentelemetry-instrument`) is adopted by `configure()` when no endpoint is set.
 
 Spans hulk-ops emits (attribute keys carry the `hulk.` prefix):
 
@@ -24,11 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Link, ProxyTracerProvider, Span, SpanContext, Status, StatusCode
 
 from hulk_ops.observe_config import TelemetrySettings
 
@@ -44,6 +45,9 @@ def configure(settings: TelemetrySettings, secrets: Iterable[str] = (), componen
     """Install an SDK provider with the OTLP exporter when an endpoint is configured; else stay no-op."""
     set_secrets(secrets)
     if not settings.enabled:
+        external = trace.get_tracer_provider()
+        if not isinstance(external, ProxyTracerProvider) and _provider is None:
+            install(external)
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -84,10 +88,32 @@ def set_secrets(secrets: Iterable[str]) -> None:
     _SECRETS[:] = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
 
 
-@contextmanager
+class _Off:
+    """What `span()` returns while tracing is off: stateless, so one instance serves every caller."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return INVALID_SPAN
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+_OFF = _Off()
+
+
 def span(name: str, links: Sequence[SpanContext] | None = None, attributes: Mapping[str, Any] | None = None,
-         **attrs: Any) -> Iterator[Span]:
+         **attrs: Any) -> AbstractContextManager[Span]:
     """A span around the block, child of the current one. Exceptions are recorded and re-raised."""
+    if _provider is None:
+        return _OFF
+    return _recording(name, links, attributes, attrs)
+
+
+@contextmanager
+def _recording(name: str, links: Sequence[SpanContext] | None, attributes: Mapping[str, Any] | None,
+               attrs: dict[str, Any]) -> Iterator[Span]:
     link_objs = [Link(c) for c in links] if links else None
     with _tracer.start_as_current_span(name, links=link_objs) as current:
         if current.is_recording() and (attrs or attributes):
@@ -108,12 +134,16 @@ def fail(current: Span, message: str | None) -> None:
 
 def current_link() -> SpanContext | None:
     """The current span's context, to link a later batched operation to it (None when not tracing)."""
+    if _provider is None:
+        return None
     context = trace.get_current_span().get_span_context()
     return context if context.is_valid and context.trace_flags.sampled else None
 
 
 def ids() -> tuple[str, str] | None:
     """(trace id, span id) of the current span as hex, or None (logs carry them)."""
+    if _provider is None:
+        return None
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None
