@@ -48,6 +48,8 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
     collector.metrics.targets_owned.labels(replica).set(len(collector.scheduler.jobs))
+    for job in collector.scheduler.jobs:
+        collector.metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)
     try:
         previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)
     except Exception as exc:  # the store may be down at start: we buffer and carry on
