@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from collectors.codec import Keys, decode_points, decode_samples, hours_between
-from collectors.notify.store import NotifyKeys
+from collectors.notify.keys import NotifyKeys
 from hulk_ops import silences as silences_mod
 from hulk_ops.config import Config, TargetSettings, redact_url
 from hulk_ops.model import ProbeResult

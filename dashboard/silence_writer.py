@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import orjson
 import redis
 
-from collectors.notify.store import NotifyKeys
+from collectors.notify.keys import NotifyKeys
 from hulk_ops.config import Config
 from hulk_ops.silences import Silence, may_silence, new_id
 

@@ -34,6 +34,8 @@ from opentelemetry.trace import INVALID_SPAN, Link, ProxyTracerProvider, Span, S
 from hulk_ops.observe_config import TelemetrySettings
 
 PREFIX = "hulk."
+# exceptions that end a block without anything having failed: cancellation, Streamlit's stop/rerun
+CONTROL_FLOW = frozenset({"CancelledError", "GeneratorExit", "StopException", "RerunException"})
 MAX_TEXT = 500
 _URL_CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _SECRETS: list[str] = []
@@ -115,10 +117,25 @@ def span(name: str, links: Sequence[SpanContext] | None = None, attributes: Mapp
 def _recording(name: str, links: Sequence[SpanContext] | None, attributes: Mapping[str, Any] | None,
                attrs: dict[str, Any]) -> Iterator[Span]:
     link_objs = [Link(c) for c in links] if links else None
-    with _tracer.start_as_current_span(name, links=link_objs) as current:
+    with _tracer.start_as_current_span(name, links=link_objs, record_exception=False,
+                                       set_status_on_exception=False) as current:
         if current.is_recording() and (attrs or attributes):
             current.set_attributes(clean(attrs, attributes))
-        yield current
+        try:
+            yield current
+        except BaseException as exc:
+            _exception(current, exc)
+            raise
+
+
+def _exception(current: Span, exc: BaseException) -> None:
+    """Record an exception (scrubbed: the SDK's own record_exception would export the raw message)."""
+    kind = type(exc).__name__
+    if kind in CONTROL_FLOW:
+        current.set_attribute(PREFIX + "outcome", kind)
+        return
+    current.add_event("exception", {"exception.type": kind, "exception.message": scrub(str(exc))})
+    current.set_status(Status(StatusCode.ERROR, scrub(f"{kind}: {exc}")))
 
 
 def annotate(current: Span, **attrs: Any) -> None:

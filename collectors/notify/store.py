@@ -16,7 +16,6 @@ State and the messages an evaluation produced are written in one MULTI/EXEC: bot
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from collectors.codec import Keys
+from collectors.notify.keys import NotifyKeys
 from collectors.notify.tracker import Tracked
 from hulk_ops.silences import Silence
 
@@ -41,34 +41,6 @@ if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 """
-
-
-@dataclass(frozen=True, slots=True)
-class NotifyKeys:
-    prefix: str = "hulk:"
-
-    @property
-    def incidents(self) -> str:
-        return f"{self.prefix}notify:incidents"
-
-    def queue(self, webhook: str) -> str:
-        return f"{self.prefix}notify:q:{webhook}"
-
-    @property
-    def log(self) -> str:
-        return f"{self.prefix}notify:log"
-
-    @property
-    def seq(self) -> str:
-        return f"{self.prefix}notify:seq"
-
-    @property
-    def leader(self) -> str:
-        return f"{self.prefix}notify:leader"
-
-    @property
-    def silences(self) -> str:
-        return f"{self.prefix}silences"
 
 
 class NotifyStore:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from collectors.notify.store import NotifyKeys
+from collectors.notify.keys import NotifyKeys
 from collectors.service import run_collector
 from dashboard.readmodel import ReadModel
 from dashboard.silence_writer import Operator, SilenceWriter
