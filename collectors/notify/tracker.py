@@ -6,8 +6,11 @@ compares them with the tracked incidents (persisted in Redis between evaluations
 - a new root is *pending* for `group_wait_s`: targets that fail meanwhile because of it are folded
   in, and a target that turns out to be explained by another failing root never opens its own;
 - then `open` is sent once, naming the root and every dependent;
-- a change of severity or of the dependents is sent as `update`, at most every `update_interval_s`;
-- when the root is no longer failing, `resolve` is sent (always, for every incident that was opened);
+- news is sent as `update`, at most every `update_interval_s`: the root's status changed, or new
+  dependents fail; dependents that recover before their root are not news (on recovery they
+  usually do, as their root's breaker waits for its trial);
+- when the root is no longer failing, `resolve` is sent (always, for every incident that was opened),
+  naming every dependent the incident ever reported;
 - an opened incident whose root becomes explained by another *opened* incident is closed with an
   `update` saying so (`merged_into`); the other incident's resolve covers it;
 - silences: nothing is sent for a silenced root; when its window ends the open (still failing) or
@@ -123,8 +126,8 @@ class IncidentTracker:
                 return None
             tracked.opened_at = now
             return self._sent(tracked, "open", now)
-        changed = (tracked.status, tracked.dependents) != (tracked.sent_status, tracked.sent_dependents)
-        if changed and now - (tracked.last_sent_at or 0.0) >= self.policy.update_interval_s:
+        news = tracked.status != tracked.sent_status or not set(tracked.dependents) <= set(tracked.sent_dependents)
+        if news and now - (tracked.last_sent_at or 0.0) >= self.policy.update_interval_s:
             return self._sent(tracked, "update", now)
         return None
 
@@ -152,7 +155,8 @@ class IncidentTracker:
 
     def _sent(self, tracked: Tracked, event: EventType, now: float) -> Notice:
         tracked.last_sent_at = now
-        tracked.sent_status, tracked.sent_dependents = tracked.status, list(tracked.dependents)
+        tracked.sent_status = tracked.status
+        tracked.sent_dependents = sorted({*tracked.sent_dependents, *tracked.dependents})
         return self._notice(tracked, event, now)
 
     @staticmethod

@@ -95,3 +95,14 @@ def test_an_open_incident_explained_later_by_a_new_root_is_merged_into_it() -> N
     assert [(n.event, n.root, n.merged_into) for n in notices] == [("open", "cache", ()), ("update", "api", ("cache",))]
     assert set(t.state) == {"cache"}
     assert [(n.event, n.root) for n in t.step(UP, 20.0)] == [("resolve", "cache")]
+
+
+def test_dependents_recovering_before_their_root_are_not_news_and_the_resolve_names_them() -> None:
+    t = tracker(wait=0, update=0)
+    failing = {**UP, "cache": "down", "api": "down", "worker": "down"}
+    assert [(n.event, n.dependents) for n in t.step(failing, 0.0)] == [("open", ("api", "worker"))]
+    assert t.step({**UP, "cache": "down", "worker": "down"}, 1.0) == []  # api is back first: not news
+    assert t.step({**UP, "cache": "down"}, 2.0) == []
+    worse = t.step({**UP, "cache": "down", "jobs": "down"}, 3.0)  # a new dependent is
+    assert [(n.event, n.dependents) for n in worse] == [("update", ("jobs",))]
+    assert [(n.event, n.dependents) for n in t.step(UP, 4.0)] == [("resolve", ("api", "jobs", "worker"))]

@@ -87,3 +87,27 @@ def test_configure_with_an_endpoint_builds_an_otlp_provider_and_shuts_it_down() 
         tracing.shutdown(0.2)  # the export to a closed port fails quietly within the bound
     with tracing.span("y") as span:
         assert span is INVALID_SPAN
+
+
+def test_exceptions_are_recorded_scrubbed_and_control_flow_is_not_a_failure() -> None:
+    import asyncio
+
+    import pytest
+
+    exporter, provider = recording()
+    previous = tracing.install(provider)
+    tracing.set_secrets(["hunter2-token"])
+    try:
+        with pytest.raises(ValueError), tracing.span("boom"):
+            raise ValueError("bad redis://u:pw-in-url@h:1 with hunter2-token")
+        with pytest.raises(asyncio.CancelledError), tracing.span("cancelled"):
+            raise asyncio.CancelledError
+    finally:
+        tracing.install(previous)
+        tracing.set_secrets([])
+    boom, cancelled = exporter.get_finished_spans()
+    assert boom.status.status_code.name == "ERROR"
+    assert boom.status.description == "ValueError: bad redis://u:***@h:1 with ***"
+    assert [dict(e.attributes) for e in boom.events] == [
+        {"exception.type": "ValueError", "exception.message": "bad redis://u:***@h:1 with ***"}]
+    assert cancelled.status.status_code.name == "UNSET" and cancelled.attributes["hulk.outcome"] == "CancelledError"
