@@ -105,9 +105,11 @@ class _Off:
 _OFF = _Off()
 
 
-def span(name: str, links: Sequence[SpanContext] | None = None, attributes: Mapping[str, Any] | None = None,
+def span(name: str, /, links: Sequence[SpanContext] | None = None, attributes: Mapping[str, Any] | None = None,
          **attrs: Any) -> AbstractContextManager[Span]:
-    """A span around the block, child of the current one. Exceptions are recorded and re-raised."""
+    """A span around the block, child of the current one. Exceptions are recorded and re-raised.
+
+    `links` and `attributes` (raw keys, no prefix) are reserved; any other keyword is an attribute."""
     if _provider is None:
         return _OFF
     return _recording(name, links, attributes, attrs)

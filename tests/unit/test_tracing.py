@@ -35,7 +35,7 @@ def test_spans_nest_and_attributes_are_prefixed_and_scrubbed() -> None:
     previous = tracing.install(provider)
     tracing.set_secrets(["hunter2-token"])
     try:
-        with tracing.span("outer", audit_id="a-17") as outer:
+        with tracing.span("outer", audit_id="a-17", name="purge") as outer:
             link = tracing.current_link()
             with tracing.span("inner", links=[link], url="redis://ops:pw-in-url@10.0.0.5:6379/0",
                               note="header was hunter2-token", missing=None, count=3, ratio=0.5,
@@ -51,7 +51,7 @@ def test_spans_nest_and_attributes_are_prefixed_and_scrubbed() -> None:
     assert dict(inner.attributes) == {
         "hulk.url": "redis://ops:***@10.0.0.5:6379/0", "hulk.note": "header was ***", "hulk.count": 3,
         "hulk.ratio": 0.5, "hulk.targets": "['a', 'b']", "http.status_code": 200}
-    assert outer_span.attributes["hulk.audit_id"] == "a-17"
+    assert outer_span.attributes["hulk.audit_id"] == "a-17" and outer_span.attributes["hulk.name"] == "purge"
     assert outer_span.status.description == "failed with ***"
 
 
