@@ -79,7 +79,8 @@ class NotifySettings(_Strict):
                                 description="a new root cause must fail this long before its incident opens")
     update_interval_s: float = Field(120.0, ge=0, le=86_400,
                                      description="membership/severity changes are sent at most this often")
-    evaluate_s: float = Field(1.0, gt=0, le=60, description="how often incidents are re-evaluated")
+    evaluate_s: float = Field(2.0, gt=0, le=60, description="how often incidents are re-evaluated (one read of "
+                                                               "the latest results each time)")
     retry: RetrySettings = RetrySettings()
     outbox_max: int = Field(10_000, ge=10, description="undelivered messages kept per webhook (oldest dropped)")
     log_max: int = Field(1_000, ge=10, description="delivery log entries kept")

@@ -70,6 +70,9 @@ class Notifier:
                 self.last_error = None
             except (TimeoutError, *STORE_ERRORS) as exc:
                 self._lost(exc)
+            except Exception as exc:  # a bug here must not silence every later incident
+                log.exception("notifier_crashed")
+                self._lost(exc)
             await _sleep(stop, self.config.notify.evaluate_s)
 
     async def _deliver_loop(self, stop: asyncio.Event, deliverer: Deliverer) -> None:
@@ -81,6 +84,9 @@ class Notifier:
                         self.outbox[webhook.name] = await self.store.queue_length(webhook.name)
                         self.metrics.notify_outbox.labels(webhook.name).set(self.outbox[webhook.name])
                 except STORE_ERRORS as exc:
+                    self._lost(exc)
+                except Exception as exc:
+                    log.exception("delivery_crashed")
                     self._lost(exc)
             await _sleep(stop, DELIVERY_TICK_S)
 
@@ -107,6 +113,7 @@ class Notifier:
         with tracing.span("notify.evaluate", failing=sum(s in ("down", "degraded") for s in statuses.values()),
                           silenced=len(silenced)) as span:
             notices = self.tracker.step(statuses, now, lambda name: name in silenced)
+            self.metrics.incidents_open.set(sum(1 for t in self.tracker.state.values() if t.opened))
             after = {k: v.to_dict() for k, v in self.tracker.state.items()}
             if after == before and not notices:
                 return []
@@ -123,7 +130,6 @@ class Notifier:
                      status=notice.status, dependents=list(notice.dependents), merged_into=list(notice.merged_into))
         for message in dropped:
             await self._dropped(message)
-        self.metrics.incidents_open.set(sum(1 for t in self.tracker.state.values() if t.opened))
         return notices
 
     async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]],

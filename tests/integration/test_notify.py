@@ -168,3 +168,41 @@ def test_outbox_survives_a_killed_collector_and_delivers_once(webhook_receiver, 
             if proc is not None and proc.poll() is None:
                 proc.kill()
         client.close()
+
+
+async def test_delivery_backs_off_keeps_order_gives_up_on_4xx_and_bounds_the_outbox(
+        webhook_receiver, store_redis_url, store_prefix) -> None:
+    import aiohttp
+
+    from collectors.notify.delivery import Deliverer
+    from collectors.notify.store import NotifyStore
+    from collectors.telemetry import CollectorMetrics
+    from hulk_ops.observe_config import RetrySettings, WebhookSettings
+
+    store = NotifyStore(store_redis_url, store_prefix, outbox_max=10)
+    hook = WebhookSettings(name="g", url=webhook_receiver.url())
+    now = time.time()
+    messages = [{"id": f"m{i}", "webhook": "g", "event": "open", "incident_id": f"i{i}", "root": "r", "summary": "s",
+                 "created_at": now, "attempts": 0, "next_at": now, "body": {"n": i}} for i in range(12)]
+    dropped = await store.commit({}, [], messages)
+    assert [m["id"] for m in dropped] == ["m0", "m1"]  # bounded: the oldest two went
+    async with aiohttp.ClientSession() as session:
+        deliverer = Deliverer(store, RetrySettings(backoff_s=10, backoff_max_s=25), CollectorMetrics(), session)
+        webhook_receiver.status = 503
+        for attempt, wait in ((1, 10), (2, 20), (3, 25)):  # doubling, capped
+            assert await deliverer.deliver_due(hook, now) is False
+            _raw, head = await store.head("g")
+            assert (head["id"], head["attempts"], head["next_at"]) == ("m2", attempt, now + wait)
+            assert await deliverer.deliver_due(hook, now + wait - 1) is False  # not due: nothing sent
+            now += wait
+        assert [r.body["n"] for r in webhook_receiver.all()] == [2, 2, 2]  # m3 waited behind its head
+        webhook_receiver.status = 400
+        assert await deliverer.deliver_due(hook, now) is True  # refused for good: given up, the queue moves
+        webhook_receiver.status = 200
+        assert await deliverer.deliver_due(hook, now) is True
+    assert [b["n"] for b in webhook_receiver.bodies()] == [3]
+    assert await store.queue_length("g") == 8
+    log = [(f[b"message_id"].decode(), f[b"outcome"].decode()) for _i, f in
+           await store.redis.xrange(NotifyKeys(store_prefix).log)]
+    assert log == [("m2", "retry")] * 3 + [("m2", "gave_up"), ("m3", "delivered")]
+    await store.close()
