@@ -92,9 +92,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         wait_port(metrics_port, 30, collector, "hulk-ops collect")
         with Services(work) as services:
             prometheus = services.prometheus(prometheus_yaml)
+            assert wait_for(lambda: ready(prometheus.url), 30, 0.2), "prometheus did not become ready"
             yield {"url": prometheus.url, "metrics_port": metrics_port}
     finally:
         stop_process(collector)
+
+
+def ready(base: str) -> bool:
+    """Prometheus listens before it serves: /-/ready answers 503 until the TSDB and rules are loaded."""
+    try:
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def api(base: str, path: str, **params: str) -> dict[str, Any]:
