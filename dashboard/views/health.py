@@ -128,8 +128,8 @@ def silences_section(silences: list[Silence], now: float) -> None:
         st.caption("No silence is in force or planned. Add one on the Silences page (operators).")
         return
     for silence in active:
-        st.markdown(f":violet[🔕 **{silence.scope()}**] until {clock(silence.end)} — {silence.reason} "
-                    f"({silence.author}, {silence.source})")
+        st.markdown(f":violet[:material/notifications_off: **{silence.scope()}**] until {clock(silence.end)} — "
+                    f"{silence.reason} ({silence.author}, {silence.source})")
     for silence in upcoming:
         st.caption(f"planned: {silence.scope()} from {clock(silence.start)} to {clock(silence.end)} — {silence.reason}")
 

@@ -72,7 +72,7 @@ def tile(view: TargetView) -> None:
     if view.breaker != "closed":
         st.caption(f":red[circuit breaker {view.breaker}]")
     if view.silenced_until is not None:
-        st.caption(f":violet[🔕 silenced until {ui.clock(view.silenced_until)}]")
+        st.caption(f":violet[:material/notifications_off: silenced until {ui.clock(view.silenced_until)}]")
     if result and result.error and view.status != "up":
         st.caption(f":{ui.COLOUR[view.status]}[{result.error[:200]}]")
 

@@ -101,7 +101,7 @@ def test_health_page_shows_replicas_lag_rates_breakers_silences_and_deliveries(w
     assert list(deliveries["outcome"]) == ["delivered", "retry"]  # newest first
     assert list(deliveries["code"]) == [200, 503]
     body = texts(at)
-    assert "🔕 **db**" in body and "vacuum full" in body
+    assert ":material/notifications_off: **db**" in body and "vacuum full" in body
     assert "Waiting in the outbox — oncall: 0" in body
     pages = [s for s in spans.get_finished_spans() if s.name == "dashboard.page"]
     assert [s.attributes["hulk.page"] for s in pages] == ["overview", "health"]
@@ -145,7 +145,7 @@ def test_operator_silences_a_target_which_keeps_its_true_state_with_a_badge(writ
     overview = open_page(path, monkeypatch, "overview")
     body = texts(overview)
     assert "**DOWN**] &nbsp; **db**" in body  # still its true state
-    assert "🔕 silenced until" in body and body.count("silenced until") == 1  # only db
+    assert ":material/notifications_off: silenced until" in body and body.count("silenced until") == 1  # only db
 
     at.button(key="silence_end").click().run()
     assert any("Ended db until" in s.value for s in at.success)
