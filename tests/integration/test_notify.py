@@ -140,7 +140,8 @@ def test_outbox_survives_a_killed_collector_and_delivers_once(webhook_receiver, 
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second = None
     try:
-        assert wait_for(lambda: len(webhook_receiver.all()) >= 2, 20), "no retries seen"
+        log_key = NotifyKeys(store_prefix).log
+        assert wait_for(lambda: client.xlen(log_key) >= 2, 20), "no retries seen"  # two failed tries recorded
         first.send_signal(signal.SIGKILL)  # mid-retry: nothing delivered yet, the head waits for its next try
         first.wait(5)
         failed = webhook_receiver.all()
@@ -161,7 +162,7 @@ def test_outbox_survives_a_killed_collector_and_delivers_once(webhook_receiver, 
         second.send_signal(signal.SIGTERM)
         second.wait(5)
         assert second.returncode == 0, second.stderr.read() if second.stderr else ""
-        log = [fields[b"outcome"].decode() for _id, fields in client.xrange(NotifyKeys(store_prefix).log)]
+        log = [fields[b"outcome"].decode() for _id, fields in client.xrange(log_key)]
         assert log.count("delivered") == 1 and log.count("retry") >= 2
     finally:
         for proc in (first, second):
