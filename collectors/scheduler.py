@@ -26,6 +26,7 @@ import structlog
 from collectors.breaker import TargetBreaker
 from collectors.telemetry import CollectorMetrics
 from collectors.writer import BufferedWriter
+from hulk_ops import tracing
 from hulk_ops.config import TargetSettings
 from hulk_ops.model import STATUS_CODE, ProbeResult, StateChange, iso, utcnow
 from probes.base import Probe
@@ -97,6 +98,8 @@ class Scheduler:
         self.probes_done = 0
         self._window_lag = 0.0
         self.max_lag = 0.0
+        self.current_lag = 0.0  # the lag of the last full second (what hulk_ops_cycle_lag_seconds shows)
+        self.heartbeat_mark = (time.monotonic(), 0)  # (when, probes_done) at the previous heartbeat
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -153,26 +156,30 @@ class Scheduler:
             await asyncio.wait(set(self.tasks), timeout=1.0)
 
     async def _run_job(self, job: Job, planned: float) -> None:
+        """One cycle of one target: wait for a slot, run the probe behind its breaker, hand the result on."""
         loop = asyncio.get_running_loop()
         try:
-            async with self.semaphore:
-                lag = max(0.0, loop.time() - planned)
-                self.metrics.start_lag.observe(lag)
-                self._window_lag = max(self._window_lag, lag)
-                started = time.perf_counter()
-                result = await self.probe_job(job)
-                self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
-                self.record(job, result)
+            with tracing.span("collector.cycle", target=job.name, kind=job.settings.kind) as cycle:
+                async with self.semaphore:
+                    lag = max(0.0, loop.time() - planned)
+                    self.metrics.start_lag.observe(lag)
+                    self._window_lag = max(self._window_lag, lag)
+                    started = time.perf_counter()
+                    result = await self.probe_job(job)
+                    self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
+                    tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
+                    self.record(job, result)
         finally:
             job.running = False
 
     async def _run_periodic(self, job: Periodic, planned: float) -> None:
         loop = asyncio.get_running_loop()
         try:
-            async with self.semaphore:
-                self.metrics.start_lag.observe(max(0.0, loop.time() - planned))
-                async with asyncio.timeout(job.timeout_s + 1.0):
-                    await job.run()
+            with tracing.span("collector.periodic", name=job.name, owner=job.owner):
+                async with self.semaphore:
+                    self.metrics.start_lag.observe(max(0.0, loop.time() - planned))
+                    async with asyncio.timeout(job.timeout_s + 1.0):
+                        await job.run()
         except TimeoutError:
             log.warning("periodic_overran", name=job.name, timeout_s=job.timeout_s)
         except Exception:  # a bug in periodic work must not stop the collector
@@ -182,20 +189,31 @@ class Scheduler:
 
     async def probe_job(self, job: Job) -> ProbeResult:
         """Run one probe behind its breaker and a hard timeout; never raises (but for cancellation)."""
-        if not job.breaker.allow():
-            return breaker_result(job)
-        try:
-            async with asyncio.timeout(job.settings.timeout_s + 1.0):
-                result = await job.probe.check()
-        except TimeoutError:
-            result = down_result(job, f"timed out after {job.settings.timeout_s:.1f} s (probe overran its timeout)")
-        except Exception as exc:  # a probe bug must not stop the collector
-            log.exception("probe_crashed", target=job.name, kind=job.settings.kind)
-            result = down_result(job, f"internal error in the {job.settings.kind} probe: {type(exc).__name__}")
-        job.breaker.record(result.status == "down", result.error)
-        if job.breaker.is_open:
-            result = replace(result, details={**result.details, "breaker": job.breaker.view().state})
-        return result
+        kind = job.settings.kind
+        with tracing.span(f"probe {kind}", target=job.name, kind=kind) as span:
+            if not job.breaker.allow():
+                result = breaker_result(job)
+                tracing.annotate(span, status=result.status, retries=0, breaker=job.breaker.view().state,
+                                 skipped=True)
+                tracing.fail(span, result.error)
+                return result
+            try:
+                async with asyncio.timeout(job.settings.timeout_s + 1.0):
+                    result = await job.probe.check()
+            except TimeoutError:
+                result = down_result(job, f"timed out after {job.settings.timeout_s:.1f} s (probe overran its "
+                                          "timeout)")
+            except Exception as exc:  # a probe bug must not stop the collector
+                log.exception("probe_crashed", target=job.name, kind=kind)
+                result = down_result(job, f"internal error in the {kind} probe: {type(exc).__name__}")
+            job.breaker.record(result.status == "down", result.error)
+            if job.breaker.is_open:
+                result = replace(result, details={**result.details, "breaker": job.breaker.view().state})
+            tracing.annotate(span, status=result.status, retries=max(0, job.probe.last_attempts - 1),
+                             breaker=job.breaker.view().state, latency_ms=result.latency_ms, error=result.error)
+            if result.status == "down":
+                tracing.fail(span, result.error)
+            return result
 
     def record(self, job: Job, result: ProbeResult) -> None:
         job.runs += 1
@@ -221,6 +239,7 @@ class Scheduler:
         while not stop.is_set():
             await asyncio.sleep(1.0)
             self.metrics.cycle_lag.set(self._window_lag)
+            self.current_lag = self._window_lag
             self.max_lag = max(self.max_lag, self._window_lag)
             self._window_lag = 0.0
 

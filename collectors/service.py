@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 
+from hulk_ops import tracing
 from hulk_ops.bootstrap import Collector, build_collector
 from hulk_ops.config import Config
 
@@ -37,11 +38,18 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     collector = collector or build_collector(config)
+    tracing.configure(config.telemetry, config.secrets(), component="collector")
+    replica = replica_id()
+    if collector.notifier is None and config.notify.webhooks:
+        from collectors.notify.service import Notifier
+
+        collector.notifier = Notifier(config, collector.metrics, replica)
     server = None
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
-    replica = replica_id()
     collector.metrics.targets_owned.labels(replica).set(len(collector.scheduler.jobs))
+    for job in collector.scheduler.jobs:
+        collector.metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)
     try:
         previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)
     except Exception as exc:  # the store may be down at start: we buffer and carry on
@@ -53,12 +61,17 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
              metrics_port=metrics_port, store=config.store.prefix)
     collector.writer.start()
     heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
+    notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
     try:
         await collector.scheduler.run(stop)
     finally:
         stop.set()
         started = time.monotonic()
         heartbeat.cancel()
+        if notifier is not None:
+            notifier.cancel()
+            await asyncio.wait({notifier}, timeout=0.5)
+            await collector.notifier.close()
         await collector.scheduler.cancel_running()
         await collector.writer.stop(deadline_s=1.0)
         await _write_heartbeat(collector, replica, stopped=True)
@@ -68,6 +81,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         await asyncio.wait_for(collector.store.close(), 0.5) if hasattr(collector.store, "close") else None
         if server is not None:
             server.shutdown()
+        await asyncio.to_thread(tracing.shutdown, 0.5)
         log.info("collector_stopped", shutdown_s=round(time.monotonic() - started, 3),
                  unflushed=len(collector.writer.buffer))
     return collector
@@ -76,6 +90,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
 async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) -> None:
     while not stop.is_set():
         await _write_heartbeat(collector, replica)
+        collector.scheduler.heartbeat_mark = (time.monotonic(), collector.scheduler.probes_done)
         try:
             async with asyncio.timeout(HEARTBEAT_S):
                 await stop.wait()
@@ -99,6 +114,7 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         "buffered": len(writer.buffer),
         "dropped": writer.dropped,
         "stopped": stopped,
+        **health(collector),
     }
     breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
     try:
@@ -107,3 +123,22 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
             await collector.store.write_breakers(breakers)
     except Exception as exc:  # the writer already reports store outages
         log.debug("heartbeat_failed", error=str(exc))
+
+
+def health(collector: Collector) -> dict[str, Any]:
+    """What the health page shows beyond the counters: rates and latencies since the last heartbeat."""
+    sched, writer = collector.scheduler, collector.writer
+    mark_at, mark_done = sched.heartbeat_mark
+    elapsed = time.monotonic() - mark_at
+    writes = sorted(writer.write_times)
+    out: dict[str, Any] = {
+        "probes_per_s": round((sched.probes_done - mark_done) / elapsed, 3) if elapsed > 0.5 else None,
+        "cycle_lag_s": round(sched.current_lag, 4),
+        "store_write_ms_p50": round(writes[len(writes) // 2] * 1000, 3) if writes else None,
+        "store_write_ms_max": round(writes[-1] * 1000, 3) if writes else None,
+        "store_error": writer.last_error if not writer.store_ok else None,
+        "breakers_open": sum(1 for j in sched.jobs if j.breaker.is_open),
+    }
+    if collector.notifier is not None:
+        out.update(collector.notifier.heartbeat())
+    return out

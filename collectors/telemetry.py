@@ -40,6 +40,8 @@ class CollectorMetrics:
         self.last_cycle = Gauge("hulk_ops_last_probe_timestamp_seconds", "Unix time of the latest finished probe",
                                 registry=r)
         self.targets_owned = Gauge("hulk_ops_targets_owned", "Targets this replica probes", ["replica"], registry=r)
+        self.probe_interval = Gauge("hulk_ops_probe_interval_seconds", "Configured probe interval of each target",
+                                    ["target", "kind"], registry=r)
         # Prometheus query pulls (collectors/prometheus_pull.py), labelled by query name (unique per config)
         self.query_failures = Counter("hulk_ops_query_failures", "Failed Prometheus query pulls", ["query"],
                                       registry=r)
@@ -48,3 +50,10 @@ class CollectorMetrics:
                                   registry=r)
         self.query_last_success = Gauge("hulk_ops_query_last_success_timestamp_seconds",
                                         "Unix time of the query's latest successful pull", ["query"], registry=r)
+        # notifications (collectors/notify/)
+        self.notifications = Counter("hulk_ops_notifications", "Webhook notification outcomes",
+                                     ["webhook", "event", "outcome"], registry=r)
+        self.notify_outbox = Gauge("hulk_ops_notify_outbox_messages", "Messages waiting in a webhook's outbox",
+                                   ["webhook"], registry=r)
+        self.incidents_open = Gauge("hulk_ops_incidents_open", "Incidents notified as open and not yet resolved",
+                                    registry=r)

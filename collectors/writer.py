@@ -14,14 +14,18 @@ from collections import deque
 from collections.abc import Sequence
 
 import structlog
+from opentelemetry.trace import SpanContext
 
 from collectors.store import STORE_ERRORS, ResultStore
 from collectors.telemetry import CollectorMetrics
+from hulk_ops import tracing
 from hulk_ops.model import ProbeResult, StateChange
 
 log = structlog.get_logger("hulk_ops.writer")
 
-Entry = tuple[ProbeResult | None, StateChange | None]
+# (result, state change, the span of the cycle that produced it: the batched write links to it)
+Entry = tuple[ProbeResult | None, StateChange | None, SpanContext | None]
+MAX_LINKS = 64
 
 
 class BufferedWriter:
@@ -42,6 +46,7 @@ class BufferedWriter:
         self.dropped = 0
         self.store_ok = True
         self.last_error: str | None = None
+        self.write_times: deque[float] = deque(maxlen=256)  # seconds of the latest successful writes
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -51,7 +56,7 @@ class BufferedWriter:
             self.buffer.popleft()
             self.dropped += 1
             self.metrics.store_dropped.inc()
-        self.buffer.append((result, change))
+        self.buffer.append((result, change, tracing.current_link()))
         self.metrics.store_buffered.set(len(self.buffer))
         if len(self.buffer) >= self.batch_max:
             self._wake.set()
@@ -103,15 +108,20 @@ class BufferedWriter:
         if not count:
             return True
         batch = [self.buffer[i] for i in range(count)]
-        results = [r for r, _ in batch if r is not None]
-        changes = [c for _, c in batch if c is not None]
+        results = [r for r, _, _ in batch if r is not None]
+        changes = [c for _, c, _ in batch if c is not None]
+        links = [link for _, _, link in batch if link is not None][:MAX_LINKS]
         started = time.perf_counter()
-        try:
-            await self.store.write(results, changes)
-        except STORE_ERRORS as exc:
-            self._failed(exc)
-            return False
-        self.metrics.store_write.observe(time.perf_counter() - started)
+        with tracing.span("store.write", links=links, results=len(results), changes=len(changes)) as span:
+            try:
+                await self.store.write(results, changes)
+            except STORE_ERRORS as exc:
+                tracing.fail(span, f"{type(exc).__name__}: {exc}")
+                self._failed(exc)
+                return False
+        took = time.perf_counter() - started
+        self.metrics.store_write.observe(took)
+        self.write_times.append(took)
         for _ in range(count):
             self.buffer.popleft()
         self.metrics.store_buffered.set(len(self.buffer))

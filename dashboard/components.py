@@ -30,6 +30,13 @@ def age(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d ago"
 
 
+def clock(ts: float) -> str:
+    """Local wall-clock time of a timestamp: today as HH:MM, other days with the date."""
+    if time.strftime("%Y-%m-%d", time.localtime(ts)) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M", time.localtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
 def latency(ms: float | None) -> str:
     if ms is None:
         return "-"

@@ -17,8 +17,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from collectors.codec import Keys, decode_points, decode_samples, hours_between
+from collectors.notify.keys import NotifyKeys
+from hulk_ops import silences as silences_mod
 from hulk_ops.config import Config, TargetSettings, redact_url
 from hulk_ops.model import ProbeResult
+from hulk_ops.silences import Silence
 
 STALE_INTERVALS = 3
 DISPLAY_STATUSES = ("down", "degraded", "stale", "unknown", "up")
@@ -35,6 +38,7 @@ class TargetView:
     status: str  # up | degraded | down | stale | unknown
     age_s: float | None
     breaker: str = "closed"
+    silenced_until: float | None = None  # a silence covers it until then (its status is still the true one)
 
     @property
     def name(self) -> str:
@@ -57,6 +61,24 @@ class CollectorView:
     replica: str
     heartbeat_age_s: float
     info: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One entry of the notification delivery log."""
+
+    id: str
+    at: float
+    webhook: str
+    event: str
+    outcome: str  # delivered | retry | gave_up | dropped
+    incident_id: str
+    root: str
+    summary: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +106,7 @@ class ReadModel:
     def __init__(self, config: Config, client: redis.Redis | None = None) -> None:
         self.config = config
         self.keys = Keys(config.store.prefix)
+        self.notify_keys = NotifyKeys(config.store.prefix)
         self.redis = client or redis.Redis.from_url(
             config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0),
             client_name="hulk-ops-dashboard",
@@ -116,12 +139,13 @@ class ReadModel:
         now = time.time() if now is None else now
         latest = self.latest()
         breakers = self.breakers()
+        silenced = silences_mod.silenced_map(self.config.targets, self.silences(), now)
         views = []
         for target in self.config.targets:
             result = latest.get(target.name)
             status, age = status_of(result, target.interval_s, now)
             breaker = breakers.get(target.name, {}).get("state", "closed")
-            views.append(TargetView(target, result, status, age, breaker))
+            views.append(TargetView(target, result, status, age, breaker, silenced.get(target.name)))
         return views
 
     def overview(self, events: int = 15) -> Overview:
@@ -186,3 +210,39 @@ class ReadModel:
         hours = hours_between(start, end)
         blobs = self._call(self.redis.mget, [self.keys.series(name, h) for h in hours])
         return decode_points(list(zip(hours, blobs, strict=True)), start, end)
+
+    # -- silences and notifications -------------------------------------------------------------
+    def silences(self) -> list[Silence]:
+        """Every silence, from the config and from the dashboard (Redis), by start."""
+        found = silences_mod.from_config(self.config)
+        for blob in self._call(self.redis.hgetall, self.notify_keys.silences).values():
+            try:
+                found.append(Silence.from_dict(orjson.loads(blob)))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+        return sorted(found, key=lambda s: (s.start, s.id))
+
+    def deliveries(self, limit: int = 100) -> list[Delivery]:
+        """The notification delivery log, newest first."""
+        raw = self._call(self.redis.xrevrange, self.notify_keys.log, "+", "-", limit)
+        out = []
+        for entry_id, fields in raw:
+            f = {k.decode(): v.decode() for k, v in fields.items()}
+            out.append(Delivery(
+                id=entry_id.decode(), at=float(f.get("at") or 0), webhook=f.get("webhook", ""),
+                event=f.get("event", ""), outcome=f.get("outcome", ""), incident_id=f.get("incident_id", ""),
+                root=f.get("root", ""), summary=f.get("summary", ""), attempt=int(f.get("attempt") or 0),
+                status_code=int(f["status_code"]) if f.get("status_code") else None, error=f.get("error") or None,
+                message_id=f.get("message_id", ""),
+            ))
+        return out
+
+    def outbox(self) -> dict[str, int]:
+        """Undelivered messages per configured webhook."""
+        names = [w.name for w in self.config.notify.webhooks]
+        return {n: int(self._call(self.redis.llen, self.notify_keys.queue(n))) for n in names}
+
+    def notified_incidents(self) -> list[dict[str, Any]]:
+        """Incidents the notifier tracks (pending or open), as it persisted them."""
+        raw = self._call(self.redis.hgetall, self.notify_keys.incidents)
+        return sorted((orjson.loads(v) for v in raw.values()), key=lambda d: d.get("first_seen", 0))

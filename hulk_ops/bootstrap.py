@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from collectors.breaker import TargetBreaker
 from collectors.codec import Keys
@@ -37,6 +38,7 @@ class Collector:
     writer: BufferedWriter
     scheduler: Scheduler
     metrics: CollectorMetrics
+    notifier: Any = None  # collectors.notify.service.Notifier when webhooks are configured (built by the service)
 
 
 def build_collector(config: Config, store: ResultStore | None = None,

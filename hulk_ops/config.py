@@ -27,6 +27,7 @@ from pydantic import (
 
 from hulk_ops import rules as rules_mod
 from hulk_ops.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
+from hulk_ops.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -124,6 +125,9 @@ class Config(Strict):
     rules: dict[str, list[str]] = {}
     targets: list[TargetSettings] = []
     source: str = "<memory>"
+    telemetry: TelemetrySettings = TelemetrySettings()
+    notify: NotifySettings = NotifySettings()
+    silences: list[SilenceSettings] = []
 
     def target(self, name: str) -> TargetSettings:
         for target in self.targets:
@@ -135,7 +139,7 @@ class Config(Strict):
         return rules_mod.RuleSet.for_target(target.kind, self.rules.get(target.kind, []), target.rules)
 
     def secrets(self) -> list[str]:
-        out: list[str] = []
+        out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets()]
         for target in self.targets:
             out.extend(target.secrets())
         for url in (self.store.redis_url, self.audit.url or ""):
@@ -194,6 +198,7 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
         config = Config.model_validate({**raw, "targets": [], "source": source})
     except ValidationError as exc:
         raise ConfigError(_format(exc, source, prefix=())) from None
+    _check_silences(config, {t.name for t in targets}, source)
     for kind, texts in config.rules.items():
         from probes import registry
 
@@ -259,6 +264,13 @@ def _check_graph(targets: list[TargetSettings], source: str) -> None:
         cycle = _find_cycle(name, graph, [])
         if cycle:
             raise ConfigError(f"{source}: depends_on: cycle {' -> '.join(cycle)}")
+
+
+def _check_silences(config: Config, names: set[str], source: str) -> None:
+    for i, silence in enumerate(config.silences):
+        unknown = [t for t in silence.targets if t not in names]
+        if unknown:
+            raise ConfigError(f"{source}: silences[{i}]: targets: unknown target(s) {', '.join(map(repr, unknown))}")
 
 
 def _find_cycle(node: str, graph: dict[str, list[str]], path: list[str]) -> list[str] | None:

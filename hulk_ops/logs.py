@@ -1,4 +1,7 @@
-"""Structured JSON logs (structlog) on stderr; secrets are masked before anything is written."""
+"""Structured JSON logs (structlog) on stderr; secrets are masked before anything is written.
+
+A line logged inside a span carries `trace_id` and `span_id` (hex, as trace backends show them).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
+
+from hulk_ops import tracing
 
 _SECRETS: list[str] = []
 
@@ -24,6 +29,14 @@ def _mask(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    found = tracing.ids()
+    if found is not None:
+        event.setdefault("trace_id", found[0])
+        event.setdefault("span_id", found[1])
+    return event
+
+
 def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = True) -> None:
     _SECRETS[:] = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s", force=True)
@@ -34,6 +47,7 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = Tru
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_trace_ids,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _mask,

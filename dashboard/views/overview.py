@@ -71,6 +71,8 @@ def tile(view: TargetView) -> None:
                f"{ui.age(view.age_s)}")
     if view.breaker != "closed":
         st.caption(f":red[circuit breaker {view.breaker}]")
+    if view.silenced_until is not None:
+        st.caption(f":violet[:material/notifications_off: silenced until {ui.clock(view.silenced_until)}]")
     if result and result.error and view.status != "up":
         st.caption(f":{ui.COLOUR[view.status]}[{result.error[:200]}]")
 

@@ -1,0 +1,111 @@
+"""Notification bodies, silence matching and the telemetry/notify/silences config sections."""
+
+from __future__ import annotations
+
+import pytest
+
+from collectors.notify import payloads
+from collectors.notify.tracker import Notice
+from hulk_ops.config import ConfigError, parse_config
+from hulk_ops.silences import Silence, from_config, may_silence, silenced_map, silenced_until
+
+OPEN = Notice("open", "db-1700000000000", "db", "down", ("api", "worker"), 1_700_000_000.0, 1_700_000_030.0)
+RESOLVE = Notice("resolve", "db-1700000000000", "db", "up", ("api", "worker"), 1_700_000_000.0, 1_700_000_600.0)
+MEMBERS = {"db": {"status": "down", "kind": "postgres", "error": "connection refused (10.0.0.5:5432)"},
+           "api": {"status": "down", "kind": "http", "error": "HTTP 502"},
+           "worker": {"status": "degraded", "kind": "nats", "error": None}}
+
+
+def test_generic_body() -> None:
+    body = payloads.render(OPEN, "generic", MEMBERS, "db-1:open:7", "http://ops:8501")
+    assert body["event"] == "open" and body["message_id"] == "db-1:open:7"
+    assert body["summary"] == "DOWN: db is down (+2 dependents: api, worker)"
+    assert body["incident"] == {"id": "db-1700000000000", "root": "db", "status": "down", "severity": "critical",
+                                "dependents": ["api", "worker"], "opened_at": "2023-11-14T22:13:20Z",
+                                "resolved_at": None, "merged_into": []}
+    assert body["targets"]["db"]["error"] == "connection refused (10.0.0.5:5432)"
+    resolved = payloads.render(RESOLVE, "generic", MEMBERS, "m", None)
+    assert resolved["summary"] == "RESOLVED: db is up again (+2 dependents: api, worker)"
+    assert resolved["incident"]["resolved_at"] == "2023-11-14T22:23:20Z"
+
+
+def test_slack_body_is_an_incoming_webhook_message() -> None:
+    body = payloads.render(OPEN, "slack", MEMBERS, "m", "http://ops:8501")
+    assert body["text"] == ":rotating_light: DOWN: db is down (+2 dependents: api, worker)"
+    lines = body["blocks"][1]["text"]["text"].splitlines()
+    assert lines == ["• *db* (postgres): down — connection refused (10.0.0.5:5432)", "• *api* (http): down — HTTP 502",
+                     "• *worker* (nats): degraded"]
+    assert body["blocks"][2]["elements"][-1]["text"] == "<http://ops:8501|dashboard>"
+
+
+def test_alertmanager_body_fires_then_resolves_the_same_alert() -> None:
+    firing = payloads.render(OPEN, "alertmanager", MEMBERS, "m", None)
+    resolved = payloads.render(RESOLVE, "alertmanager", MEMBERS, "m", None)
+    assert firing["version"] == "4" and firing["status"] == "firing" and resolved["status"] == "resolved"
+    (alert,) = firing["alerts"]
+    assert alert["labels"] == {"alertname": "HulkOpsIncident", "target": "db", "kind": "postgres",
+                               "severity": "critical", "incident_id": "db-1700000000000"}
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["startsAt"] == "2023-11-14T22:13:20Z"
+    assert resolved["alerts"][0]["endsAt"] == "2023-11-14T22:23:20Z"
+    assert resolved["alerts"][0]["fingerprint"] == alert["fingerprint"]
+
+
+CONFIG = """
+targets:
+  - {name: db, kind: postgres, url: "postgresql://h/x", labels: {env: staging, team: payments}}
+  - {name: cache, kind: redis, url: "redis://h", labels: {env: production}}
+"""
+
+
+def test_silences_by_name_and_selector_and_chained_windows() -> None:
+    config = parse_config(CONFIG)
+    db, cache = config.targets
+    by_label = Silence("a", 100.0, 200.0, "ana", "r", selector={"env": "staging"})
+    chained = Silence("b", 190.0, 300.0, "bo", "r", targets=("db",))
+    other = Silence("c", 100.0, 400.0, "bo", "r", selector={"env": "staging", "team": "search"})
+    assert silenced_until(db, [by_label, chained, other], 150.0) == 300.0  # windows that touch are followed
+    assert silenced_until(db, [by_label], 200.0) is None  # the end is exclusive
+    assert silenced_until(db, [by_label], 99.0) is None
+    assert silenced_until(cache, [by_label, chained, other], 150.0) is None
+    assert silenced_map(config.targets, [by_label], 150.0) == {"db": 200.0}
+    assert Silence.from_dict(chained.to_dict()) == chained
+    assert [may_silence(r) for r in ("viewer", None, "operator", "admin")] == [False, False, True, True]
+
+
+def test_config_sections_validate_and_secrets_are_collected() -> None:
+    config = parse_config(CONFIG + """
+telemetry: {otlp_endpoint: "http://127.0.0.1:4318/v1/traces", headers: {authorization: "Bearer otlp-tok"}}
+notify:
+  group_wait_s: 5
+  webhooks:
+    - {name: chat, url: "https://hooks.example/services/T0/B0/slack-path-tok", format: slack}
+    - {name: am, url: "http://127.0.0.1:9093/hook", format: alertmanager, headers: {X-Key: am-key-tok}}
+silences:
+  - {targets: [db], start: "2025-06-01T22:00:00Z", end: "2025-06-01T23:00:00Z", author: ana, reason: upgrade}
+""")
+    assert config.telemetry.enabled and config.notify.group_wait_s == 5
+    secrets = config.secrets()
+    assert {"Bearer otlp-tok", "https://hooks.example/services/T0/B0/slack-path-tok", "am-key-tok"} <= set(secrets)
+    assert "slack-path-tok" not in repr(config.notify)  # SecretStr in reprs and logs
+    (silence,) = from_config(config)
+    assert (silence.id, silence.targets, silence.end - silence.start) == ("config-0", ("db",), 3600.0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("notify: {webhooks: [{name: a, url: 'ftp://x'}]}", "must start with http"),
+    ("notify: {webhooks: [{name: a, url: 'http://x', format: teams}]}", "format"),
+    ("notify: {webhooks: [{name: a, url: 'http://x'}, {name: a, url: 'http://y'}]}", "duplicate name(s): a"),
+    ("silences: [{targets: [nope], start: 2025-01-01T00:00:00Z, end: 2025-01-02T00:00:00Z, author: a, reason: r}]",
+     "silences[0]: targets: unknown target(s) 'nope'"),
+    ("silences: [{start: 2025-01-01T00:00:00Z, end: 2025-01-02T00:00:00Z, author: a, reason: r}]",
+     "needs targets"),
+    ("silences: [{targets: [db], start: 2025-01-02T00:00:00Z, end: 2025-01-01T00:00:00Z, author: a, reason: r}]",
+     "must be after start"),
+    ("silences: [{targets: [db], start: 2025-01-01T00:00:00, end: 2025-01-02T00:00:00Z, author: a, reason: r}]",
+     "timezone"),
+    ("telemetry: {otlp_endpoint: x, sample_ratio: 2}", "sample_ratio"),
+])
+def test_bad_sections_name_the_field(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(CONFIG + text, "bad.yaml")
+    assert "bad.yaml" in str(err.value) and expected in str(err.value)
