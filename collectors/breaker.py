@@ -35,6 +35,7 @@ class TargetBreaker:
         self._ctx = Context(name, threshold=failures, ttl=reset_s)
         self.reset_s = reset_s
         self.last_error: str | None = None
+        self.consecutive_failures = 0  # purgatory forgets the count once open; operators want it
 
     def allow(self) -> bool:
         """True when a probe may run now (closed, or the open period is over: half-open trial)."""
@@ -45,6 +46,7 @@ class TargetBreaker:
         return True
 
     def record(self, down: bool, error: str | None = None) -> None:
+        self.consecutive_failures = self.consecutive_failures + 1 if down else 0
         if down:
             self.last_error = error
             self._ctx.handle_exception(_Down(error or "down"))
@@ -60,7 +62,7 @@ class TargetBreaker:
         opened_at = self._ctx.opened_at if self._ctx.state == "opened" else None
         return BreakerView(
             state=self._ctx.state,
-            failures=self._ctx.failure_count or 0,
+            failures=self.consecutive_failures,
             opened_at=opened_at,
             retry_at=(opened_at + self.reset_s) if opened_at else None,
         )

@@ -80,6 +80,7 @@ async def test_breaker_opens_skips_probes_then_half_opens_and_closes() -> None:
     assert job.breaker.view().state == "opened"
     calls_when_open = job.probe.calls
     assert calls_when_open == 3  # exactly the failures that opened it
+    assert job.breaker.view().failures == 3
     assert metrics.registry.get_sample_value("hulk_ops_breaker_open", {"target": "flaky"}) == 1
     latest = scheduler.jobs[0].last_result
     assert latest is not None and latest.error.startswith("circuit breaker open")
