@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 export UV_LINK_MODE := copy
 
-.PHONY: help venv system demo test test-unit test-integration test-e2e lint bench clean
+.PHONY: help venv servers system demo test test-unit test-integration test-e2e lint bench clean
 
 help:
 	@echo "make demo   - run the dashboard on a live sandbox at http://localhost:8501"
@@ -21,11 +21,14 @@ $(UV):
 
 venv: .venv/.synced
 
-# Debian packages a fresh machine lacks (servers are reused when already running)
+# Debian packages a fresh machine lacks (servers are reused when already running); tests also need Chromium
+servers: venv
+	$(PY) -m sandbox.services install
+
 system: venv
 	$(PY) -m sandbox.services install --with chromium
 
-demo: system
+demo: servers
 	$(PY) -m hulk_ops.cli demo
 
 test: system
@@ -45,6 +48,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 bench: system
+	$(PY) -m sandbox.services install --with prometheus-blackbox-exporter
 	$(PY) -m bench
 
 clean:
