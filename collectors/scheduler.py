@@ -131,12 +131,14 @@ class Scheduler:
                 self._window_lag = max(self._window_lag, lag)
                 started = time.perf_counter()
                 result = await self.probe_job(job)
+                if result is None:  # a subclass decided at the real start not to run (sharding: slot slipped)
+                    return
                 self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
                 self.record(job, result)
         finally:
             job.running = False
 
-    async def probe_job(self, job: Job) -> ProbeResult:
+    async def probe_job(self, job: Job) -> ProbeResult | None:
         """Run one probe behind its breaker and a hard timeout; never raises (but for cancellation)."""
         if not job.breaker.allow():
             return breaker_result(job)

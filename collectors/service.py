@@ -40,8 +40,10 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     server = None
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
-    replica = replica_id()
-    collector.metrics.targets_owned.labels(replica).set(len(collector.scheduler.jobs))
+    sharding = collector.sharding
+    replica = sharding.replica if sharding else replica_id()
+    collector.metrics.targets_owned.labels(replica).set(0 if sharding else len(collector.scheduler.jobs))
+    scheduler_stop, drain = stop, None
     try:
         previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)
     except Exception as exc:  # the store may be down at start: we buffer and carry on
@@ -54,11 +56,20 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     collector.writer.start()
     heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
     try:
-        await collector.scheduler.run(stop)
+        if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
+            await asyncio.to_thread(sharding.start)
+            scheduler_stop = asyncio.Event()
+            drain = asyncio.create_task(sharding.drain(stop, scheduler_stop))
+        await collector.scheduler.run(scheduler_stop)
     finally:
         stop.set()
+        scheduler_stop.set()
         started = time.monotonic()
         heartbeat.cancel()
+        if drain is not None:
+            drain.cancel()
+        if sharding:
+            await asyncio.to_thread(sharding.stop)
         await collector.scheduler.cancel_running()
         await collector.writer.stop(deadline_s=1.0)
         await _write_heartbeat(collector, replica, stopped=True)
@@ -99,6 +110,8 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         "dropped": writer.dropped,
         "stopped": stopped,
     }
+    if collector.sharding:
+        info["shard"] = collector.sharding.info()
     breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
     try:
         async with asyncio.timeout(1.0):
