@@ -17,12 +17,14 @@ DEFAULT_PORTS = {"collect": 9464, "dashboard": 8501}
 
 
 def _option(argv: Sequence[str], name: str) -> str | None:
+    """The value of an option; the last one wins, as with argparse."""
+    found = None
     for i, arg in enumerate(argv):
         if arg == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return None
+            found = argv[i + 1]
+        elif arg.startswith(name + "="):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 def health_url(argv: Sequence[str]) -> str | None:

@@ -85,6 +85,6 @@ def api_methods() -> dict[str, str]:
         cls = getattr(client, name)
         if name.endswith("Api") and inspect.isclass(cls) and name != "ApiClient":
             for method in vars(cls):
-                if not method.startswith("_") and not method.endswith(("_with_http_info", "_without_preload_content")):
+                if f"_{method}_serialize" in vars(cls):  # an API call (not close(), not the variants)
                     out.setdefault(method, f"{name}.{method}")
     return out
