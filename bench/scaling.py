@@ -59,8 +59,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def owned(port: int, replica: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+    # /metrics of a replica carries per-target series for every target of the config (~20 MB at 10,000)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return -1.0
     match = re.search(rf'^hulk_ops_targets_owned\{{replica="{replica}"\}} (\S+)$', text, re.M)
     return float(match.group(1)) if match else -1.0
 
