@@ -83,7 +83,7 @@ class Bench:
         targets = [{"name": f"t{i:05d}", "kind": "redis", "url": self.url, "interval_s": args.interval,
                     "timeout_s": min(2.0, args.interval / 4)} for i in range(args.targets)]
         sharding = {"enabled": True, "membership_ttl_s": args.ttl, "sync_s": args.ttl / 5,
-                    "handover_s": max(2 * args.ttl / 5, 1.0), "max_clock_skew_s": 0.05}
+                    "handover_s": args.handover or max(2 * args.ttl / 5, 1.0), "max_clock_skew_s": 0.05}
         config = {"store": {"redis_url": self.url, "prefix": self.prefix},
                   "collector": {"jitter_pct": 2, "concurrency": 256, "sharding": sharding}, "targets": targets}
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
     interval, names = args.interval, [t.name for t in bench.config.targets]
     replicas = [f"c{i:02d}" for i in range(args.replicas)]
     figures: dict = {"replicas": args.replicas, "targets": args.targets, "interval_s": interval,
-                     "membership_ttl_s": args.ttl}
+                     "membership_ttl_s": args.ttl, "handover_s": bench.config.collector.sharding.handover_s}
     try:
         t0 = time.monotonic()
         for rid in replicas:
@@ -216,7 +216,8 @@ def markdown(f: dict, command: str) -> str:
         "",
         "| figure | value |",
         "| --- | --- |",
-        f"| replicas x targets, interval | {f['replicas']} x {f['targets']}, {f['interval_s']} s |",
+        f"| replicas x targets, interval | {f['replicas']} x {f['targets']}, {f['interval_s']} s "
+        f"(membership TTL {f['membership_ttl_s']} s, handover {f['handover_s']} s) |",
         f"| all replicas active after start | {f['start_s']} s |",
         f"| targets owned per replica (ideal {per:.0f}) | min {f['owned_min']:.0f}, max {f['owned_max']:.0f}, "
         f"stdev {f['owned_stdev']} (HRW expects the same split: {list(f['owned_hrw'].values())}) |",
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--ttl", type=float, default=3.0, help="membership TTL (sync = ttl / 5)")
+    parser.add_argument("--handover", type=float, default=None, help="handover_s (default: 2 x sync)")
     parser.add_argument("--cycles", type=int, default=3, help="steady cycles audited")
     parser.add_argument("--write-docs", action="store_true", help="put the figures into docs/scaling.md")
     args = parser.parse_args(argv)
