@@ -61,7 +61,7 @@ class ShardingSettings(Strict):
                                 description="this collector's id (default: $HULK_OPS_REPLICA or host-pid)")
     membership_ttl_s: float = Field(5.0, ge=0.3, le=300, description="a member not renewed for this long is gone")
     sync_s: float | None = Field(None, gt=0, le=60, description="renew + read members every (default: ttl / 5)")
-    handover_s: float = Field(2.5, gt=0, le=300, description="a join or leave takes effect this long after it")
+    handover_s: float = Field(5.0, gt=0, le=300, description="a join or leave takes effect this long after it")
     max_clock_skew_s: float = Field(0.25, ge=0, le=10, description="how far collector clocks may disagree")
     fail_open: bool = Field(True, description="engine unreachable: keep probing the last known share")
 
