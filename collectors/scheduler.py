@@ -166,6 +166,8 @@ class Scheduler:
                     self._window_lag = max(self._window_lag, lag)
                     started = time.perf_counter()
                     result = await self.probe_job(job)
+                    if result is None:  # a subclass decided at the real start not to run (sharding)
+                        return
                     self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
                     tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
                     self.record(job, result)
@@ -187,7 +189,7 @@ class Scheduler:
         finally:
             job.running = False
 
-    async def probe_job(self, job: Job) -> ProbeResult:
+    async def probe_job(self, job: Job) -> ProbeResult | None:
         """Run one probe behind its breaker and a hard timeout; never raises (but for cancellation)."""
         kind = job.settings.kind
         with tracing.span(f"probe {kind}", target=job.name, kind=kind) as span:

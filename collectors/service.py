@@ -17,15 +17,12 @@ import structlog
 from prometheus_client import start_http_server
 
 from hulk_ops import tracing
-from hulk_ops.bootstrap import Collector, build_collector
+from hulk_ops.bootstrap import Collector, build_collector, replica_id
 from hulk_ops.config import Config
 
 log = structlog.get_logger("hulk_ops.collector")
 HEARTBEAT_S = 5.0
 
-
-def replica_id() -> str:
-    return os.environ.get("HULK_OPS_REPLICA") or f"{socket.gethostname()}-{os.getpid()}"
 
 
 async def run_collector(config: Config, metrics_port: int | None = 9464, metrics_host: str = "127.0.0.1",
@@ -39,7 +36,8 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
             pass
     collector = collector or build_collector(config)
     tracing.configure(config.telemetry, config.secrets(), component="collector")
-    replica = replica_id()
+    sharding = collector.sharding
+    replica = sharding.replica if sharding else replica_id(config)
     if collector.notifier is None and config.notify.webhooks:
         from collectors.notify.service import Notifier
 
@@ -47,9 +45,10 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     server = None
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
-    collector.metrics.targets_owned.labels(replica).set(len(collector.scheduler.jobs))
+    collector.metrics.targets_owned.labels(replica).set(0 if sharding else len(collector.scheduler.jobs))
     for job in collector.scheduler.jobs:
         collector.metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)
+    scheduler_stop, drain = stop, None
     try:
         previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)
     except Exception as exc:  # the store may be down at start: we buffer and carry on
@@ -63,11 +62,20 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
     notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
     try:
-        await collector.scheduler.run(stop)
+        if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
+            await asyncio.to_thread(sharding.start)
+            scheduler_stop = asyncio.Event()
+            drain = asyncio.create_task(sharding.drain(stop, scheduler_stop))
+        await collector.scheduler.run(scheduler_stop)
     finally:
         stop.set()
+        scheduler_stop.set()
         started = time.monotonic()
         heartbeat.cancel()
+        if drain is not None:
+            drain.cancel()
+        if sharding:
+            await asyncio.to_thread(sharding.stop)
         if notifier is not None:
             notifier.cancel()
             await asyncio.wait({notifier}, timeout=0.5)
@@ -116,6 +124,8 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         "stopped": stopped,
         **health(collector),
     }
+    if collector.sharding:
+        info["shard"] = collector.sharding.info()
     breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
     try:
         async with asyncio.timeout(1.0):

@@ -68,13 +68,15 @@ class BufferedWriter:
         """Stop the loop, then flush what is buffered within the deadline."""
         self._stopping = True
         self._wake.set()
+        end = time.monotonic() + deadline_s
         if self._task:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        end = time.monotonic() + deadline_s
+            # bounded: a cancel swallowed inside the client (seen with uvloop) must not hang the shutdown;
+            # the loop also checks `_stopping`, so it ends after its current write
+            await asyncio.wait({self._task}, timeout=deadline_s)
+            if not self._task.done():
+                log.warning("writer_loop_did_not_stop", results=len(self.buffer))
+                return
         while self.buffer and time.monotonic() < end:
             try:
                 async with asyncio.timeout(max(0.05, end - time.monotonic())):
@@ -87,7 +89,7 @@ class BufferedWriter:
 
     async def _run(self) -> None:
         backoff = self.flush_interval_s
-        while True:
+        while not self._stopping:
             try:
                 async with asyncio.timeout(backoff):
                     await self._wake.wait()

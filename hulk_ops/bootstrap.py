@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +11,7 @@ from collectors.breaker import TargetBreaker
 from collectors.codec import Keys
 from collectors.prometheus_pull import build_query_jobs
 from collectors.scheduler import Job, Scheduler
+from collectors.shard_coordinator import ShardCoordinator, ShardedScheduler
 from collectors.store import RedisResultStore, ResultStore, tracked_matcher
 from collectors.telemetry import CollectorMetrics
 from collectors.writer import BufferedWriter
@@ -39,6 +42,24 @@ class Collector:
     scheduler: Scheduler
     metrics: CollectorMetrics
     notifier: Any = None  # collectors.notify.service.Notifier when webhooks are configured (built by the service)
+    sharding: ShardCoordinator | None = None
+
+
+def replica_id(config: Config) -> str:
+    """This collector's id: config, else $HULK_OPS_REPLICA (the pod name on Kubernetes), else host-pid."""
+    return config.collector.sharding.replica or os.environ.get("HULK_OPS_REPLICA") or \
+        f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_coordinator(config: Config, metrics: CollectorMetrics) -> ShardCoordinator:
+    from collectors.membership import RedisMembership
+
+    s = config.collector.sharding
+    membership = RedisMembership(s.url or config.store.redis_url, config.store.prefix,
+                                 timeout_s=min(1.0, s.sync_every_s * 2))
+    longest = max((t.interval_s for t in config.targets), default=0.0)
+    late_s = longest * config.collector.jitter_pct / 100 + 0.25  # jitter + loop lag, drained before stop
+    return ShardCoordinator(replica_id(config), s, membership, config.targets, metrics, late_s=late_s)
 
 
 def build_collector(config: Config, store: ResultStore | None = None,
@@ -53,6 +74,12 @@ def build_collector(config: Config, store: ResultStore | None = None,
             breaker=TargetBreaker(t.name, c.breaker.failures, c.breaker.reset_s))
         for t in config.targets
     ]
-    scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
-                          periodic=build_query_jobs(config.targets, store, metrics))
-    return Collector(config, store, writer, scheduler, metrics)
+    periodic = build_query_jobs(config.targets, store, metrics)
+    if not c.sharding.enabled:
+        scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
+                              periodic=periodic)
+        return Collector(config, store, writer, scheduler, metrics)
+    coordinator = build_coordinator(config, metrics)
+    scheduler = ShardedScheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
+                                 periodic=periodic, coordinator=coordinator)
+    return Collector(config, store, writer, scheduler, metrics, sharding=coordinator)

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -53,6 +53,35 @@ class BreakerSettings(Strict):
     reset_s: float = Field(30.0, gt=0, description="how long it stays open before one trial probe")
 
 
+class ShardingSettings(Strict):
+    """Several collectors share the targets (docs/scaling.md). Off by default: one collector probes all."""
+
+    enabled: bool = False
+    engine: Literal["redis"] = Field("redis", description="where membership leases live (Redis SET PX + renewal)")
+    url: str | None = Field(None, description="engine URL (default: store.redis_url)")
+    replica: str | None = Field(None, pattern=NAME_PATTERN,
+                                description="this collector's id (default: $HULK_OPS_REPLICA or host-pid)")
+    membership_ttl_s: float = Field(5.0, ge=0.3, le=300, description="a member not renewed for this long is gone")
+    sync_s: float | None = Field(None, gt=0, le=60, description="renew + read members every (default: ttl / 5)")
+    handover_s: float = Field(5.0, gt=0, le=300, description="a join or leave takes effect this long after it")
+    max_clock_skew_s: float = Field(0.25, ge=0, le=10, description="how far collector clocks may disagree")
+    fail_open: bool = Field(True, description="engine unreachable: keep probing the last known share")
+
+    @property
+    def sync_every_s(self) -> float:
+        return self.sync_s if self.sync_s is not None else self.membership_ttl_s / 5
+
+    @model_validator(mode="after")
+    def _periods_fit(self) -> ShardingSettings:
+        if self.sync_every_s > self.membership_ttl_s / 2:
+            raise ValueError(f"sync_s ({self.sync_every_s}) must be at most membership_ttl_s / 2 "
+                             f"({self.membership_ttl_s / 2}), or one late renewal drops the replica")
+        if self.handover_s < 2 * self.sync_every_s:
+            raise ValueError(f"handover_s ({self.handover_s}) must be at least 2 x sync_s ({self.sync_every_s}), "
+                             "so every replica hears of a join or leave before it takes effect")
+        return self
+
+
 class CollectorSettings(Strict):
     concurrency: int = Field(256, ge=1, le=100_000)
     retries: int = Field(1, ge=0, le=10, description="extra attempts for transient errors, inside timeout_s")
@@ -61,6 +90,7 @@ class CollectorSettings(Strict):
     batch_max: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.2, gt=0, le=10)
     buffer_max: int = Field(100_000, ge=100, description="results kept in memory while the store is down")
+    sharding: ShardingSettings = ShardingSettings()
 
 
 class DashboardSettings(Strict):

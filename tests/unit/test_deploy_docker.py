@@ -1,0 +1,155 @@
+"""The Dockerfile and compose.yaml, read statically (no Docker engine here): what they run must exist.
+
+The commands they give `hulk-ops` are parsed by the real CLI parser; the compose config file
+passes the real config validation (for the kinds this tree has); the image's runtime stage runs
+as a non-root user with a HEALTHCHECK. tests/integration/test_deploy_entrypoints.py runs the same
+commands for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hulk_ops.cli import build_parser
+from hulk_ops.config import ConfigError, parse_config
+from probes import registry
+
+ROOT = Path(__file__).resolve().parents[2]
+# kinds other branches bring (issue 3); a compose target of such a kind is checked once they are merged
+COMING_KINDS = {"qdrant", "neo4j", "prometheus", "kubernetes", "runpod", "http", "tcp"}
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    text = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    found: list[list[tuple[str, str]]] = []
+    for instruction, args in dockerfile():
+        if instruction == "FROM":
+            found.append([])
+        if found:
+            found[-1].append((instruction, args))
+    return found
+
+
+def exec_form(args: str) -> list[str]:
+    value = json.loads(args)
+    assert isinstance(value, list), f"use the exec form: {args}"
+    return value
+
+
+def test_multi_stage_build_from_the_lock_file_with_uv():
+    all_stages = stages()
+    assert len(all_stages) >= 2
+    build = " ".join(a for _, a in all_stages[0])
+    assert "uv sync --frozen --no-dev" in build and "uv.lock" in build
+    runtime = all_stages[-1]
+    assert "slim" in runtime[0][1]
+    copies = [a for i, a in runtime if i == "COPY"]
+    assert any("--from=build" in c and "/app/.venv" in c for c in copies)
+    assert not any(i == "RUN" and "uv sync" in a for i, a in runtime)  # nothing resolved in the final image
+
+
+def test_runtime_runs_as_a_non_root_user_with_a_healthcheck():
+    runtime = dict((i, a) for i, a in stages()[-1])
+    user = runtime["USER"].split(":")[0]
+    assert user not in ("root", "0") and (not user.isdigit() or int(user) > 0)
+    health = runtime["HEALTHCHECK"]
+    assert "--interval" in health
+    command = exec_form(health[health.index("CMD") + 3:].strip())
+    assert command[-2:] == ["-m", "hulk_ops.healthcheck"]
+    assert (ROOT / "hulk_ops/healthcheck.py").exists()
+
+
+def test_entrypoint_and_command_are_real_hulk_ops_subcommands():
+    runtime = dict((i, a) for i, a in stages()[-1])
+    entrypoint, command = exec_form(runtime["ENTRYPOINT"]), exec_form(runtime["CMD"])
+    assert entrypoint == ["hulk-ops"]
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'hulk-ops = "hulk_ops.cli:main"' in pyproject
+    args = build_parser().parse_args(command)  # the default role; --config comes from HULK_OPS_CONFIG
+    assert args.command == "collect" and args.metrics_host == "0.0.0.0"
+    assert "HULK_OPS_CONFIG=/etc/hulk-ops/config.yaml" in runtime["ENV"]
+    assert build_parser().parse_args(["dashboard", "--host", "0.0.0.0"]).command == "dashboard"
+
+
+def test_the_build_copies_every_package_the_wheel_ships():
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    packages = json.loads(re.search(r"packages = (\[[^\]]*\])", pyproject).group(1))
+    copied = {a.split()[0] for i, a in stages()[0] if i == "COPY"}
+    assert set(packages) <= copied, set(packages) - copied
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert not set(packages) & set(ignored)
+
+
+# -- compose.yaml -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+
+
+def test_compose_has_hulk_ops_and_the_real_backends(compose):
+    services = compose["services"]
+    images = {name: s.get("image", "") for name, s in services.items()}
+    for backend, image in {"redis": "redis:", "postgres": "postgres:", "nats": "nats:", "prometheus": "prom/prometheus",
+                           "qdrant": "qdrant/qdrant", "neo4j": "neo4j:"}.items():
+        assert images[backend].startswith(image), (backend, images[backend])
+        assert not images[backend].endswith(":latest")
+    assert "--jetstream" in services["nats"]["command"]
+    for role in ("collector", "dashboard"):
+        assert services[role]["build"] == "." and services[role]["image"] == images["dashboard"]
+    assert services["collector"]["deploy"]["replicas"] >= 2
+
+
+def test_compose_commands_parse_and_mounted_files_exist(compose):
+    services = compose["services"]
+    for role, sub in (("collector", "collect"), ("dashboard", "dashboard")):
+        command = services[role]["command"]
+        assert build_parser().parse_args(command).command == sub
+        assert "0.0.0.0" in command  # reachable from the other containers
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+    for name, service in services.items():
+        for dep in service.get("depends_on", {}):
+            assert dep in services, (name, dep)
+    named = {v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if not v.startswith("./")}
+    assert named <= set(compose["volumes"])
+
+
+def test_compose_config_file_is_valid_and_shards_the_collectors():
+    text = (ROOT / "deploy/compose/hulk-ops.yaml").read_text(encoding="utf-8")
+    env = {"POSTGRES_PASSWORD": "p", "NEO4J_PASSWORD": "n"}
+    raw = yaml.safe_load(text)
+    known = [t for t in raw["targets"] if t["kind"] in registry.KINDS]
+    coming = {t["kind"] for t in raw["targets"]} - set(registry.KINDS)
+    assert coming <= COMING_KINDS
+    config = parse_config(yaml.safe_dump({**raw, "targets": known}), "hulk-ops.yaml", environ=env)
+    assert config.collector.sharding.enabled
+    assert {t.kind for t in config.targets} >= {"redis", "postgres", "nats"}
+    with pytest.raises(ConfigError, match="POSTGRES_PASSWORD"):
+        parse_config(yaml.safe_dump({**raw, "targets": known}), "hulk-ops.yaml", environ={})
+
+
+def test_compose_prometheus_scrapes_the_collectors():
+    prom = yaml.safe_load((ROOT / "deploy/compose/prometheus.yml").read_text(encoding="utf-8"))
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "hulk-ops-collector")
+    assert job["dns_sd_configs"][0]["names"] == ["collector"] and job["dns_sd_configs"][0]["port"] == 9464
