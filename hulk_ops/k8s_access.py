@@ -26,8 +26,10 @@ COLLECTOR_CALLS: frozenset[str] = frozenset({
     "AppsV1Api.list_namespaced_deployment",
 })
 
-# actions/executors/kubernetes.py: read the current scale, patch it (server dry-run first, then for real)
+# actions/executors/kubernetes.py: read the deployment (its pod template prices the change), read the current
+# scale, patch it (server dry-run first, then for real, carrying the resourceVersion it read)
 ACTIONS_CALLS: frozenset[str] = frozenset({
+    "AppsV1Api.read_namespaced_deployment",
     "AppsV1Api.read_namespaced_deployment_scale",
     "AppsV1Api.patch_namespaced_deployment_scale",
 })

@@ -105,15 +105,14 @@ class KubernetesScale(Executor[ScaleDeployment]):
             scale = apps.read_namespaced_deployment_scale(request.deployment, request.namespace,
                                                           _request_timeout=self._timeout)
             previous = int(scale.spec.replicas or 0)
-            body = client.V1Scale(
-                api_version="autoscaling/v1", kind="Scale",
-                metadata=client.V1ObjectMeta(name=request.deployment, namespace=request.namespace,
-                                             resource_version=scale.metadata.resource_version),
-                spec=client.V1ScaleSpec(replicas=request.replicas))
+            # a merge patch carrying the resourceVersion read above: the API server refuses it with 409 when the
+            # scale changed in between (optimistic concurrency, with RBAC `patch` only — no `update`)
+            body = {"metadata": {"resourceVersion": scale.metadata.resource_version},
+                    "spec": {"replicas": request.replicas}}
             self._before_write(request)
             try:
-                written = apps.replace_namespaced_deployment_scale(request.deployment, request.namespace, body,
-                                                                   _request_timeout=self._timeout)
+                written = apps.patch_namespaced_deployment_scale(request.deployment, request.namespace, body,
+                                                                 _request_timeout=self._timeout)
             except ApiException as exc:
                 if exc.status != 409:
                     raise

@@ -162,7 +162,8 @@ def test_rbac_grants_exactly_what_the_code_calls(values):
     assert granted(docs, sa_of(docs, "collector")) == k8s_access.required_rules(k8s_access.COLLECTOR_CALLS)
     assert granted(docs, sa_of(docs, "dashboard")) == k8s_access.required_rules(k8s_access.ACTIONS_CALLS)
     assert k8s_access.required_rules(k8s_access.ACTIONS_CALLS) == {
-        k8s_access.Rule("apps", "deployments/scale", "get"), k8s_access.Rule("apps", "deployments/scale", "patch")}
+        k8s_access.Rule("apps", "deployments/scale", "get"), k8s_access.Rule("apps", "deployments/scale", "patch"),
+        k8s_access.Rule("apps", "deployments", "get")}  # read-only: the pod template prices the change
 
 
 def test_namespaced_actions_are_roles_in_those_namespaces_only():
