@@ -1,0 +1,116 @@
+"""Latency & SLOs: percentiles per target and per kind, availability and error budget against the objective,
+several targets on one chart, and the series pulled from Prometheus alongside."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, context, nav
+from dashboard import components as ui
+from dashboard.readmodel import StoreUnavailable
+from dashboard.readmodel.latency import LatencyReport, fleet_latency, latency_series, pulled_series, worst_first
+from dashboard.readmodel.rollup import HIST_BUCKETS
+from dashboard.readmodel.series import WINDOWS_S
+
+ALL = "all kinds"
+COMPARE_MAX = 8
+STATS = ("p50", "p95", "p99")
+
+
+def render() -> None:
+    config = context.config()
+    st.title("Latency & SLOs")
+    kinds = sorted({t.kind for t in config.targets})
+    left, middle, right = st.columns([2, 2, 3])
+    window = left.segmented_control("Window", list(WINDOWS_S), default="1 h", key="latency_window") or "1 h"
+    kind = middle.selectbox("Kind", [ALL, *kinds], key="latency_kind")
+    stat = right.segmented_control("Compare by", STATS, default="p95", key="latency_stat") or "p95"
+
+    @st.fragment(run_every=config.dashboard.refresh_s)
+    def live() -> None:
+        model = context.read_model()
+        try:
+            report = fleet_latency(model, WINDOWS_S[window], None if kind == ALL else kind)
+            fresh = model.freshness()
+        except StoreUnavailable as exc:
+            ui.store_error(exc)
+            return
+        note = "" if report.exact else (f"percentiles from per-hour histograms ({HIST_BUCKETS} log buckets, "
+                                        f"±3.1 %), window from {ui.utc_time(report.start)}")
+        ui.page_freshness(fresh, note)
+        summary(report, window)
+        st.subheader("Per kind")
+        st.dataframe(kind_table(report), hide_index=True, width="stretch")
+        st.subheader("Per target")
+        st.dataframe(target_table(report), hide_index=True, width="stretch", height=360,
+                     column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
+        compare(report, window, stat)
+
+    live()
+
+
+def summary(report: LatencyReport, window: str) -> None:
+    rows = [r for r in report.rows if r.samples]
+    breaching = [r for r in rows if (r.budget_left_pct or 0) < 0]
+    worst = min(rows, key=lambda r: r.budget_left_pct or 0.0, default=None)
+    cols = st.columns(4)
+    cols[0].metric(f"Targets with samples ({window})", f"{len(rows)} / {len(report.rows)}")
+    cols[1].metric("Error budget overspent", len(breaching))
+    cols[2].metric("Least budget left", ui.pct(worst.budget_left_pct, 1) if worst else "-",
+                   help=worst.target if worst else None)
+    total = sum(k.samples for k in report.kinds)
+    down = sum(k.down for k in report.kinds)
+    cols[3].metric("Availability (all samples)", ui.pct(100.0 * (total - down) / total, 3) if total else "-")
+
+
+def _num(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, digits)
+
+
+def kind_table(report: LatencyReport) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "kind": k.kind, "targets": k.targets, "samples": k.samples, "p50 ms": _num(k.p50), "p95 ms": _num(k.p95),
+        "p99 ms": _num(k.p99), "availability %": _num(k.availability, 3),
+    } for k in report.kinds])
+
+
+def target_table(report: LatencyReport) -> pd.DataFrame:
+    rows = sorted(report.rows, key=lambda r: (r.budget_left_pct if r.budget_left_pct is not None else math.inf,
+                                              -(r.p95 if not math.isnan(r.p95) else 0.0)))
+    return pd.DataFrame([{
+        "target": r.target, "kind": r.kind, "samples": r.samples, "down": r.down, "p50 ms": _num(r.p50),
+        "p95 ms": _num(r.p95), "p99 ms": _num(r.p99), "availability %": _num(r.availability, 3),
+        "objective %": r.slo.availability, "budget left %": _num(r.budget_left_pct, 1),
+        "p95 objective ms": r.slo.latency_p95_ms,
+        "p95 within": None if r.latency_ok is None else ("yes" if r.latency_ok else "NO"),
+        "detail": nav.target_url(r.target),
+    } for r in rows])
+
+
+def compare(report: LatencyReport, window: str, stat: str) -> None:
+    st.subheader("Compare targets")
+    model = context.read_model()
+    options = [r.target for r in report.rows]
+    key = "latency_compare"
+    wanted = st.query_params.get_all("target")
+    if key not in st.session_state:
+        st.session_state[key] = [t for t in wanted if t in options] or worst_first(report.rows, 3)
+    st.session_state[key] = [t for t in st.session_state[key] if t in options]
+    chosen = st.multiselect("Targets", options, key=key, max_selections=COMPARE_MAX)
+    if chosen:
+        series = latency_series(model, chosen, WINDOWS_S[window], now=report.read_at)
+        first = next(iter(series.values()))
+        how = "raw samples" if first.raw else f"{stat} per {first.width_s} s bucket"
+        st.plotly_chart(charts.lines(series, stat if not first.raw else "p50", f"Probe latency ({how})", "ms"),
+                        key="latency_chart")
+    names = model.series_names()
+    if names:
+        st.subheader("Prometheus series")
+        picked = st.multiselect("Series", names, default=names[:min(3, len(names))], key="latency_series",
+                                max_selections=COMPARE_MAX)
+        if picked:
+            pulled = pulled_series(model, picked, WINDOWS_S[window], now=report.read_at)
+            st.plotly_chart(charts.lines(pulled, "mean", "Pulled series (mean per bucket)", ""), key="pulled_chart")
