@@ -15,8 +15,9 @@ from hulk_ops.config import Config
 
 
 def texts(at: AppTest) -> str:
-    """Everything a reader sees as text: markdown, captions, banners, metrics, expander labels."""
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [w.value for w in at.warning]
+    """Everything a reader sees as text: titles, markdown, captions, banners, metrics, expander labels."""
+    parts = [t.value for t in at.title] + [h.value for h in at.subheader] + [m.value for m in at.markdown]
+    parts += [c.value for c in at.caption] + [w.value for w in at.warning]
     parts += [e.value for e in at.error] + [s.value for s in at.success] + [i.value for i in at.info]
     parts += [f"{m.label}: {m.value}" for m in at.metric] + [x.label for x in at.expander]
     return "\n".join(parts)
@@ -82,3 +83,21 @@ def write_breakers(config: Config, states: dict[str, dict[str, Any]]) -> None:
             await store.close()
 
     asyncio.run(go())
+
+
+def in_order(at: AppTest) -> str:
+    """The page's text elements in document order (texts() groups them by element type)."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        children = getattr(node, "children", None)
+        if isinstance(children, dict):
+            for key in sorted(children):
+                walk(children[key])
+            return
+        value = getattr(node, "value", None)
+        if isinstance(value, str):
+            out.append(value)
+
+    walk(at.main)
+    return "\n".join(out)

@@ -150,7 +150,9 @@ def timeline(model: ReadModel, start: float, end: float | None = None, filters: 
     """Every entry in [start, end] that passes the filters, newest first."""
     end = time.time() if end is None else end
     kinds = {t.name: t.kind for t in model.config.targets}
-    entries = [from_event(e, kinds) for e in model.events(EVENTS_LIMIT, since=start - 300, until=end)]
+    # stream ids are arrival times, never earlier than the time an event happened: `since` can use them,
+    # `until` cannot (a change observed before `end` may have been written after it)
+    entries = [from_event(e, kinds) for e in model.events(EVENTS_LIMIT, since=start - 300)]
     wanted = ("prometheus", "kubernetes", "runpod")
     names = [t.name for t in model.config.targets if t.kind in wanted and (not filters.targets or
                                                                             t.name in filters.targets)]

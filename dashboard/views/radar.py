@@ -38,7 +38,7 @@ def render() -> None:
         drifting = [e for e in entries if e.drift in ("major", "minor")]
         cols = st.columns(3)
         cols[0].metric("Components", len(entries))
-        cols[1].metric("Seen live", sum(1 for e in entries if any(e.live)))
+        cols[1].metric("Seen live", sum(1 for e in entries if e.live))
         cols[2].metric("Drifting from pinned", len(drifting))
         for entry in drifting:
             detail = ", ".join(f"{v} ({d}: {', '.join(entry.live[v][:5])})" for v, d in entry.drifting().items())
