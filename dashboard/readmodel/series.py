@@ -24,7 +24,8 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
 
     Returns an (n_groups, len(qs)) array. One sort for all groups (fast for a whole fleet): the key
     group * span + (value - min) orders by group, then value; values are recovered from the sorted
-    keys within 1e-12 of the span (a float64 rounding, far below any displayed digit).
+    keys within float64 rounding of the largest key (2e-16 x groups x span: 4e-9 ms for 2,000
+    targets and a 10 s spread), far below any displayed digit.
     """
     out = np.full((n_groups, len(qs)), np.nan)
     if values.size == 0 or n_groups == 0:
