@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         prefix = yaml.safe_load(config_path.read_text())["store"]["prefix"]
     else:
         prefix = f"bench{uuid.uuid4().hex[:8]}:"
-        config_path = Path(tempfile.mkdtemp(prefix="hulk-bench-")) / "bench.yaml"
+        config_path = Path(tempfile.mkdtemp(prefix="hulk-views-bench-")) / "bench.yaml"
         config_path.write_text(yaml.safe_dump({
             "store": {"redis_url": args.redis_url, "prefix": prefix, "retention_h": max(args.hours, 1)},
             "slo": {"availability": 99.9}, "cost": {"monthly_budget_usd": 20000},

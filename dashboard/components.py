@@ -105,6 +105,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def budget(left_pct: float | None) -> str:
+    """Error budget left: '37.5 %', or how many times over it was spent ('4.2× spent')."""
+    if left_pct is None or math.isnan(left_pct):
+        return "-"
+    if left_pct >= 0:
+        return f"{left_pct:.1f} %"
+    return f"{1 - left_pct / 100:.1f}× spent"
+
+
 def pct(value: float | None, digits: int = 2) -> str:
     if value is None or math.isnan(value):
         return "-"

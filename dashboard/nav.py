@@ -7,6 +7,7 @@ URL, for link columns in tables.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ def page(key: str) -> st.Page:
     return st.Page(render, title=title, icon=icon, url_path=key, default=key == DEFAULT)
 
 
+@functools.lru_cache(maxsize=16_384)
 def target_url(name: str) -> str:
     """Relative URL of a target's detail page (resolves against the app's base path)."""
     return f"target?target={quote(name, safe='')}"

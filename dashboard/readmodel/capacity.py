@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from dashboard.readmodel.store import ReadModel, TargetView
 from dashboard.readmodel.trends import trend_cache
@@ -32,6 +32,7 @@ class Resource:
     metric: str | None  # tracked metric carrying its history (the trend), when there is one
     slope_per_s: float | None = None
     fit_points: int = 0
+    eta_s: float | None = None  # seconds until the limit at the trend; 0: full now; None: not rising / no limit
 
     @property
     def used_pct(self) -> float | None:
@@ -45,16 +46,17 @@ class Resource:
     def slope_per_day(self) -> float | None:
         return None if self.slope_per_s is None else self.slope_per_s * 86400.0
 
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds until the limit at the current trend; 0 when already full; None when not rising."""
-        if not self.limit:
-            return None
-        if self.used >= self.limit:
-            return 0.0
-        if not self.slope_per_s or self.slope_per_s <= 0:
-            return None
-        return (self.limit - self.used) / self.slope_per_s
+
+
+def eta(used: float, limit: float | None, slope_per_s: float | None) -> float | None:
+    """Seconds until the limit at the current trend; 0 when already full; None when not rising."""
+    if not limit:
+        return None
+    if used >= limit:
+        return 0.0
+    if not slope_per_s or slope_per_s <= 0:
+        return None
+    return (limit - used) / slope_per_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +138,11 @@ EXTRACT = {"redis": _redis, "postgres": _postgres, "nats": _nats, "qdrant": _qdr
            "kubernetes": _kubernetes}
 
 
-def resources_of(view: TargetView) -> list[Resource]:
+def resources_of(view: TargetView) -> list[tuple]:
+    """(target, kind, name, used, limit, unit, metric) of every resource in the target's newest result."""
     if view.result is None or view.kind not in EXTRACT or view.status in ("down", "unknown"):
         return []
-    return [Resource(view.name, view.kind, name, float(used), limit, unit, metric)
+    return [(view.name, view.kind, name, float(used), limit, unit, metric)
             for name, used, limit, unit, metric in EXTRACT[view.kind](view.result.metrics)]
 
 
@@ -147,13 +150,13 @@ def capacity_report(model: ReadModel, window_s: float, now: float | None = None)
     now = time.time() if now is None else now
     names = [t.name for t in model.config.targets if t.kind in CAPACITY_KINDS]
     views = model.target_views(now, names=names)
-    resources = [r for v in views for r in resources_of(v)]
-    series = [(r.target, r.metric) for r in resources if r.metric]
+    found = [r for v in views for r in resources_of(v)]
+    series = [(r[0], r[6]) for r in found if r[6]]
     trends = trend_cache(model).fits(series, window_s, now)
     out = []
-    for r in resources:
-        fit = trends.fits.get((r.target, r.metric)) if r.metric else None
-        if fit is not None and math.isfinite(fit.slope):
-            r = replace(r, slope_per_s=fit.slope, fit_points=fit.n)
-        out.append(r)
+    for target, kind, name, used, limit, unit, metric in found:
+        fit = trends.fits.get((target, metric)) if metric else None
+        slope = fit.slope if fit is not None and math.isfinite(fit.slope) else None
+        out.append(Resource(target, kind, name, used, limit, unit, metric, slope, fit.n if slope is not None else 0,
+                            eta(used, limit, slope)))
     return CapacityReport(out, window_s, trends.start, trends.computed_at, now)

@@ -48,14 +48,16 @@ class LatencyRow:
     p95: float
     p99: float
     slo: Slo
+    budget_left_pct: float | None = None  # % of the window's error budget not spent (see budget_left)
+
+    @classmethod
+    def of(cls, target: str, kind: str, samples: int, down: int, p50: float, p95: float, p99: float,
+           slo: Slo) -> LatencyRow:
+        return cls(target, kind, samples, down, p50, p95, p99, slo, budget_left(samples, down, slo.availability))
 
     @property
     def availability(self) -> float | None:
         return 100.0 * (self.samples - self.down) / self.samples if self.samples else None
-
-    @property
-    def budget_left_pct(self) -> float | None:
-        return budget_left(self.samples, self.down, self.slo.availability)
 
     @property
     def latency_ok(self) -> bool | None:
@@ -98,8 +100,12 @@ def budget_left(samples: int, down: int, objective_pct: float) -> float | None:
 
 
 def slo_of(model: ReadModel, target: TargetSettings) -> Slo:
-    s = model.config.slo_for(target)
-    return Slo(s.availability, s.latency_p95_ms)
+    cache = model.memo.setdefault("slo", {})  # the config never changes in a process
+    found = cache.get(target.name)
+    if found is None:
+        s = model.config.slo_for(target)
+        found = cache[target.name] = Slo(s.availability, s.latency_p95_ms)
+    return found
 
 
 def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
@@ -128,11 +134,9 @@ def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
         kind_counts = np.zeros((len(kinds), counts.shape[1]), dtype=np.int64)
         np.add.at(kind_counts, kind_of, counts)
         start = math.floor(start / 3600) * 3600.0
-    rows = [
-        LatencyRow(t.name, t.kind, int(counts[i].sum()), int(counts[i, DOWN]), *map(float, per_target[i]),
-                   slo=slo_of(model, t))
-        for i, t in enumerate(targets)
-    ]
+    totals, downs, quants = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist(), per_target.tolist()
+    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], *quants[i], slo_of(model, t))
+            for i, t in enumerate(targets)]
     kind_rows = [
         KindRow(k, int((kind_of == j).sum()), int(kind_counts[j].sum()), int(kind_counts[j, DOWN]),
                 *map(float, per_kind[j]))

@@ -90,6 +90,7 @@ class FleetRollup:
         self.names = [t.name for t in model.config.targets]
         self.index = {name: i for i, name in enumerate(self.names)}
         self._blocks: dict[int, HourBlock] = {}
+        self._sums: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (first, last) settled hour -> sum
         self._raw: dict[int, list[bytes | None]] = {}  # settled previous hour, kept raw for short windows
         self._lock = threading.Lock()
 
@@ -146,21 +147,37 @@ class FleetRollup:
         hours still being written are read raw and cut at `start`/`end`.
         """
         rows = np.array([self.index[n] for n in names], dtype=np.int64)
-        hist = np.zeros((len(names), HIST_BUCKETS), dtype=np.int64)
-        counts = np.zeros((len(names), STATUS_CODES), dtype=np.int64)
-        live = []
-        for hour in range(hour_of(start), hour_of(end) + 1):
-            if self.settled(hour, now):
-                block = self.block(hour)
-                hist += block.hist[rows]
-                counts += block.counts[rows]
-            else:
-                live.append(hour)
+        hours = range(hour_of(start), hour_of(end) + 1)
+        settled = [h for h in hours if self.settled(h, now)]
+        live = [h for h in hours if h not in settled]
+        if settled:
+            total_hist, total_counts = self._settled_sum(settled[0], settled[-1])
+            hist, counts = total_hist[rows].astype(np.int64), total_counts[rows].astype(np.int64)
+        else:
+            hist = np.zeros((len(names), HIST_BUCKETS), dtype=np.int64)
+            counts = np.zeros((len(names), STATUS_CODES), dtype=np.int64)
         if live:
             samples = decode_flat(self.blobs(names, live, now), live, len(names)).within(start, end)
             live_hist, live_counts = summarise(samples, len(names))
             hist += live_hist
             counts += live_counts
+        return hist, counts
+
+
+    def _settled_sum(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every target's summed histogram and counts over settled hours first..last (kept until one more settles)."""
+        found = self._sums.get((first, last))
+        if found is not None:
+            return found
+        hist = np.zeros((len(self.names), HIST_BUCKETS), dtype=np.uint32)
+        counts = np.zeros((len(self.names), STATUS_CODES), dtype=np.uint32)
+        for hour in range(first, last + 1):
+            block = self.block(hour)
+            hist += block.hist
+            counts += block.counts
+        with self._lock:
+            self._sums = {k: v for k, v in self._sums.items() if k[1] == last}  # older ends are not asked again
+            self._sums[(first, last)] = (hist, counts)
         return hist, counts
 
 

@@ -73,7 +73,7 @@ def target_history(model: ReadModel, view: TargetView, window_s: float, metrics:
     measured = data["latency"][~np.isnan(data["latency"])]
     p50, p95, p99 = quantiles(measured, QUANTILES)
     down = int((data["status"] == 2).sum())
-    stats = LatencyRow(view.name, view.kind, int(data.size), down, p50, p95, p99, slo_of(model, view.settings))
+    stats = LatencyRow.of(view.name, view.kind, int(data.size), down, p50, p95, p99, slo_of(model, view.settings))
     series = {}
     for metric in metrics:
         points = model.metric_history(view.name, metric, start, now)

@@ -17,6 +17,7 @@ WINDOWS = {"1 h": 3600, "6 h": 21600, "24 h": 86400}
 BACKENDS = {"redis": "Redis", "postgres": "PostgreSQL", "nats": "NATS JetStream", "qdrant": "Qdrant",
             "neo4j": "Neo4j", "kubernetes": "Kubernetes"}
 SOON_S = 7 * 86400
+ROWS = 300  # per backend, soonest ETA first: a large fleet's long tail is not read on this page
 
 
 def render() -> None:
@@ -43,6 +44,8 @@ def render() -> None:
                 if rows:
                     st.dataframe(table(rows), hide_index=True, width="stretch",
                                  column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
+                    if len(rows) > ROWS:
+                        st.caption(f"The {ROWS} resources closest to their limit of {len(rows)}.")
                 else:
                     st.caption(f"No {BACKENDS[kind]} target reports capacity metrics.")
         chart(model, report)
@@ -79,7 +82,7 @@ def table(rows: list[Resource]) -> pd.DataFrame:
         "trend /day": None if r.slope_per_day is None else ui.size(r.slope_per_day, r.unit),
         "ETA days": None if r.eta_s is None else round(r.eta_s / 86400, 2),
         "points": r.fit_points, "detail": target_url(r.target),
-    } for r in ordered])
+    } for r in ordered[:ROWS]])
 
 
 def chart(model, report: CapacityReport) -> None:

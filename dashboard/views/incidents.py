@@ -15,7 +15,7 @@ from dashboard.readmodel.rootcause import BEFORE_S, OpenIncident, open_incidents
 from dashboard.readmodel.series import WINDOWS_S
 from dashboard.readmodel.timeline import SEVERITIES, Filters, TimelineEntry, timeline
 
-SEVERITY_ICON = {"critical": "🟥 critical", "warning": "🟧 warning", "info": "⬜ info"}
+SEVERITY_ICON = {"critical": "■ critical", "warning": "▲ warning", "info": "· info"}
 SOURCES = ("probe", "prometheus", "kubernetes", "runpod", "action")
 LINKS = {"detail": st.column_config.LinkColumn("detail", display_text="open")}
 

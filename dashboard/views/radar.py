@@ -11,7 +11,7 @@ from dashboard import components as ui
 from dashboard.readmodel import StoreUnavailable
 from dashboard.readmodel.radar import RadarEntry, RadarError, load_radar, radar_entries, radar_path
 
-DRIFT_LABEL = {"major": "🟥 major drift", "minor": "🟧 minor drift", "none": "🟩 as pinned", "unknown": "⬜ unknown"}
+DRIFT_LABEL = {"major": "MAJOR drift", "minor": "minor drift", "none": "as pinned", "unknown": "unknown"}
 
 
 def render() -> None:

@@ -105,7 +105,7 @@ def history(model, detail: TargetDetail, window: str) -> None:
     cols[1].metric(f"p95 ({window})", ui.latency(s.p95 if s.samples else None))
     cols[2].metric(f"p99 ({window})", ui.latency(s.p99 if s.samples else None))
     cols[3].metric("Availability", ui.pct(s.availability, 3), help=f"{s.samples} samples, {s.down} down")
-    cols[4].metric("Error budget left", ui.pct(s.budget_left_pct, 1), help=f"objective {s.slo.availability} %")
+    cols[4].metric("Error budget left", ui.budget(s.budget_left_pct), help=f"objective {s.slo.availability} %")
     if len(hist.latency):
         how = "samples" if hist.latency.raw else f"per {hist.latency.width_s} s"
         st.plotly_chart(charts.latency_detail(hist.latency, f"Probe latency ({how})"), key="target_latency")

@@ -107,7 +107,7 @@ def test_timeline_merges_every_source_newest_first_and_filters(incident_store, o
 
     page.multiselect(key="timeline_severity").set_value(["critical"]).run()
     critical = page.dataframe[-1].value
-    assert set(critical["severity"]) == {"🟥 critical"}
+    assert set(critical["severity"]) == {"■ critical"}
     assert sorted(zip(critical["target"], critical["what"], strict=True)) == [
         ("api", "up → down"), ("cache", "up → down"), ("db", "up → down"), ("prom", "alert PostgresDown firing")]
 
