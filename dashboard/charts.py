@@ -77,10 +77,14 @@ def latency_detail(buckets: Buckets, title: str) -> dict[str, Any]:
 
 
 def status_strip(ts: np.ndarray, worst: np.ndarray) -> dict[str, Any]:
-    colours = np.where(worst >= 1.5, "#d62728", np.where(worst >= 0.5, "#ff7f0e", "#2ca02c"))
-    data = [{"type": "bar", "x": utc(ts), "y": np.ones(len(ts)), "marker": {"color": colours, "line": {"width": 0}},
-             "hovertext": np.where(worst >= 1.5, "down", np.where(worst >= 0.5, "degraded", "up")),
-             "hoverinfo": "x+text", "name": "status"}]
+    """The worst status per bucket as a coloured band (numbers and a colour scale: an array of colour
+    names costs ~100 ms of validation for a day)."""
+    worst = np.rint(np.asarray(worst, dtype=np.float64))
+    scale = [[0.0, "#2ca02c"], [0.33, "#2ca02c"], [0.34, "#ff7f0e"], [0.66, "#ff7f0e"], [0.67, "#d62728"],
+             [1.0, "#d62728"]]
+    data = [{"type": "bar", "x": utc(ts), "y": np.ones(len(ts)), "customdata": worst, "name": "status",
+             "marker": {"color": worst, "colorscale": scale, "cmin": 0, "cmax": 2, "line": {"width": 0}},
+             "hovertemplate": "%{x}<br>worst status: %{customdata} (0 up, 1 degraded, 2 down)<extra></extra>"}]
     fig = layout(None, "", height=90, bargap=0, showlegend=False)
     fig["yaxis"] = {"visible": False}
     fig["margin"] = {"l": 50, "r": 20, "t": 5, "b": 25}

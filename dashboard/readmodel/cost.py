@@ -99,6 +99,7 @@ class CostReport:
     budget: Budget | None
     read_at: float
     not_fresh: list[str] = field(default_factory=list)  # cost sources whose newest result is not current
+    runpod_rates: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # target -> ts, $/h
 
     @property
     def total_per_hr(self) -> float:
@@ -109,18 +110,26 @@ class CostReport:
         return sum(p.cost_per_hr for p in self.pods if p.idle and p.status == "RUNNING")
 
 
-def integrate_usd(ts: np.ndarray, per_hr: np.ndarray, start: float, end: float, max_gap_s: float) -> float:
-    """USD spent in [start, end] by a $/h rate sampled at ts (each value holds up to max_gap_s)."""
+def spends(ts: np.ndarray, per_hr: np.ndarray, starts: list[float], end: float, max_gap_s: float) -> np.ndarray:
+    """USD spent in [s, end] for each s in `starts` by a $/h rate sampled at ts: each value holds until the
+    next sample, at most max_gap_s (one pass for all starts: held durations and a reverse cumulative sum)."""
     ts = np.asarray(ts, dtype=np.float64)
     per_hr = np.asarray(per_hr, dtype=np.float64)
-    keep = (ts >= start) & (ts <= end) & ~np.isnan(per_hr)
+    keep = (ts <= end) & ~np.isnan(per_hr)
     ts, per_hr = ts[keep], per_hr[keep]
     if ts.size == 0:
-        return 0.0
-    order = np.argsort(ts, kind="stable")
-    ts, per_hr = ts[order], per_hr[order]
+        return np.zeros(len(starts))
+    if np.any(np.diff(ts) < 0):
+        order = np.argsort(ts, kind="stable")
+        ts, per_hr = ts[order], per_hr[order]
     held = np.minimum(np.diff(np.append(ts, end)), max_gap_s)
-    return float((per_hr * held).sum() / 3600.0)
+    tail = np.append(np.cumsum((per_hr * held / 3600.0)[::-1])[::-1], 0.0)  # tail[i]: spend of samples i..
+    return tail[np.searchsorted(ts, np.asarray(starts, dtype=np.float64), side="left")]
+
+
+def integrate_usd(ts: np.ndarray, per_hr: np.ndarray, start: float, end: float, max_gap_s: float) -> float:
+    """USD spent in [start, end] by a $/h rate sampled at ts (each value holds up to max_gap_s)."""
+    return float(spends(ts, per_hr, [start], end, max_gap_s)[0])
 
 
 def month_start(now: float) -> float:
@@ -183,24 +192,24 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
     pods = [p for v in views if v.kind == "runpod" for p in pods_of(v)]
     workers = [w for v in views if v.kind == "runpod" for w in workers_of(v, worker_hour)]
     namespaces = [n for v in views if v.kind == "kubernetes" for n in namespaces_of(v, prices)]
-    rates = _rate_histories(model, views, worker_hour, prices, max(now - window_s, month_start(now)), now)
+    m_start, d_start, w_start = month_start(now), day_start(now), now - window_s
     retention_start = now - config.store.retention_h * 3600.0
-    covered_from = min((start for start, _ in rates), default=now)
-
-    def spend(start: float) -> float:
-        return sum(integrate_usd(ts, v, start, now, gap) for (_, (ts, v, gap)) in rates)
-
+    # the month to date needs everything since the 1st that is still stored
+    rates = _rate_histories(model, views, worker_hour, prices, max(min(m_start, d_start, w_start),
+                                                                   retention_start - 3600.0), now)
+    covered_from = min((float(ts[0]) for _, _, ts, _, _ in rates if ts.size), default=now)
+    totals = np.zeros(3)
+    for _, _, ts, usd_per_hr, gap in rates:
+        totals += spends(ts, usd_per_hr, [w_start, d_start, m_start], now, gap)
+    window_spend, today, mtd = (float(x) for x in totals)
     per_hr = (sum(p.cost_per_hr for p in pods if p.status == "RUNNING"), sum(w.cost_per_hr for w in workers),
               sum(n.cost_per_hr for n in namespaces))
     total = sum(per_hr)
-    m_start = month_start(now)
-    mtd = spend(m_start)
     estimated = retention_start > m_start and covered_from > m_start + 1.0
     if estimated:
         stored_hours = max((now - max(covered_from, m_start)) / 3600.0, 1e-9)
         mtd += mtd / stored_hours * (max(covered_from, m_start) - m_start) / 3600.0
-    today = spend(day_start(now))
-    projected_day = today + total * (day_start(now) + 86400.0 - now) / 3600.0
+    projected_day = today + total * (d_start + 86400.0 - now) / 3600.0
     projected_month = mtd + total * (month_end(now) - now) / 3600.0
     budget = None
     if config.cost.monthly_budget_usd is not None:
@@ -209,17 +218,18 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
                         max(runway, 0.0) if runway is not None else None)
     return CostReport(
         pods=pods, workers=workers, namespaces=namespaces, runpod_per_hr=per_hr[0], workers_per_hr=per_hr[1],
-        k8s_per_hr=per_hr[2], window_s=window_s, window_spend_usd=spend(now - window_s),
-        window_covered_s=max(0.0, now - max(covered_from, now - window_s)), today_usd=today,
+        k8s_per_hr=per_hr[2], window_s=window_s, window_spend_usd=window_spend,
+        window_covered_s=max(0.0, now - max(covered_from, w_start)), today_usd=today,
         projected_day_usd=projected_day, projected_month_usd=projected_month, month_to_date_usd=mtd,
         month_estimated=estimated, budget=budget, read_at=now,
         not_fresh=[v.name for v in views if v.status in ("stale", "unknown", "down")],
+        runpod_rates={t: (ts, v) for t, m, ts, v, _ in rates if m == "cost_per_hr_total"},
     )
 
 
 def _rate_histories(model: ReadModel, views: Iterable[TargetView], worker_hour: float, prices, start: float,
-                    end: float) -> list[tuple[float, tuple[np.ndarray, np.ndarray, float]]]:
-    """(first stored time, (ts, $/h, max gap)) of every stored cost-rate series in [start, end] (one MGET)."""
+                    end: float) -> list[tuple[str, str, np.ndarray, np.ndarray, float]]:
+    """(target, metric, ts, $/h, max gap) of every stored cost-rate series in [start, end] (one MGET)."""
     wanted: list[tuple[str, str, float, float]] = []  # target, metric, price per unit-hour, max gap
     for view in views:
         gap = GAP_INTERVALS * view.settings.interval_s
@@ -233,5 +243,5 @@ def _rate_histories(model: ReadModel, views: Iterable[TargetView], worker_hour: 
                 ("cpu_requests", prices.cpu_hour), ("memory_requests_gib", prices.gib_hour),
                 ("gpu_requests", prices.gpu_hour)) if price]
     histories = model.metric_histories([(t, m) for t, m, _, _ in wanted], start, end)
-    return [(float(data["ts"].min()), (data["ts"], data["value"].astype(np.float64) * price, gap))
-            for (_, _, price, gap), data in zip(wanted, histories, strict=True) if data.size]
+    return [(target, metric, data["ts"], data["value"].astype(np.float64) * price, gap)
+            for (target, metric, price, gap), data in zip(wanted, histories, strict=True)]

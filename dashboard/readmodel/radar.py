@@ -77,9 +77,6 @@ class Component(_Strict):
             raise ValueError(f"no version number in {value!r}")
         return None if value is None else str(value)
 
-    def matches_target(self, view: TargetView) -> bool:
-        return view.kind in self.matches.kinds or any(fnmatch.fnmatchcase(view.name, g) for g in self.matches.targets)
-
 
 class RadarFile(_Strict):
     components: list[Component]
@@ -138,9 +135,28 @@ def radar_path(config: Config) -> Path:
     return path
 
 
+_LOADED: dict[tuple[str, float], RadarFile] = {}
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_radar(path: Path) -> RadarFile:
+    """The validated radar file (parsed again only when its modification time changes)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        key = None
+    if key in _LOADED:
+        return _LOADED[key]
+    radar = _load(path)
+    if key is not None:
+        _LOADED.clear()
+        _LOADED[key] = radar
+    return radar
+
+
+def _load(path: Path) -> RadarFile:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a safe loader
     except FileNotFoundError:
         raise RadarError(f"{path}: no such file") from None
     except (OSError, yaml.YAMLError) as exc:
@@ -157,11 +173,17 @@ def load_radar(path: Path) -> RadarFile:
 
 
 def radar_entries(radar: RadarFile, views: list[TargetView]) -> list[RadarEntry]:
+    seen = [v for v in views if v.result is not None]
+    by_kind: dict[str, list[TargetView]] = {}
+    for view in seen:
+        by_kind.setdefault(view.kind, []).append(view)
     out = []
     for component in radar.components:
+        matched = {v.name: v for kind in component.matches.kinds for v in by_kind.get(kind, [])}
+        for glob in component.matches.targets:
+            matched.update((v.name, v) for v in seen if fnmatch.fnmatchcase(v.name, glob))
         live: dict[str, list[str]] = {}
-        for view in views:
-            if view.result is not None and component.matches_target(view):
-                live.setdefault(view.result.version or "", []).append(view.name)
+        for view in sorted(matched.values(), key=lambda v: v.name):
+            live.setdefault(view.result.version or "", []).append(view.name)  # type: ignore[union-attr]
         out.append(RadarEntry(component, live))
     return out

@@ -91,7 +91,7 @@ def bucketize(ts: np.ndarray, values: np.ndarray, start: float, end: float, max_
     """
     ts = np.asarray(ts, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
-    keep = ~np.isnan(values)
+    keep = ~np.isnan(values) & (ts >= start) & (ts <= end)
     ts, values = ts[keep], values[keep]
     if ts.size <= max_points:
         cols = {"mean": values, "min": values, "max": values} if how == "mean" else {

@@ -12,6 +12,8 @@ from dashboard.readmodel import StoreUnavailable
 from dashboard.readmodel.cost import CostReport, cost_report
 from dashboard.readmodel.series import WINDOWS_S, bucketize
 
+CHART_POINTS = 500  # a rate that changes in steps: 500 points (3 min buckets over a day) draw it faithfully
+
 
 def render() -> None:
     config = context.config()
@@ -135,14 +137,11 @@ def csv(report: CostReport) -> str:
 
 
 def spend_chart(model, report: CostReport) -> None:
-    names = sorted({p.target for p in report.pods} | {t.name for t in model.config.targets if t.kind == "runpod"})
-    if not names:
+    if not report.runpod_rates:
         return
-    series = {}
     start = report.read_at - report.window_s
-    for name in names:
-        data = model.metric_history(name, "cost_per_hr_total", start, report.read_at)
-        series[name] = bucketize(data["ts"], data["value"], start, report.read_at, how="mean")
+    series = {name: bucketize(ts, rate, start, report.read_at, max_points=CHART_POINTS, how="mean")
+              for name, (ts, rate) in sorted(report.runpod_rates.items())}
     st.plotly_chart(charts.lines(series, "mean", "RunPod $/h over the window", "$/h"), key="cost_chart")
-    for name in names:
+    for name in series:
         nav.link_target(name, f"{name}: target detail")

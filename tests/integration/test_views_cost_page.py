@@ -94,6 +94,12 @@ def test_rates_spend_budget_and_runway(cost_store, open_page) -> None:
     assert min(runway) - 0.05 <= shown_runway <= max(runway) + 0.05
     assert shown["Burn rate"] == f"${total * 24:,.2f}/day"
 
+    # a short window shows less spend, never a shorter month
+    short = metrics(open_page(path, "cost", state={"cost_window": "15 min"}))
+    month = float(shown["Month to date"].strip("$").replace(",", ""))
+    assert abs(float(short["Month to date"].strip("$").replace(",", "")) - month) < 0.05
+    assert float(short["Spent, last 15 min"].strip("$")) < value
+
 
 def test_pods_workers_namespaces_and_csv(cost_store, open_page) -> None:
     path, *_ = cost_store

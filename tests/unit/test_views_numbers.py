@@ -59,6 +59,7 @@ def test_bucketize_leaves_gaps_and_ignores_nan() -> None:
     values = np.where(ts % 2 == 0, 1.0, np.nan)
     out = bucketize(ts, values, 0, 9000, max_points=100)
     assert 3000 not in out.ts and not np.isnan(out.columns["mean"]).any()
+    assert bucketize(ts, values, 6000, 9000, max_points=100).ts.min() >= 6000  # only the window
     assert bucket_width(0, 86_400, 1500) == 60 and bucket_width(0, 900, 1500) == 1
 
 
