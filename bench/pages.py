@@ -2,15 +2,18 @@
 
 Seeds `--targets` targets (default 2,000) with `--hours` of history (default 24) under a private
 key prefix in Redis db 15 (bench/fleet.py), then renders each page with Streamlit's AppTest: the
-same script run a server does for a browser session, in-process, including the read model, the
-numpy work, Plotly figure serialisation and the element tree. Per page: the first render (cold:
-per-process caches empty) and `--runs` more, printing p50/p95. The keys are deleted afterwards
-(`--keep` keeps them and prints the config path for a browser look).
+same script run a server does for a browser session, in-process. Per page, the page's `render()`
+is timed (the server-side work: read model, numpy, figures, protobuf deltas): wall clock, and the
+CPU time of the script thread (what the page costs, without waiting for a busy machine's CPUs).
+The first render (cold: per-process caches empty) is reported apart from `--runs` more (p50/p95).
+`AppTest.run()` adds its own overhead (element tree parsing), not counted. The keys are deleted
+afterwards (`--keep` keeps them and prints the config path, `--reuse CONFIG` renders on them again).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -46,9 +49,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> tuple[float, list[float]]:
+def timed(module_name: str, record: list[tuple[float, float]]) -> None:
+    """Wrap a view's render() to record (wall, thread CPU) seconds of each run (the router looks it up
+    by module attribute on every script run)."""
+    module = importlib.import_module(module_name)
+    render = getattr(module, "_untimed_render", module.render)
+    module._untimed_render = render
+
+    def wrapper() -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            render()
+        finally:
+            record.append((time.perf_counter() - wall, time.thread_time() - cpu))
+
+    module.render = wrapper
+
+
+def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> list[tuple[float, float]]:
     from streamlit.testing.v1 import AppTest
 
+    record: list[tuple[float, float]] = []
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     if path:
@@ -57,14 +78,12 @@ def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> 
         at.session_state[key] = value
     for key, value in query.items():
         at.query_params[key] = value
-    times = []
+    timed(f"dashboard.views.{path.split('?')[0] or 'overview'}", record)
     for _ in range(runs + 1):
-        started = time.perf_counter()
         at.run()
-        times.append(time.perf_counter() - started)
         if at.exception:
             raise SystemExit(f"{label}: {at.exception[0].value}")
-    return times[0], times[1:]
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,15 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {counts} in {time.perf_counter() - started:.1f} s (prefix {prefix})", flush=True)
     wanted = [w for w in args.only.split(",") if w]
     try:
-        print(f"{'page':28} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"{'page':28} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p95':>8}")
         for label, path, state, query in CASES:
             if wanted and not any(label.startswith(w) for w in wanted):
                 continue
             touch_latest(config, time.time())
-            cold, times = render_times(label, path, state, query, args.runs)
-            ms = [t * 1000 for t in times]
-            print(f"{label:28} {cold * 1000:8.0f} {statistics.median(ms):8.0f} {percentile(ms, 0.95):8.0f} "
-                  f"{max(ms):8.0f}", flush=True)
+            record = render_times(label, path, state, query, args.runs)
+            cold, warm = record[0], record[1:]
+            ms = [w * 1000 for w, _ in warm]
+            cpu = [c * 1000 for _, c in warm]
+            print(f"{label:28} {cold[0] * 1000:8.0f} {statistics.median(ms):8.0f} {percentile(ms, 0.95):8.0f} "
+                  f"{max(ms):8.0f} {statistics.median(cpu):8.0f} {percentile(cpu, 0.95):8.0f}", flush=True)
     finally:
         if args.keep or args.reuse:
             print(f"kept: HULK_OPS_CONFIG={config_path}")

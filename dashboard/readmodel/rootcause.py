@@ -58,13 +58,17 @@ def _at(text: str | None, fallback: float) -> float:
 
 
 def open_incidents(model: ReadModel, views: Sequence[TargetView] | None = None, now: float | None = None,
-                   context_for: str | None = None, grouped: Sequence[Incident] | None = None) -> list[OpenIncident]:
-    """Open incidents, most severe first; `context_for` (a root) also gets its before/during timeline."""
+                   context_for: str | None = None, grouped: Sequence[Incident] | None = None,
+                   limit: int | None = None) -> list[OpenIncident]:
+    """Open incidents, most severe first (the first `limit`, and `context_for` wherever it ranks); the
+    `context_for` root also gets its before/during timeline."""
     now = time.time() if now is None else now
     views = model.target_views(now) if views is None else views
     by_name = {v.name: v for v in views}
     out = []
-    for incident in model.incidents(views) if grouped is None else grouped:
+    for rank, incident in enumerate(model.incidents(views) if grouped is None else grouped):
+        if limit is not None and rank >= limit and incident.root != context_for:
+            continue
         root = by_name[incident.root]
         started = failing_since(model, root)
         before: list[TimelineEntry] = []

@@ -18,6 +18,7 @@ from dashboard.readmodel.timeline import SEVERITIES, Filters, TimelineEntry, tim
 SEVERITY_ICON = {"critical": "■ critical", "warning": "▲ warning", "info": "· info"}
 SOURCES = ("probe", "prometheus", "kubernetes", "runpod", "action")
 LINKS = {"detail": st.column_config.LinkColumn("detail", display_text="open")}
+SHOWN = 25  # incidents opened as sections; a flood of them continues in a table
 
 
 def render() -> None:
@@ -33,23 +34,31 @@ def render() -> None:
             grouped = model.incidents(views)
             roots = [i.root for i in grouped]
             selected = wanted if wanted in roots else (roots[0] if roots else None)
-            incidents = open_incidents(model, views, context_for=selected, grouped=grouped)
+            incidents = open_incidents(model, views, context_for=selected, grouped=grouped, limit=SHOWN)
             fresh = model.freshness()
         except StoreUnavailable as exc:
             ui.store_error(exc)
             return
         ui.page_freshness(fresh)
-        open_section(incidents, selected)
+        open_section(incidents, selected, len(grouped))
+        shown = {i.incident.root for i in incidents}
+        rest = [i for i in grouped if i.root not in shown]
+        if rest:
+            st.caption(f"{len(rest)} more open incidents:")
+            st.dataframe(pd.DataFrame([{
+                "severity": i.severity, "root cause": i.root, "status": i.status, "dependents": len(i.dependents),
+                "open": nav.incident_url(i.root)} for i in rest]), hide_index=True, width="stretch",
+                column_config={"open": st.column_config.LinkColumn("open", display_text="open")})
 
     live()
     timeline_section(config)
 
 
-def open_section(incidents: list[OpenIncident], selected: str | None) -> None:
+def open_section(incidents: list[OpenIncident], selected: str | None, total: int) -> None:
     if not incidents:
         st.success("No open incident: nothing is down or degraded.", icon=":material/check_circle:")
         return
-    st.subheader(f"Open incidents ({len(incidents)})")
+    st.subheader(f"Open incidents ({total})")
     for item in incidents:
         inc = item.incident
         label = (f"{inc.severity.upper()} · probable root cause **{inc.root}** ({item.root.status}) · "

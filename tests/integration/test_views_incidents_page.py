@@ -146,3 +146,17 @@ def test_overview_shows_open_incidents_first(incident_store, open_page) -> None:
     links = [(link.proto.label, link.proto.query_string) for link in page.get("page_link")]
     assert ("open incident", "incident=db") in links
     assert ("details", "target=api") in links  # every tile leads to its target
+
+
+def test_a_flood_of_incidents_continues_in_a_table(write_config, open_page) -> None:
+    now = time.time()
+    path = write_config([{"name": f"svc-{i:02d}", "kind": "tcp", "url": "tcp://h:1"} for i in range(30)])
+    config = load_config(path)
+    seed(config, [result(f"svc-{i:02d}", "tcp", "down", now - 1, None, None, error="refused") for i in range(30)])
+    page = open_page(path, "incidents", query={"incident": "svc-29"})
+    assert "Open incidents (30)" in texts(page)
+    assert len(page.expander) == 26  # the first 25 and the one asked for by URL, which is open
+    assert [e.label for e in page.expander if "svc-29" in e.label]
+    rest = page.dataframe[0].value
+    assert len(rest) == 4 and "svc-29" not in set(rest["root cause"])
+    assert rest["open"].iloc[0] == f"incidents?incident={rest['root cause'].iloc[0]}"
