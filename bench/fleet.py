@@ -195,22 +195,3 @@ async def _write_latest(config: Config, results: list, changes: list) -> None:
     finally:
         await store.close()
 
-
-def touch_latest(config: Config, now: float) -> None:
-    """Stamp every newest result as just observed (what a running collector keeps doing)."""
-    import orjson
-
-    keys = Keys(config.store.prefix)
-    client = redis.Redis.from_url(config.store.redis_url)
-    try:
-        raw = client.hgetall(keys.latest)
-        stamped = {}
-        for i, (name, blob) in enumerate(raw.items()):
-            data = orjson.loads(blob)
-            data["observed_at"] = iso_at(now - (i % 10))
-            stamped[name] = orjson.dumps(data)
-        if stamped:
-            client.hset(keys.latest, mapping=stamped)
-        client.set(keys.last_write, repr(now))
-    finally:
-        client.close()

@@ -25,7 +25,8 @@ from pathlib import Path
 import redis
 import yaml
 
-from bench.fleet import fleet_targets, seed_fleet, touch_latest
+from bench.fleet import fleet_targets, seed_fleet
+from tests.views_support import touch_latest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 # (label, url path, session state to set before rendering, query params)

@@ -86,6 +86,7 @@ def status_strip(ts: np.ndarray, worst: np.ndarray) -> dict[str, Any]:
              "marker": {"color": worst, "colorscale": scale, "cmin": 0, "cmax": 2, "line": {"width": 0}},
              "hovertemplate": "%{x}<br>worst status: %{customdata} (0 up, 1 degraded, 2 down)<extra></extra>"}]
     fig = layout(None, "", height=90, bargap=0, showlegend=False)
+    fig["xaxis"] = {"type": "date"}
     fig["yaxis"] = {"visible": False}
     fig["margin"] = {"l": 50, "r": 20, "t": 5, "b": 25}
     return {"data": data, "layout": fig}

@@ -106,12 +106,13 @@ def duration(seconds: float | None) -> str:
 
 
 def budget(left_pct: float | None) -> str:
-    """Error budget left: '37.5 %', or how many times over it was spent ('4.2× spent')."""
+    """Error budget left: '37.5 %', or how many times it was spent when overspent ('over ×4.2', 'over ×414')."""
     if left_pct is None or math.isnan(left_pct):
         return "-"
     if left_pct >= 0:
         return f"{left_pct:.1f} %"
-    return f"{1 - left_pct / 100:.1f}× spent"
+    spent = 1 - left_pct / 100
+    return f"over ×{spent:.1f}" if spent < 10 else f"over ×{spent:.0f}"
 
 
 def pct(value: float | None, digits: int = 2) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -101,3 +102,25 @@ def in_order(at: AppTest) -> str:
 
     walk(at.main)
     return "\n".join(out)
+
+
+def touch_latest(config: Config, now: float) -> None:
+    """Stamp every newest result as just observed (what a running collector keeps doing)."""
+    import orjson
+
+    from hulk_ops.model import iso
+
+    keys = Keys(config.store.prefix)
+    client = redis.Redis.from_url(config.store.redis_url)
+    try:
+        raw = client.hgetall(keys.latest)
+        stamped = {}
+        for i, (name, blob) in enumerate(raw.items()):
+            data = orjson.loads(blob)
+            data["observed_at"] = iso(datetime.fromtimestamp(now - (i % 10), UTC))
+            stamped[name] = orjson.dumps(data)
+        if stamped:
+            client.hset(keys.latest, mapping=stamped)
+        client.set(keys.last_write, repr(now))
+    finally:
+        client.close()
