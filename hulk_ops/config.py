@@ -28,6 +28,7 @@ from pydantic import (
 from hulk_ops import rules as rules_mod
 from hulk_ops.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
 from hulk_ops.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
+from hulk_ops.view_config import CostSettings, SloSettings, TargetSlo
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -96,6 +97,8 @@ class CollectorSettings(Strict):
 class DashboardSettings(Strict):
     title: str = "hulk-ops"
     refresh_s: float = Field(5.0, ge=1, le=3600)
+    radar_file: str | None = Field(None, description="technology radar YAML (relative: to this config file); "
+                                   "default: radar.yaml of the hulk-ops checkout")
 
 
 class TargetSettings(Strict):
@@ -110,6 +113,7 @@ class TargetSettings(Strict):
     depends_on: list[str] = []
     rules: list[str] = []
     read_only: bool = Field(False, description="no action is offered for this target and the guard refuses any")
+    slo: TargetSlo | None = None
 
     @field_validator("rules")
     @classmethod
@@ -152,6 +156,8 @@ class Config(Strict):
     audit: AuditSettings = AuditSettings()
     actions: ActionsSettings = ActionsSettings()
     auth: AuthSettings = AuthSettings()
+    slo: SloSettings = SloSettings()
+    cost: CostSettings = CostSettings()
     rules: dict[str, list[str]] = {}
     targets: list[TargetSettings] = []
     source: str = "<memory>"
@@ -164,6 +170,11 @@ class Config(Strict):
             if target.name == name:
                 return target
         raise KeyError(name)
+
+    def slo_for(self, target: TargetSettings) -> SloSettings:
+        """The target's objective: its own `slo:` fields over the top-level `slo:`."""
+        own = target.slo.model_dump(exclude_none=True) if target.slo else {}
+        return self.slo.model_copy(update=own) if own else self.slo
 
     def rule_set(self, target: TargetSettings) -> rules_mod.RuleSet:
         return rules_mod.RuleSet.for_target(target.kind, self.rules.get(target.kind, []), target.rules)

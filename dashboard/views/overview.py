@@ -1,4 +1,5 @@
-"""Overview: what needs attention first, then every target, then the latest state changes."""
+"""Overview: open incidents first (root cause, dependents), then what needs attention, then every target
+(each tile and row links to its detail page), then the latest state changes."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import context
+from dashboard import context, nav
 from dashboard.readmodel import Overview, StoreUnavailable, TargetView
+from dashboard.readmodel.rootcause import failing_since
 
 TILE_LIMIT = 60  # above this many targets, healthy ones go to a table (tiles are for what needs attention)
 COLUMNS = 4
+INCIDENTS_SHOWN = 8
 
 
 def render() -> None:
@@ -32,6 +35,7 @@ def render() -> None:
 def body(overview: Overview) -> None:
     ui.freshness(overview.read_at, overview)
     ui.collector_banner(overview)
+    incidents(overview)
     counts = overview.counts
     cols = st.columns(6)
     cols[0].metric("Targets", len(overview.targets))
@@ -42,7 +46,11 @@ def body(overview: Overview) -> None:
     cols[5].metric("Never seen", counts["unknown"])
     if overview.problems:
         st.subheader(f"Needs attention ({len(overview.problems)})")
-        tiles(overview.problems)
+        tiles(overview.problems[:TILE_LIMIT])  # most severe first; a flood goes to a table
+        if len(overview.problems) > TILE_LIMIT:
+            st.caption(f"{len(overview.problems) - TILE_LIMIT} more:")
+            st.dataframe(table(overview.problems[TILE_LIMIT:]), hide_index=True, width="stretch",
+                         column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
     else:
         st.success("All targets are up.", icon=":material/check_circle:")
     healthy = [v for v in overview.targets if v.status == "up"]
@@ -51,8 +59,34 @@ def body(overview: Overview) -> None:
         if len(overview.targets) <= TILE_LIMIT:
             tiles(healthy)
         else:
-            st.dataframe(table(healthy), hide_index=True, width="stretch")
+            st.dataframe(table(healthy), hide_index=True, width="stretch",
+                         column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
     events_table(overview)
+
+
+def incidents(overview: Overview) -> None:
+    """Open incidents first: for on-call, the probable root cause is the place to start."""
+    if not overview.incidents:
+        return
+    by_name = {v.name: v for v in overview.targets}
+    st.subheader(f"Open incidents ({len(overview.incidents)})")
+    model = context.read_model()
+    for inc in overview.incidents[:INCIDENTS_SHOWN]:
+        root = by_name[inc.root]
+        since = failing_since(model, root)
+        with st.container(border=True):
+            left, right = st.columns([3, 1])
+            left.markdown(f"{ui.severity(inc.severity)} &nbsp; probable root cause **{inc.root}** ({root.kind}) · "
+                          f"**{len(inc.dependents)}** dependent(s) failing · since {ui.utc_time(since)}")
+            if root.result and root.result.error:
+                left.caption(f":{ui.COLOUR[root.status]}[{root.result.error[:200]}]")
+            if inc.dependents:
+                left.caption("dependents: " + ", ".join(inc.dependents[:12]) + (" …" if len(inc.dependents) > 12
+                                                                                 else ""))
+            nav.link_incident(inc.root, "open incident", container=right)
+            nav.link_target(inc.root, "root cause detail", container=right)
+    if len(overview.incidents) > INCIDENTS_SHOWN:
+        st.caption(f"… and {len(overview.incidents) - INCIDENTS_SHOWN} more on the Incidents page.")
 
 
 def tiles(views: list[TargetView]) -> None:
@@ -72,9 +106,10 @@ def tile(view: TargetView) -> None:
     if view.breaker != "closed":
         st.caption(f":red[circuit breaker {view.breaker}]")
     if view.silenced_until is not None:
-        st.caption(f":violet[:material/notifications_off: silenced until {ui.clock(view.silenced_until)}]")
+        st.caption(f":violet[:material/notifications_off: silenced until {ui.when(view.silenced_until)}]")
     if result and result.error and view.status != "up":
         st.caption(f":{ui.COLOUR[view.status]}[{result.error[:200]}]")
+    nav.link_target(view.name, "details")
 
 
 def table(views: list[TargetView]) -> pd.DataFrame:
@@ -86,6 +121,8 @@ def table(views: list[TargetView]) -> pd.DataFrame:
             "latency ms": round(v.result.latency_ms, 1) if v.result and v.result.latency_ms is not None else None,
             "version": v.result.version if v.result else None,
             "age s": round(v.age_s, 1) if v.age_s is not None else None,
+            "error": (v.result.error or "")[:200] if v.result and v.status != "up" else "",
+            "detail": nav.target_url(v.name),
         } for v in views]
     )
 

@@ -1,12 +1,14 @@
-"""The dashboard's only way into the store: typed, read-only views over the Redis keys.
+"""The read port: typed, read-only access to the store's Redis keys (the only module that knows them).
 
-Pages never parse raw keys. Freshness is decided here: a target whose newest result is older
-than 3 of its intervals is "stale", never "up"; one never seen is "unknown".
+Freshness is decided here: a target whose newest result is older than 3 of its intervals is
+"stale", never "up"; one never seen is "unknown".
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,7 @@ from redis.retry import Retry
 
 from collectors.codec import Keys, decode_points, decode_samples, hours_between
 from collectors.notify.keys import NotifyKeys
+from hulk_ops import incidents
 from hulk_ops import silences as silences_mod
 from hulk_ops.config import Config, TargetSettings, redact_url
 from hulk_ops.model import ProbeResult
@@ -79,6 +82,12 @@ class Delivery:
     status_code: int | None
     error: str | None
     message_id: str
+class Freshness:
+    """How old what a page shows is: when it was read, and the newest collector write."""
+
+    read_at: float
+    last_write_age_s: float | None
+    collector_stale: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +100,18 @@ class Overview:
     collector_stale: bool
     read_at: float
     problems: list[TargetView] = field(default_factory=list)
+    incidents: list[incidents.Incident] = field(default_factory=list)
+
+    @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.read_at, self.last_write_age_s, self.collector_stale)
 
 
-def status_of(result: ProbeResult | None, interval_s: float, now: float) -> tuple[str, float | None]:
+def status_of(result: ProbeResult | None, interval_s: float, now: float,
+              observed_ts: float | None = None) -> tuple[str, float | None]:
     if result is None:
         return "unknown", None
-    age = max(0.0, now - result.observed_ts)
+    age = max(0.0, now - (result.observed_ts if observed_ts is None else observed_ts))
     if age > STALE_INTERVALS * interval_s:
         return "stale", age
     return result.status, age
@@ -111,6 +126,9 @@ class ReadModel:
             config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0),
             client_name="hulk-ops-dashboard",
         )
+        self.memo: dict[str, Any] = {}  # per-process caches built over this model (see rollup.py)
+        self._parsed: dict[str, tuple[bytes, ProbeResult, float]] = {}  # name -> (JSON, result, observed ts)
+        self.memo_lock = threading.Lock()
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
@@ -121,32 +139,75 @@ class ReadModel:
             ) from None
 
     # -- latest state -------------------------------------------------------------------------
-    def latest(self) -> dict[str, ProbeResult]:
-        raw = self._call(self.redis.hgetall, self.keys.latest)
-        out: dict[str, ProbeResult] = {}
-        for name, blob in raw.items():
+    def latest(self, names: Sequence[str] | None = None) -> dict[str, ProbeResult]:
+        """Newest result per target: all of them, or only `names` (one HMGET)."""
+        return {name: parsed[0] for name, parsed in self._latest(names).items()}
+
+    def _latest(self, names: Sequence[str] | None) -> dict[str, tuple[ProbeResult, float]]:
+        if names is None:
+            pairs: Any = self._call(self.redis.hgetall, self.keys.latest).items()
+        elif not names:
+            return {}
+        else:
+            pairs = zip(names, self._call(self.redis.hmget, self.keys.latest, list(names)), strict=True)
+        return self._parse(pairs)
+
+    def _parse(self, pairs: Any) -> dict[str, tuple[ProbeResult, float]]:
+        """JSON results -> (result, observed ts); a result unchanged since the last read is not parsed again."""
+        out: dict[str, tuple[ProbeResult, float]] = {}
+        cache = self._parsed
+        for raw_name, blob in pairs:
+            if blob is None:
+                continue
+            name = raw_name.decode() if isinstance(raw_name, bytes) else raw_name
+            known = cache.get(name)
+            if known is not None and known[0] == blob:
+                out[name] = (known[1], known[2])
+                continue
             try:
-                out[name.decode()] = ProbeResult.from_dict(orjson.loads(blob))
+                result = ProbeResult.from_dict(orjson.loads(blob))
+                observed = result.observed_ts
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
+            cache[name] = (blob, result, observed)
+            out[name] = (result, observed)
         return out
 
     def breakers(self) -> dict[str, dict[str, Any]]:
         raw = self._call(self.redis.hgetall, self.keys.breakers)
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
-    def target_views(self, now: float | None = None) -> list[TargetView]:
+    def target_views(self, now: float | None = None, names: Sequence[str] | None = None) -> list[TargetView]:
+        """Every configured target (or only `names`) with its derived status."""
         now = time.time() if now is None else now
-        latest = self.latest()
+        latest = self._latest(names)
         breakers = self.breakers()
         silenced = silences_mod.silenced_map(self.config.targets, self.silences(), now)
+        wanted = None if names is None else set(names)
         views = []
         for target in self.config.targets:
-            result = latest.get(target.name)
-            status, age = status_of(result, target.interval_s, now)
+            if wanted is not None and target.name not in wanted:
+                continue
+            result, observed = latest.get(target.name, (None, None))
+            status, age = status_of(result, target.interval_s, now, observed)
             breaker = breakers.get(target.name, {}).get("state", "closed")
             views.append(TargetView(target, result, status, age, breaker, silenced.get(target.name)))
         return views
+
+    def freshness(self, now: float | None = None) -> Freshness:
+        now = time.time() if now is None else now
+        last_write = self._call(self.redis.get, self.keys.last_write)
+        last_write_age = now - float(last_write) if last_write else None
+        threshold = STALE_INTERVALS * min((t.interval_s for t in self.config.targets), default=15.0)
+        collector_stale = bool(self.config.targets) and (last_write_age is None or last_write_age > max(threshold, 3.0))
+        return Freshness(now, last_write_age, collector_stale)
+
+    def depends_on(self) -> dict[str, list[str]]:
+        return {t.name: list(t.depends_on) for t in self.config.targets}
+
+    def incidents(self, views: Sequence[TargetView]) -> list[incidents.Incident]:
+        """Open incidents over the given statuses, grouped by root cause (`hulk_ops.incidents.group`)."""
+        return incidents.group({v.name: v.status for v in views}, self.depends_on())
 
     def overview(self, events: int = 15) -> Overview:
         now = time.time()
@@ -154,15 +215,13 @@ class ReadModel:
         counts = {s: 0 for s in DISPLAY_STATUSES}
         for view in views:
             counts[view.status] += 1
-        last_write = self._call(self.redis.get, self.keys.last_write)
-        last_write_age = now - float(last_write) if last_write else None
-        threshold = STALE_INTERVALS * min((t.interval_s for t in self.config.targets), default=15.0)
-        collector_stale = bool(self.config.targets) and (last_write_age is None or last_write_age > max(threshold, 3.0))
+        fresh = self.freshness(now)
         order = {s: i for i, s in enumerate(DISPLAY_STATUSES)}
         problems = sorted((v for v in views if v.status != "up"), key=lambda v: (order[v.status], v.name))
         return Overview(
             targets=views, counts=counts, events=self.events(events), collectors=self.collectors(now),
-            last_write_age_s=last_write_age, collector_stale=collector_stale, read_at=now, problems=problems,
+            last_write_age_s=fresh.last_write_age_s, collector_stale=fresh.collector_stale, read_at=now,
+            problems=problems, incidents=self.incidents(views),
         )
 
     def collectors(self, now: float | None = None) -> list[CollectorView]:
@@ -175,9 +234,13 @@ class ReadModel:
         return sorted(out, key=lambda c: c.heartbeat_age_s)
 
     # -- events -------------------------------------------------------------------------------
-    def events(self, limit: int = 50, target: str | None = None) -> list[Event]:
+    def events(self, limit: int = 50, target: str | None = None, since: float | None = None,
+               until: float | None = None) -> list[Event]:
+        """Newest first: the global stream, or one target's; optionally only within [since, until]."""
         key = self.keys.target_events(target) if target else self.keys.events
-        raw = self._call(self.redis.xrevrange, key, "+", "-", limit)
+        low = "-" if since is None else str(int(since * 1000))
+        high = "+" if until is None else str(int(until * 1000))
+        raw = self._call(self.redis.xrevrange, key, high, low, limit)
         out = []
         for event_id, fields in raw:
             eid = event_id.decode()
@@ -196,6 +259,31 @@ class ReadModel:
         hours = hours_between(start, end)
         blobs = self._call(self.redis.mget, [self.keys.metric(target, metric, h) for h in hours])
         return decode_points(list(zip(hours, blobs, strict=True)), start, end)
+
+    def history_blobs(self, targets: Sequence[str], hours: Sequence[int]) -> list[bytes | None]:
+        """Raw history chunks of many targets in one MGET, target-major: [t0h0, t0h1, ..., t1h0, ...]."""
+        return self._mget([self.keys.history(t, h) for t in targets for h in hours])
+
+    def metric_blobs(self, series: Sequence[tuple[str, str]], hours: Sequence[int]) -> list[bytes | None]:
+        """Raw tracked-metric chunks of many (target, metric) pairs in one MGET, pair-major."""
+        return self._mget([self.keys.metric(t, m, h) for t, m in series for h in hours])
+
+    def metric_histories(self, series: Sequence[tuple[str, str]], start: float, end: float) -> list[np.ndarray]:
+        """(ts, value) points of many (target, metric) series in [start, end]: one MGET, one decode."""
+        from dashboard.readmodel.chunks import decode_points_flat
+
+        hours = hours_between(start, end)
+        return decode_points_flat(self.metric_blobs(series, hours), hours, len(series), start, end)
+
+    def metric_chunks(self, items: Sequence[tuple[str, str, int]]) -> list[bytes | None]:
+        """Raw tracked-metric chunks of (target, metric, hour) items, in order, in one MGET."""
+        return self._mget([self.keys.metric(t, m, h) for t, m, h in items])
+
+    def _mget(self, keys: list[str], batch: int = 20_000) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for start in range(0, len(keys), batch):
+            out.extend(self._call(self.redis.mget, keys[start:start + batch]))
+        return out
 
     def tracked_metrics(self, target: str) -> list[str]:
         return sorted(m.decode() for m in self._call(self.redis.smembers, self.keys.metric_index(target)))
