@@ -82,6 +82,9 @@ class Delivery:
     status_code: int | None
     error: str | None
     message_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Freshness:
     """How old what a page shows is: when it was read, and the newest collector write."""
 
