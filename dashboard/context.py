@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard.readmodel import ReadModel
 from hulk_ops.config import Config, load_config
+
+_preloaded: Config | None = None  # validated by `hulk-ops dashboard` before the server started (dashboard/serve.py)
+
+
+def preload(loaded: Config) -> None:
+    """Hand over the config the CLI already loaded and validated, so the server does not parse it again."""
+    global _preloaded
+    _preloaded = loaded
 
 
 @st.cache_resource(show_spinner=False)
@@ -15,6 +24,8 @@ def config() -> Config:
     path = os.environ.get("HULK_OPS_CONFIG")
     if not path:
         raise RuntimeError("HULK_OPS_CONFIG is not set: start the dashboard with `hulk-ops dashboard --config FILE`")
+    if _preloaded is not None and Path(_preloaded.source).resolve() == Path(path).resolve():
+        return _preloaded
     return load_config(path)
 
 

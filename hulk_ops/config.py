@@ -204,6 +204,10 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+# libyaml's loader when PyYAML has it: a 2,000-target file parses in ~0.1 s instead of ~2 s (same safe subset)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
     """Read, interpolate and validate the file; raise ConfigError with a message naming what is wrong."""
     source = str(path)
@@ -219,7 +223,7 @@ def load_config(path: str | os.PathLike[str], environ: dict[str, str] | None = N
 def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if environ is None else environ)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader: CSafeLoader or SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
