@@ -5,7 +5,8 @@ key prefix in Redis db 15 (bench/fleet.py), then renders each page with Streamli
 same script run a server does for a browser session, in-process. Per page, the page's `render()`
 is timed (the server-side work: read model, numpy, figures, protobuf deltas): wall clock, and the
 CPU time of the script thread (what the page costs, without waiting for a busy machine's CPUs).
-The first render (cold: per-process caches empty) is reported apart from `--runs` more (p50/p95).
+The process is first warmed up as `hulk-ops dashboard` does before it listens (dashboard/serve.py;
+`--no-warm` skips it); the first render (cold) is reported apart from `--runs` more (p50/p95).
 `AppTest.run()` adds its own overhead (element tree parsing), not counted. The keys are deleted
 afterwards (`--keep` keeps them and prints the config path, `--reuse CONFIG` renders on them again).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import statistics
 import sys
@@ -87,57 +89,101 @@ def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> 
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pages", description=__doc__.splitlines()[0])
-    parser.add_argument("--targets", type=int, default=2000)
-    parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
-    parser.add_argument("--keep", action="store_true", help="keep the seeded keys (and the config file)")
-    parser.add_argument("--reuse", metavar="CONFIG", help="render on a store kept by an earlier --keep run")
-    parser.add_argument("--only", default="", help="comma-separated page labels (prefix match)")
-    args = parser.parse_args(argv)
-    if args.reuse:
-        config_path = Path(args.reuse)
+BUDGET_MS = 300.0
+BUDGET_PAGES = ("overview", "incidents", "latency", "cost", "capacity")  # issue 9: p95 <= 300 ms each
+QUICK_CASES = ("overview", "incidents (timeline 24 h)", "latency 24 h", "cost 24 h", "capacity 24 h")
+
+
+def run(quick: bool = False, targets: int = 2000, hours: float = 24.0, runs: int | None = None,
+        redis_url: str = "redis://127.0.0.1:6379/15", keep: bool = False, reuse: str | None = None,
+        only: str = "", warm: bool = True, echo: bool = True) -> dict:
+    """Seed (or reuse) the store, render each page `runs` times; returns the figures (ms) per page.
+
+    quick: 5 runs of the five pages with a budget over their longest window (same fleet: the budget is
+    defined on 2,000 targets x 24 h). warm: fill the per-process caches first, as the server does at
+    start (dashboard/serve.py), so "cold" is the first render a user gets."""
+    runs = runs if runs is not None else (5 if quick else 20)
+    say = print if echo else (lambda *a, **k: None)
+    if reuse:
+        config_path = Path(reuse)
         prefix = yaml.safe_load(config_path.read_text())["store"]["prefix"]
     else:
         prefix = f"bench{uuid.uuid4().hex[:8]}:"
         config_path = Path(tempfile.mkdtemp(prefix="hulk-views-bench-")) / "bench.yaml"
         config_path.write_text(yaml.safe_dump({
-            "store": {"redis_url": args.redis_url, "prefix": prefix, "retention_h": max(args.hours, 1)},
+            "store": {"redis_url": redis_url, "prefix": prefix, "retention_h": max(hours, 1)},
             "slo": {"availability": 99.9}, "cost": {"monthly_budget_usd": 20000},
             "actions": {"prices": {"cpu_hour": 0.031, "gib_hour": 0.004, "gpu_hour": 1.89}},
-            "targets": fleet_targets(args.targets)}, sort_keys=False), encoding="utf-8")
+            "targets": fleet_targets(targets)}, sort_keys=False), encoding="utf-8")
     os.environ["HULK_OPS_CONFIG"] = str(config_path)
     from hulk_ops.config import load_config
 
     config = load_config(config_path)
-    if not args.reuse:
+    out: dict = {"targets": len(config.targets), "hours": hours, "runs": runs, "cpus": os.cpu_count(),
+                 "budget_ms": BUDGET_MS, "pages": {}}
+    if not reuse:
         started = time.perf_counter()
-        counts = seed_fleet(config, args.hours, time.time())
-        print(f"seeded {counts} in {time.perf_counter() - started:.1f} s (prefix {prefix})", flush=True)
-    wanted = [w for w in args.only.split(",") if w]
+        out["seeded"] = seed_fleet(config, hours, time.time())
+        say(f"seeded {out['seeded']} in {time.perf_counter() - started:.1f} s (prefix {prefix})", flush=True)
+    wanted = [w for w in only.split(",") if w] or (list(QUICK_CASES) if quick else [])
     try:
-        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"{'page':28} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p95':>8}")
+        out["load_avg_start"] = os.getloadavg()[0]
+        if warm:
+            from dashboard import serve
+
+            out["warm_up_s"] = serve.warm(config)
+            say("warm-up (as at server start): " + " ".join(f"{k} {v:.2f} s" for k, v in out["warm_up_s"].items()))
+        say(f"load average {out['load_avg_start']:.1f} on {os.cpu_count()} CPUs")
+        say(f"{'page':28} {'cold ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu p50':>8} {'cpu p95':>8}")
         for label, path, state, query in CASES:
             if wanted and not any(label.startswith(w) for w in wanted):
                 continue
             touch_latest(config, time.time())
-            record = render_times(label, path, state, query, args.runs)
-            cold, warm = record[0], record[1:]
-            ms = [w * 1000 for w, _ in warm]
-            cpu = [c * 1000 for _, c in warm]
-            print(f"{label:28} {cold[0] * 1000:8.0f} {statistics.median(ms):8.0f} {percentile(ms, 0.95):8.0f} "
-                  f"{max(ms):8.0f} {statistics.median(cpu):8.0f} {percentile(cpu, 0.95):8.0f}", flush=True)
+            record = render_times(label, path, state, query, runs)
+            cold, warm_runs = record[0], record[1:]
+            ms = [w * 1000 for w, _ in warm_runs]
+            cpu = [c * 1000 for _, c in warm_runs]
+            figures = {"cold_ms": cold[0] * 1000, "cold_cpu_ms": cold[1] * 1000, "p50_ms": statistics.median(ms),
+                       "p95_ms": percentile(ms, 0.95), "max_ms": max(ms), "cpu_p50_ms": statistics.median(cpu),
+                       "cpu_p95_ms": percentile(cpu, 0.95)}
+            out["pages"][label] = figures
+            say(f"{label:28} {figures['cold_ms']:8.0f} {figures['p50_ms']:8.0f} {figures['p95_ms']:8.0f} "
+                f"{figures['max_ms']:8.0f} {figures['cpu_p50_ms']:8.0f} {figures['cpu_p95_ms']:8.0f}", flush=True)
+        out["load_avg_end"] = os.getloadavg()[0]
+        budgeted = {k: v for k, v in out["pages"].items() if k.split(" ")[0] in BUDGET_PAGES}
+        out["budget_met"] = all(v["p95_ms"] <= BUDGET_MS for v in budgeted.values()) if budgeted else None
+        out["budget_met_cpu"] = all(v["cpu_p95_ms"] <= BUDGET_MS for v in budgeted.values()) if budgeted else None
+        say(f"load average at the end {out['load_avg_end']:.1f}; p95 <= {BUDGET_MS:.0f} ms on "
+            f"{', '.join(BUDGET_PAGES)}: wall {out['budget_met']}, CPU {out['budget_met_cpu']}")
     finally:
-        if args.keep or args.reuse:
-            print(f"kept: HULK_OPS_CONFIG={config_path}")
+        if keep or reuse:
+            out["config"] = str(config_path)
+            say(f"kept: HULK_OPS_CONFIG={config_path}")
         else:
-            client = redis.Redis.from_url(args.redis_url)
+            client = redis.Redis.from_url(redis_url)
             for batch in _batches(client.scan_iter(match=f"{prefix}*", count=5000), 5000):
                 client.delete(*batch)
             client.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pages", description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=2000)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--runs", type=int, default=None, help="renders per page after the first (20; quick: 5)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded keys (and the config file)")
+    parser.add_argument("--reuse", metavar="CONFIG", help="render on a store kept by an earlier --keep run")
+    parser.add_argument("--only", default="", help="comma-separated page labels (prefix match)")
+    parser.add_argument("--quick", action="store_true", help="5 runs of the five budgeted pages")
+    parser.add_argument("--no-warm", action="store_true", help="skip the server-start warm-up (cold = first use)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    figures = run(args.quick, args.targets, args.hours, args.runs, args.redis_url, args.keep, args.reuse,
+                  args.only, warm=not args.no_warm)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
 
 

@@ -94,7 +94,7 @@ def pod_form(choices: list[TargetSettings], offered: dict[str, list[str]]) -> di
 def _desired(target: str, namespace: str, deployment: str) -> int | None:
     """The deployment's replicas as the last probe saw them (a default for the form, not a decision)."""
     try:
-        result = context.read_model().latest().get(target)
+        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
     except Exception:  # the store being down must not hide the form
         return None
     value = result.metrics.get(f"deploy.{namespace}.{deployment}.desired") if result else None
@@ -103,7 +103,7 @@ def _desired(target: str, namespace: str, deployment: str) -> int | None:
 
 def _known_streams(target: str) -> list[str]:
     try:
-        result = context.read_model().latest().get(target)
+        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
     except Exception:  # the store being down must not hide the form: streams are a hint
         return []
     return [s.get("name", "") for s in (result.details.get("streams", []) if result else [])]

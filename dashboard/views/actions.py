@@ -40,7 +40,8 @@ def render() -> None:
     if who.role in (None, "viewer"):
         st.info("You are signed in as a viewer: you see everything, and no action is offered.", icon="👁️")
         return
-    offered = {t.name: guard().offered(who, t) for t in config.targets}
+    gate = guard()  # a cached resource: looked up once, not once per target (2,000 lookups: ~80 ms)
+    offered = {t.name: gate.offered(who, t) for t in config.targets}
     tabs = [(label, action) for label, action in (("Purge a NATS stream", "purge_stream"),
                                                   ("Scale a deployment", "scale"),
                                                   ("Launch a GPU pod", "launch_gpu"),
