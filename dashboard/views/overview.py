@@ -12,6 +12,8 @@ from dashboard.readmodel import Overview, StoreUnavailable, TargetView
 from dashboard.readmodel.rootcause import failing_since
 
 TILE_LIMIT = 60  # above this many targets, healthy ones go to a table (tiles are for what needs attention)
+PROBLEM_TILES = 24  # problems shown as tiles (6 rows), the rest in a table: each tile is ~5 elements for the
+# browser to lay out, and a fleet-wide outage (every target stale) must not turn the page into 60 tiles
 COLUMNS = 4
 INCIDENTS_SHOWN = 8
 
@@ -46,10 +48,10 @@ def body(overview: Overview) -> None:
     cols[5].metric("Never seen", counts["unknown"])
     if overview.problems:
         st.subheader(f"Needs attention ({len(overview.problems)})")
-        tiles(overview.problems[:TILE_LIMIT])  # most severe first; a flood goes to a table
-        if len(overview.problems) > TILE_LIMIT:
-            st.caption(f"{len(overview.problems) - TILE_LIMIT} more:")
-            st.dataframe(table(overview.problems[TILE_LIMIT:]), hide_index=True, width="stretch",
+        tiles(overview.problems[:PROBLEM_TILES])  # most severe first; a flood goes to a table
+        if len(overview.problems) > PROBLEM_TILES:
+            st.caption(f"{len(overview.problems) - PROBLEM_TILES} more:")
+            st.dataframe(table(overview.problems[PROBLEM_TILES:]), hide_index=True, width="stretch",
                          column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
     else:
         st.success("All targets are up.", icon=":material/check_circle:")
