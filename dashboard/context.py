@@ -13,7 +13,7 @@ from hulk_ops.config import Config, load_config
 _preloaded: Config | None = None  # validated by `hulk-ops dashboard` before the server started (dashboard/serve.py)
 
 
-def preload(loaded: Config) -> None:
+def preload(loaded: Config | None) -> None:
     """Hand over the config the CLI already loaded and validated, so the server does not parse it again."""
     global _preloaded
     _preloaded = loaded
