@@ -195,3 +195,61 @@ def test_a_minute_without_the_store_loses_nothing_and_lands_in_order(
           f"SIGTERM exit {took:.2f} s")
     with contextlib.suppress(Exception):
         model.redis.close()
+
+
+def test_past_its_bound_the_buffer_drops_the_oldest_and_counts_them(
+        services, private_redis, collector_process, tmp_path) -> None:
+    # 20 s, not a minute: 3 targets every 0.25 s fill a 100-result buffer in about 8 s, so 20 s without the
+    # store already drops ~140 results, which is all this test is about (the minute runs in the test above)
+    interval, outage_s, bound = 0.25, 20.0, 100
+    path = write_config(tmp_path, private_redis.url, core_targets(services, interval), buffer_max=bound)
+    config = load_config(path)
+    collector = collector_process(path)
+    client = private_redis.client()
+    assert wait_for(lambda: client.hlen(Keys("outage:").latest) == 3, 30)
+    client.close()
+    started = time.time()
+    time.sleep(1)
+    private_redis.stop()
+    down_at = time.time()
+    buffered = []
+    while time.time() - down_at < outage_s:
+        buffered.append(collector.metric("hulk_ops_store_buffered_results"))
+        time.sleep(0.5)
+    dropped_while_down = collector.metric("hulk_ops_store_dropped_results_total")
+    private_redis.start()
+    up_at = time.time()
+    assert wait_for(lambda: collector.metric("hulk_ops_store_buffered_results") == 0
+                    and collector.metric("hulk_ops_store_up") == 1, 20), collector.metrics()
+    dropped = collector.metric("hulk_ops_store_dropped_results_total")
+    # the heartbeat tells the dashboard too (written every 5 s)
+    assert wait_for(lambda: heartbeat(private_redis)["heartbeat_at"] > up_at + 0.5, 12)
+    told = heartbeat(private_redis)
+    took = collector.terminate()
+    final = heartbeat(private_redis)
+
+    assert max(buffered) == bound and all(b <= bound for b in buffered), buffered
+    assert dropped_while_down > 0 and dropped >= dropped_while_down
+    assert told["dropped"] == dropped == final["dropped"], (told, dropped, final)
+    assert collector.proc.returncode == 0 and took < 2.0, took
+
+    model = ReadModel(config, private_redis.client())
+    stored, cuts = 0, []
+    for target in ("cache", "db", "bus"):
+        ts = model.history(target, started - 30, time.time() + 1)["ts"]
+        stored += len(ts)
+        step = gaps(ts)
+        assert (step > 0).all(), target  # in order, no duplicates
+        hole = int(np.argmax(step))
+        # one hole, starting where the outage started: the oldest results went first ...
+        assert down_at - 1.0 <= ts[hole] <= down_at + 1.0, (target, ts[hole] - down_at)
+        assert np.delete(step, hole).max() < 3 * interval, (target, float(np.delete(step, hole).max()))
+        cuts.append(ts[hole + 1])
+        # ... and what was kept is the newest part of the outage, without a gap up to now
+        assert ts[hole + 1] > down_at + 5 and ts[-1] > up_at
+    # one buffer for all targets: the cut is at the same moment for each of them
+    assert max(cuts) - min(cuts) < 2 * interval, [c - down_at for c in cuts]
+    # exactly the dropped results are missing, nothing else
+    assert final["probes_done"] - stored == dropped, (final["probes_done"], stored, dropped)
+    print(f"\nbuffer_max {bound}: {dropped:.0f} dropped over {up_at - down_at:.1f} s, kept the newest from "
+          f"{min(cuts) - down_at:.1f} s into the outage; SIGTERM exit {took:.2f} s")
