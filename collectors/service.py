@@ -124,7 +124,8 @@ async def _shutdown(collector: Collector, replica: str, server: Any, heartbeat: 
     t = mark("probes", t)
     await collector.writer.stop(deadline_s=left(0.8))
     t = mark("flush", t)
-    await _write_heartbeat(collector, replica, stopped=True, timeout_s=left(0.3))
+    if collector.writer.store_ok:  # a store that just failed the flush would only eat the budget
+        await _write_heartbeat(collector, replica, stopped=True, timeout_s=left(0.3))
     t = mark("heartbeat", t)
     closing = [asyncio.wait_for(j.probe.close(), left(0.3)) for j in collector.scheduler.jobs]
     closing += [asyncio.wait_for(p.close(), left(0.3)) for p in collector.scheduler.periodic]

@@ -97,6 +97,7 @@ class BufferedWriter:
                 # bounded: a cancel swallowed inside the client (seen with uvloop) must not hang the shutdown
                 await asyncio.wait({self._task}, timeout=max(0.05, end - time.monotonic()))
             if not self._task.done():
+                self._failed(TimeoutError("the store write under way did not end in time"))
                 log.warning("writer_loop_did_not_stop", results=len(self.buffer))
                 return
         while self.buffer and time.monotonic() < end:
@@ -107,6 +108,8 @@ class BufferedWriter:
             except TimeoutError:
                 break
         if self.buffer:
+            if self.store_ok:  # the store did not answer within the deadline
+                self._failed(TimeoutError(f"the store did not take the last {len(self.buffer)} results in time"))
             log.warning("writer_unflushed_at_stop", results=len(self.buffer))
 
     async def _run(self) -> None:

@@ -146,6 +146,21 @@ class CollectorProcess(Process):
 
 
 @pytest.fixture
+def hulk_process(tmp_path: Path) -> Iterator:
+    """hulk_process(argv, log name) -> a running `hulk-ops <argv>`; killed at teardown if still running."""
+    started: list[Process] = []
+
+    def _start(argv: list[str], name: str) -> Process:
+        proc = Process(argv, tmp_path / f"{name}.log")
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture
 def collector_process(tmp_path: Path) -> Iterator:
     """collector_process(config) -> a running `hulk-ops collect`; killed at teardown if still running."""
     started: list[CollectorProcess] = []
