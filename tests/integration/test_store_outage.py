@@ -19,9 +19,11 @@ import orjson
 import yaml
 
 from collectors.codec import Keys
+from collectors.store import RedisResultStore
 from dashboard.readmodel import ReadModel
 from hulk_ops.config import load_config
 from hulk_ops.model import parse_iso
+from tests.seed import result
 from tests.waiting import wait_for
 
 pytest_plugins = ["tests.fixtures_outage"]
@@ -257,3 +259,16 @@ def test_past_its_bound_the_buffer_drops_the_oldest_and_counts_them(
     assert final["probes_done"] - stored == dropped, (final["probes_done"], stored, dropped)
     print(f"\nbuffer_max {bound}: {dropped:.0f} dropped over {up_at - down_at:.1f} s, kept the newest from "
           f"{min(cuts) - down_at:.1f} s into the outage; SIGTERM exit {took:.2f} s")
+
+
+async def test_the_store_tells_which_batches_landed(private_redis) -> None:
+    """The exactly-once check the writer makes after a write whose reply it never saw, on a real Redis."""
+    store = RedisResultStore(private_redis.url, Keys("outage:"))
+    try:
+        assert not await store.batch_landed("w1", 1)
+        await store.write([result("cache", "redis", "up", time.time())], [], batch=("w1", 7))
+        assert await store.batch_landed("w1", 7) and await store.batch_landed("w1", 3)
+        assert not await store.batch_landed("w1", 8) and not await store.batch_landed("w2", 1)
+        assert 0 < await store.redis.ttl(Keys("outage:").batch_mark("w1")) <= 86_400
+    finally:
+        await store.close()
