@@ -50,7 +50,7 @@ def rerun(at: AppTest) -> AppTest:
 @pytest.mark.parametrize(("page", "normal"), [
     ("", lambda at: metrics(at)["Down"] == "1" and "**db**" in texts(at)),
     ("health", lambda at: "hulk-ops health" in texts(at) and not at.error),
-])
+], ids=["overview", "health"])
 def test_banner_while_the_store_is_down_then_the_page_by_itself(open_page, private_redis, config_path,
                                                                 page, normal) -> None:
     at = open_page(config_path, page)

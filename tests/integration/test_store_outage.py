@@ -190,6 +190,9 @@ def test_a_minute_without_the_store_loses_nothing_and_lands_in_order(
         assert abs(latest.observed_ts - ts[-1]) < 0.11  # the newest result is the newest sample
     # every result the collector produced is stored: none dropped, none lost at shutdown
     assert stored == final["probes_done"], (stored, final["probes_done"])
+    # the breakers hash (written with the heartbeat, not buffered) is current again: every target, closed
+    assert {name: b["state"] for name, b in model.breakers().items()} == dict.fromkeys(("cache", "db", "bus", "flap"),
+                                                                                     "closed")
 
     # state changes made during the outage were written from the buffer: in order, with their real times
     events = [e.fields for e in reversed(model.events(50)) if e.fields["target"] == "flap"]
