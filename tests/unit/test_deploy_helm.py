@@ -105,6 +105,8 @@ def test_dashboard_deployment_service_and_shared_cookie_secret(docs):
     (container,) = pod["containers"]
     assert container["args"][:3] == ["dashboard", "--config", "/etc/hulk-ops/config.yaml"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/_stcore/health"
+    startup = container["startupProbe"]  # the warm-up before listening is capped at 30 s
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
     assert pod["serviceAccountName"].endswith("-actions")
     cookie = next(e for e in container["env"] if e["name"] == "STREAMLIT_SERVER_COOKIE_SECRET")
     secret = one(docs, "Secret", "dashboard")
