@@ -199,10 +199,10 @@ class FaultProxy:
             if conn.closed:  # refused while we were connecting
                 up_writer.close()
                 return
-            conn.tasks = [asyncio.current_task()]  # type: ignore[list-item]
+            up = asyncio.create_task(self._upstream(conn, reader))
             down = asyncio.create_task(self._downstream(conn, up_reader))
-            conn.tasks.append(down)
-            await asyncio.gather(self._upstream(conn, reader), down, return_exceptions=True)
+            conn.tasks += [up, down]
+            await asyncio.gather(up, down, return_exceptions=True)  # both end (or are cancelled by a reset)
         finally:
             self._conns.discard(conn)
             self._close(conn)
