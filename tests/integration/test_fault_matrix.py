@@ -23,7 +23,6 @@ import asyncio
 import itertools
 import json
 import os
-import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -111,21 +110,42 @@ class RecordingScheduler(Scheduler):
 
 
 class LoopMonitor:
-    """How late the collector's event loop wakes up (a busy loop delays every timeout by as much)."""
+    """How late the collector's event loop wakes up, and whether it was busy meanwhile.
+
+    Every 20 ms it records the overshoot of its sleep and the CPU time the loop's thread used in that
+    window. A late wake-up with the thread busy is the collector's own doing (a blocking call in the
+    loop: a bug this matrix looks for); late with the thread idle is the host (other processes on the
+    2 cores, the GIL held by another thread of the test process). Only the latter may excuse lateness.
+    """
 
     def __init__(self, step: float = 0.02) -> None:
         self.step = step
-        self.samples: list[tuple[float, float]] = []  # (monotonic, overshoot)
+        self.samples: list[tuple[float, float, float]] = []  # (monotonic end, overshoot, loop-thread CPU)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            before = time.monotonic()
+            before, cpu = time.monotonic(), time.thread_time()
             await asyncio.sleep(self.step)
             now = time.monotonic()
-            self.samples.append((now, max(0.0, now - before - self.step)))
+            self.samples.append((now, max(0.0, now - before - self.step), time.thread_time() - cpu))
+
+    def _window(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        return [s for s in self.samples if start <= s[0] <= end + self.step]
 
     def worst(self, start: float, end: float) -> float:
-        return max((o for t, o in self.samples if start <= t <= end + self.step), default=0.0)
+        return max((o for _t, o, _c in self._window(start, end)), default=0.0)
+
+    def external(self, start: float, end: float) -> float:
+        """Seconds the loop was kept from running in [start, end] while its thread was not busy."""
+        total = 0.0
+        for _t, over, cpu in self._window(start, end):
+            wall = self.step + over
+            total += over * max(0.0, 1.0 - cpu / wall)
+        return total
+
+    def own(self, start: float, end: float) -> float:
+        """Seconds of lateness in [start, end] while the loop's thread was busy (blocking work in the loop)."""
+        return sum(min(over, cpu) for _t, over, cpu in self._window(start, end))
 
 
 # -- what a mode's run found, per kind ------------------------------------------------------------
@@ -174,20 +194,28 @@ class ModeReport:
     duration_s: float
     monitor: LoopMonitor
 
-    def timeline(self, name: str, since: float | None = None) -> list[str]:
-        """One line per run of `name` (for failure messages): start offset, duration, status, breaker, error."""
+    def timeline(self, name: str, since: float | None = None) -> str:
+        """One line per run of `name` (for failure messages): start offset, lag, duration, status, breaker, error."""
         t0 = since if since is not None else (self.runs[0].start if self.runs else 0.0)
-        return [f"{r.start - t0:+.2f}s {1000 * (r.end - r.start):.0f}ms {r.result.status} [{r.breaker}] "
-                f"{(r.result.error or '')[:60]}" for r in self.runs if r.name == name and r.end >= t0 - 0.5]
+        return "\n".join(f"  {r.start - t0:+.2f}s lag {1000 * r.lag:.0f}ms took {1000 * (r.end - r.start):.0f}ms "
+                         f"{r.result.status} [{r.breaker}] {(r.result.error or '')[:70]}"
+                         for r in self.runs if r.name == name and r.end >= t0 - 1.5)
 
-    def stalls(self, over: float = 0.05) -> list[str]:
+    def stalls(self, over: float = 0.05) -> str:
         t0 = self.runs[0].start if self.runs else 0.0
-        return [f"{t - t0:+.2f}s {1000 * o:.0f}ms" for t, o in self.monitor.samples if o > over]
+        return ", ".join(f"{t - t0:+.2f}s {1000 * o:.0f}ms (loop cpu {1000 * c:.0f}ms)"
+                         for t, o, c in self.monitor.samples if o > over)
+
+    def first_fault(self) -> float:
+        return min(o.fault_at for o in self.kinds.values() if o.fault_at is not None)
 
     def table(self) -> str:
         rows = [self.kinds[k].row() for k in KINDS]
         head = list(rows[0])
-        lines = [f"mode={self.mode} ({self.duration_s:.1f} s)", " | ".join(head)]
+        since, end = self.first_fault(), self.runs[-1].end
+        own, host = self.monitor.own(since, end), self.monitor.external(since, end)
+        lines = [f"mode={self.mode} ({self.duration_s:.1f} s; loop late: own work {own:.2f} s, host {host:.2f} s)",
+                 " | ".join(head)]
         lines += [" | ".join(str(r[h]) for h in head) for r in rows]
         return "\n".join(lines)
 
@@ -460,13 +488,30 @@ def test_fault_is_detected_on_the_first_probe_within_its_timeout(report: ModeRep
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_recovery_is_visible_within_one_interval(report: ModeReport, kind: str) -> None:
-    o = report.kinds[kind]
-    r = o.recovered
-    assert r is not None and o.lifted_at is not None, o.notes
-    assert r.result.status == "up", (r.result.status, r.result.error, report.timeline(f"f-{kind}", o.lifted_at))
-    # the next run after the lift starts within one interval (+ jitter) and its result is recorded when it ends
-    assert r.start - o.lifted_at <= INTERVAL_S * (1 + JITTER_PCT / 100) + r.lag + 0.05, (r.start - o.lifted_at, r.lag)
+    o, name = report.kinds[kind], f"f-{kind}"
+    assert o.recovered is not None and o.lifted_at is not None, o.notes
     assert o.breaker_closed_in_blip
+    after = runs_of_report(report, name, o.lifted_at)
+    ups = [r for r in after if r.result.status == "up"]
+    assert ups, f"never up again after the fault was lifted:\n{report.timeline(name, o.lifted_at)}"
+    first = ups[0]
+    # the next run after the lift is up, it starts within one interval (+ jitter, + its measured start lag)
+    bound = INTERVAL_S * (1 + JITTER_PCT / 100) + first.lag + 0.05
+    if first is not after[0]:
+        # only the host may excuse a failed first run: its loop was kept from running while it ran
+        # (the probe's timer fired late), not a probe that kept failing after the fault ended
+        missed = after[0]
+        starved = report.monitor.external(missed.start, missed.end)
+        assert "timed out" in (missed.result.error or "") and starved >= 0.1, (
+            f"first run after the lift failed ({missed.result.error}); host starvation meanwhile {starved:.3f} s\n"
+            f"{report.timeline(name, o.lifted_at)}")
+        bound += INTERVAL_S
+    took = first.start - o.lifted_at
+    assert took <= bound, f"{took:.3f} s\n{report.timeline(name, o.lifted_at)}"
+
+
+def runs_of_report(report: ModeReport, name: str, after: float) -> list[Run]:
+    return [r for r in report.runs if r.name == name and r.start >= after]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -492,16 +537,29 @@ def test_breaker_opens_shows_in_the_store_half_opens_and_closes(report: ModeRepo
 
 
 def test_healthy_targets_stay_on_time(report: ModeReport) -> None:
+    """Every due run of a healthy target started, on time, and found it up, while the faults were in force.
+
+    Lateness (a skipped run, a start lag over LAG_BOUND_S, a timeout) is excused only by what the loop
+    monitor measured as the host keeping the loop from running (`LoopMonitor.external`): never by the
+    collector's own work, which is where a faulted target could delay a healthy one.
+    """
+    monitor, since = report.monitor, report.first_fault()
     for name in BYSTANDERS:
-        runs = sorted((r for r in report.runs if r.name == name), key=lambda r: r.planned)
-        assert report.skipped[name] == 0, (name, report.timeline(name), "loop stalls:", report.stalls())
-        assert runs and all(r.result.status == "up" for r in runs), [(r.result.status, r.result.error)
-                                                                     for r in runs if r.result.status != "up"]
-        gaps = [b.planned - a.planned for a, b in itertools.pairwise(runs)]
-        # every due run started: consecutive planned starts one interval apart (+ jitter), none missing
-        assert all(INTERVAL_S * 0.94 <= g <= INTERVAL_S * (1 + 2 * JITTER_PCT / 100) + 0.01 for g in gaps), (name, gaps)
-        assert len(runs) >= int(report.duration_s / INTERVAL_S) - 2, (name, len(runs), report.duration_s)
-        # start lag while faults are in force (the warm-up before, with its first connections, is not judged)
-        first_fault = min(o.fault_at for o in report.kinds.values() if o.fault_at is not None)
-        lags = [r.lag for r in runs if r.start >= first_fault]
-        assert max(lags) <= LAG_BOUND_S, (name, max(lags), statistics.median(lags), "loop stalls:", report.stalls())
+        runs = sorted((r for r in report.runs if r.name == name and r.planned >= since), key=lambda r: r.planned)
+        why = f"{name}:\n{report.timeline(name, since)}\nloop stalls: {report.stalls()}"
+        assert len(runs) >= int((report.runs[-1].start - since) / INTERVAL_S) - 2, why
+        for a, b in itertools.pairwise(runs):  # every due run started: planned starts one interval apart
+            gap = b.planned - a.planned
+            if gap > INTERVAL_S * (1 + 2 * JITTER_PCT / 100) + 0.01:  # a missing run (skipped: still running)
+                assert monitor.external(a.planned, b.start) >= INTERVAL_S / 2, f"gap {gap:.2f} s\n{why}"
+        # the skip counter covers the whole run (warm-up too): each skip must be one of the gaps seen
+        every = sorted(r.planned for r in report.runs if r.name == name)
+        gaps = sum(round((b - a) / INTERVAL_S) - 1 for a, b in itertools.pairwise(every) if b - a > INTERVAL_S * 1.5)
+        assert report.skipped[name] <= gaps, why
+        for r in runs:
+            if r.lag > LAG_BOUND_S:
+                assert r.lag - monitor.external(r.planned, r.start) <= LAG_BOUND_S, f"lag {r.lag:.3f} s\n{why}"
+            if r.result.status != "up":
+                assert "timed out" in (r.result.error or "") and monitor.external(r.start, r.end) >= 0.1, why
+        own = monitor.own(since, report.runs[-1].end)
+        assert own <= 0.5, f"the collector's own loop work made it late by {own:.2f} s in total\n{why}"
