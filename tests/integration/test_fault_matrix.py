@@ -48,7 +48,6 @@ from sandbox.runpod_sim import RunpodSimulator
 from sandbox.services import Services
 from tests.conftest import TEST_REDIS_DB
 from tests.faultproxy import FaultProxy
-from tests.fixtures_prom import prometheus_config, wait_ready
 from tests.fixtures_runpod import _target as runpod_target
 
 pytest_plugins = ["tests.fixtures_prom"]
@@ -230,6 +229,8 @@ class Backends:
 
 @pytest.fixture(scope="module")
 def backends(services: Services, exporter: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
+    from tests.fixtures_prom import prometheus_config, wait_ready  # here: the plugin module is imported by pytest
+
     ep = services.endpoints
     sims = [QdrantSimulator(), Neo4jSimulator(password=NEO4J_PASSWORD), KubernetesSimulator(), RunpodSimulator()]
     qdrant, neo4j, k8s, runpod = sims
