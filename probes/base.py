@@ -178,11 +178,18 @@ class Probe(ABC, Generic[S, C]):
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it: __cause__/__context__, and what requests/urllib3 wrap without
+    chaining (MaxRetryError.reason, ProtocolError('Connection aborted.', ConnectionResetError(...)))."""
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 10:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        reason = getattr(current, "reason", None)
+        wrapped = [a for a in (*current.args, reason) if isinstance(a, BaseException)]
+        todo += [e for e in (current.__cause__ or current.__context__, *wrapped) if e is not None]
     return seen
 
 

@@ -32,3 +32,13 @@ async def test_a_closed_transport_is_retried_on_a_fresh_client() -> None:
     no_retry = ClosingProbe(settings("cache", interval_s=1.0, timeout_s=1.0), retries=0)
     result = await no_retry.check()
     assert result.status == "down" and result.error == "connection closed by peer (x)"
+
+
+def test_a_reset_wrapped_by_requests_and_urllib3_is_named() -> None:
+    import requests
+    from urllib3.exceptions import MaxRetryError, ProtocolError
+
+    reset = ConnectionResetError(104, "Connection reset by peer")
+    retry = MaxRetryError(None, "/api/v1/status/buildinfo", ProtocolError("Connection aborted.", reset))  # type: ignore[arg-type]
+    exc = requests.exceptions.ConnectionError(retry)
+    assert describe_error(exc, "http://10.0.0.2:9090", 1.0) == "connection reset by peer (10.0.0.2:9090)"
