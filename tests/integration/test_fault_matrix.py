@@ -69,6 +69,8 @@ NEO4J_PASSWORD = "neo4j-sandbox"
 BYSTANDERS = ("ok-redis", "ok-postgres", "ok-nats", "ok-http", "ok-tcp", "ok-qdrant")
 # what each mode must make of a target: the statuses accepted at detection
 BAD = {"latency": {"degraded"}, "stall": {"down"}, "reset": {"down"}, "refuse": {"down"}, "throttle": {"down"}}
+ERRORS = {"stall": ("timed out after 0.5 s",), "throttle": ("timed out after 0.5 s",),
+          "refuse": ("connection refused",), "reset": ("connection reset by peer", "connection closed by peer")}
 # the tcp probe's latency is the TCP handshake, which the kernel completes before any proxy sees the
 # connection: a slower answer after it is invisible to that probe (by design, documented in probes/tcp.py)
 UNDETECTABLE = {("latency", "tcp")}
@@ -485,6 +487,8 @@ def test_fault_is_detected_on_the_first_probe_within_its_timeout(report: ModeRep
     assert (d.end - d.start) * 1000 <= bound_ms + 10, (d.end - d.start, o.loop_slack_s)
     if mode == "latency":
         assert d.result.latency_ms > 80 and "latency_ms" in (d.result.error or "")
+    else:  # and the error says what happened, in the probe's own words
+        assert any(text in (d.result.error or "") for text in ERRORS[mode]), d.result.error
 
 
 @pytest.mark.parametrize("kind", KINDS)
