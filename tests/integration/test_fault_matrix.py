@@ -58,9 +58,10 @@ INTERVAL_S = 1.0
 TIMEOUT_S = 0.5
 JITTER_PCT = 5.0
 FAILURES, RESET_S = 3, 1.5
-# latency: each response chunk 100 ms late. A probe makes several round trips (Qdrant six), so the faulted
-# targets get a 1 s timeout in this mode and a rule that makes one round trip over 80 ms degraded.
-DELAY_S, LATENCY_TIMEOUT_S, LATENCY_RULE = 0.1, 1.0, "latency_ms > 80"
+# latency: each response chunk 120 ms late. A probe makes several round trips (Qdrant six), so the faulted
+# targets get a 1 s timeout in this mode and a rule that makes one round trip over 100 ms degraded (a healthy
+# one through the proxy takes 1-10 ms, up to ~95 ms seen on a host with load 12 on 2 cores).
+DELAY_S, LATENCY_TIMEOUT_S, LATENCY_RULE = 0.12, 1.0, "latency_ms > 100"
 RESET_AFTER_BYTES = 64  # mid-response for every kind: each answers more than that to one probe
 THROTTLE_BPS = 256.0
 DETECT_MARGIN_S = 0.05  # the bound: down within timeout + 50 ms of the probe's start
@@ -215,7 +216,9 @@ class ModeReport:
         head = list(rows[0])
         since, end = self.first_fault(), self.runs[-1].end
         own, host = self.monitor.own(since, end), self.monitor.external(since, end)
-        lines = [f"mode={self.mode} ({self.duration_s:.1f} s; loop late: own work {own:.2f} s, host {host:.2f} s)",
+        worst = max((min(o, c) for t, o, c in self.monitor.samples if t >= since), default=0.0)
+        lines = [f"mode={self.mode} ({self.duration_s:.1f} s; loop late: own work {own:.2f} s, at most "
+                 f"{1000 * worst:.0f} ms at once; host {host:.2f} s)",
                  " | ".join(head)]
         lines += [" | ".join(str(r[h]) for h in head) for r in rows]
         return "\n".join(lines)
@@ -486,7 +489,7 @@ def test_fault_is_detected_on_the_first_probe_within_its_timeout(report: ModeRep
     assert d.result.latency_ms is not None and d.result.latency_ms <= bound_ms, (d.result, o.loop_slack_s)
     assert (d.end - d.start) * 1000 <= bound_ms + 10, (d.end - d.start, o.loop_slack_s)
     if mode == "latency":
-        assert d.result.latency_ms > 80 and "latency_ms" in (d.result.error or "")
+        assert d.result.latency_ms > 100 and "latency_ms" in (d.result.error or "")
     else:  # and the error says what happened, in the probe's own words
         assert any(text in (d.result.error or "") for text in ERRORS[mode]), d.result.error
 
@@ -566,5 +569,6 @@ def test_healthy_targets_stay_on_time(report: ModeReport) -> None:
                 assert r.lag - monitor.external(r.planned, r.start) <= LAG_BOUND_S, f"lag {r.lag:.3f} s\n{why}"
             if r.result.status != "up":
                 assert "timed out" in (r.result.error or "") and monitor.external(r.start, r.end) >= 0.1, why
-        own = monitor.own(since, report.runs[-1].end)
-        assert own <= 0.5, f"the collector's own loop work made it late by {own:.2f} s in total\n{why}"
+    # no blocking call in the loop: in no 20 ms window did the loop's own work make it 100 ms late
+    worst = max((min(over, cpu) for t, over, cpu in monitor.samples if t >= since), default=0.0)
+    assert worst <= 0.1, f"the loop's own work made it {worst:.3f} s late at once\nloop stalls: {report.stalls()}"
