@@ -163,7 +163,8 @@ class KindOutcome:
     recovered: Run | None = None  # the first run that started after the blip was lifted
     breaker_closed_in_blip: bool = True
     outage_at: float | None = None
-    opened_visible_at: float | None = None  # the dashboard's read model saw "opened"
+    opened_at: float | None = None  # the breaker opened (its transition, as monotonic time)
+    opened_visible_at: float | None = None  # the dashboard's read model saw "opened" (polled every 50 ms)
     skipped_while_open: bool = False
     failed_trial: bool = False
     ended_at: float | None = None
@@ -384,7 +385,11 @@ async def scenario(mode: str, config: Config, proxies: dict[str, FaultProxy], st
                     o, job = outcomes[kind], jobs[f"f-{kind}"]
                     if o.opened_visible_at is None and seen.get(job.name, {}).get("state") == "opened":
                         o.opened_visible_at = now
-                    states = [s for t, s in job.breaker.transitions if t >= _wall(o.outage_at)]
+                    since = [(t, s) for t, s in job.breaker.transitions if t >= _wall(o.outage_at)]
+                    states = [s for _t, s in since]
+                    if o.opened_at is None and "opened" in states:
+                        opened_wall = next(t for t, s in since if s == "opened")
+                        o.opened_at = time.monotonic() - (time.time() - opened_wall)
                     o.skipped_while_open = any("circuit breaker open" in (r.result.error or "")
                                                for r in runs_of(sched, job.name, o.outage_at))
                     o.failed_trial = _follows(states, "opened", "half-opened", "opened")
@@ -541,8 +546,12 @@ def test_breaker_opens_shows_in_the_store_half_opens_and_closes(report: ModeRepo
     o = report.kinds[kind]
     why = report.timeline(f"f-{kind}", o.outage_at)
     assert o.opened_visible_at is not None, ("the store never showed the breaker opened", why)
-    # FAILURES consecutive downs, one interval each (+ jitter, + the last probe's timeout) and the publish
-    assert o.opened_visible_at - o.outage_at <= FAILURES * INTERVAL_S * 1.05 + TIMEOUT_S + 0.5, o.row()
+    # FAILURES consecutive downs, one interval each (+ jitter, + the last probe's timeout), then the publish;
+    # the test's own polling of the store (a thread, every 50 ms) may be kept from running by the host
+    assert o.opened_at is not None
+    starved = report.monitor.external(o.outage_at, o.opened_visible_at)
+    assert o.opened_at - o.outage_at <= FAILURES * INTERVAL_S * 1.05 + TIMEOUT_S + 0.1 + starved, (o.row(), starved)
+    assert o.opened_visible_at - o.opened_at <= 0.5 + starved, (o.opened_visible_at - o.opened_at, starved)
     assert o.skipped_while_open, ("no probe was skipped while the breaker was open", why)
     assert o.failed_trial, ("no failed half-open trial re-opened the breaker during the fault", why)
     assert o.closed_trial, ("the breaker did not half-open and close after the fault ended",
