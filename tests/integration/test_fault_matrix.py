@@ -552,7 +552,10 @@ def test_breaker_opens_shows_in_the_store_half_opens_and_closes(report: ModeRepo
     starved = report.monitor.external(o.outage_at, o.opened_visible_at)
     assert o.opened_at - o.outage_at <= FAILURES * INTERVAL_S * 1.05 + TIMEOUT_S + 0.1 + starved, (o.row(), starved)
     assert o.opened_visible_at - o.opened_at <= 0.5 + starved, (o.opened_visible_at - o.opened_at, starved)
-    assert o.skipped_while_open, ("no probe was skipped while the breaker was open", why)
+    # while open (from its opening to reset_s later) the target is not probed: every run then is a skip
+    probed = [r for r in report.runs if r.name == f"f-{kind}" and o.opened_at < r.start < o.opened_at + RESET_S
+              and "circuit breaker open" not in (r.result.error or "")]
+    assert not probed, ("probed while the breaker was open", why)
     assert o.failed_trial, ("no failed half-open trial re-opened the breaker during the fault", why)
     assert o.closed_trial, ("the breaker did not half-open and close after the fault ended",
                             f"ended at {o.ended_at - o.outage_at:+.2f}s", why)
@@ -588,6 +591,8 @@ def test_healthy_targets_stay_on_time(report: ModeReport) -> None:
                 assert r.lag - monitor.external(r.planned, r.start) <= LAG_BOUND_S, f"lag {r.lag:.3f} s\n{why}"
             if r.result.status != "up":
                 assert "timed out" in (r.result.error or "") and monitor.external(r.start, r.end) >= 0.1, why
-    # no blocking call in the loop: in no 20 ms window did the loop's own work make it 100 ms late
-    worst = max((min(over, cpu) for t, over, cpu in monitor.samples if t >= since), default=0.0)
-    assert worst <= 0.1, f"the loop's own work made it {worst:.3f} s late at once\nloop stalls: {report.stalls()}"
+    # no blocking call in the loop: a probe that blocks does so every cycle (the qdrant client build did,
+    # 60-150 ms each time); a single long window (a GC pause of the whole test process, seen at 250 ms on a
+    # host with load 12) is tolerated once or twice per mode
+    blocked = [min(over, cpu) for t, over, cpu in monitor.samples if t >= since and min(over, cpu) > 0.05]
+    assert len(blocked) <= 2, f"the loop's own work made it late {len(blocked)} times\nloop stalls: {report.stalls()}"
