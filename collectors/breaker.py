@@ -3,15 +3,22 @@
 The breaker counts consecutive down results (probes never raise, so a down result is turned into
 purgatory's failure signal here). While open, the target is not probed and reported down with
 the breaker's reason; after `reset_s` one trial probe runs (half-open) and closes or re-opens it.
+Every transition is logged (``breaker_state``) and kept in `transitions` (the newest 32); the
+scheduler publishes a changed state to the store at once (`collectors/service.py`).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+from purgatory.domain.messages.events import ContextChanged
 from purgatory.domain.model import Context, OpenedState
+
+log = structlog.get_logger("hulk_ops.breaker")
 
 
 class _Down(Exception):
@@ -36,6 +43,11 @@ class TargetBreaker:
         self.reset_s = reset_s
         self.last_error: str | None = None
         self.consecutive_failures = 0  # purgatory forgets the count once open; operators want it
+        self.transitions: deque[tuple[float, str]] = deque(maxlen=32)  # (wall clock, new state)
+
+    @property
+    def state(self) -> str:
+        return self._ctx.state
 
     def allow(self) -> bool:
         """True when a probe may run now (closed, or the open period is over: half-open trial)."""
@@ -43,6 +55,8 @@ class TargetBreaker:
             self._ctx.handle_new_request()
         except OpenedState:
             return False
+        finally:
+            self._harvest()
         return True
 
     def record(self, down: bool, error: str | None = None) -> None:
@@ -52,6 +66,16 @@ class TargetBreaker:
             self._ctx.handle_exception(_Down(error or "down"))
         else:
             self._ctx.handle_end_request()
+        self._harvest()
+
+    def _harvest(self) -> None:
+        """Turn purgatory's domain events into our transition log (and forget them: they pile up otherwise)."""
+        for message in self._ctx.messages:
+            if isinstance(message, ContextChanged):
+                self.transitions.append((time.time(), message.state))
+                log.info("breaker_state", target=self._ctx.name, state=message.state,
+                         failures=self.consecutive_failures,
+                         error=self.last_error if message.state == "opened" else None)
         self._ctx.messages.clear()
 
     @property

@@ -43,6 +43,7 @@ class Job:
     previous_status: str | None = None
     running: bool = False
     runs: int = 0
+    last_run_at: float | None = None  # monotonic time of the newest recorded result
     last_result: ProbeResult | None = field(default=None, repr=False)
 
     @property
@@ -100,6 +101,7 @@ class Scheduler:
         self.max_lag = 0.0
         self.current_lag = 0.0  # the lag of the last full second (what hulk_ops_cycle_lag_seconds shows)
         self.heartbeat_mark = (time.monotonic(), 0)  # (when, probes_done) at the previous heartbeat
+        self.breakers_changed = asyncio.Event()  # a breaker changed state: the service publishes at once
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -192,6 +194,14 @@ class Scheduler:
 
     async def probe_job(self, job: Job) -> ProbeResult | None:
         """Run one probe behind its breaker and a hard timeout; never raises (but for cancellation)."""
+        before = job.breaker.state
+        try:
+            return await self._probe_behind_breaker(job)
+        finally:
+            if job.breaker.state != before:
+                self.breakers_changed.set()
+
+    async def _probe_behind_breaker(self, job: Job) -> ProbeResult:
         kind = job.settings.kind
         with tracing.span(f"probe {kind}", target=job.name, kind=kind) as span:
             if not job.breaker.allow():
@@ -200,6 +210,8 @@ class Scheduler:
                                  skipped=True)
                 tracing.fail(span, result.error)
                 return result
+            if job.breaker.state == "half-opened":  # the trial probe: show it while it runs
+                self.breakers_changed.set()
             try:
                 async with asyncio.timeout(job.settings.timeout_s + 1.0):
                     result = await job.probe.check()
@@ -220,6 +232,7 @@ class Scheduler:
 
     def record(self, job: Job, result: ProbeResult) -> None:
         job.runs += 1
+        job.last_run_at = time.monotonic()
         job.last_result = result
         self.probes_done += 1
         self.last_probe_at = time.time()

@@ -66,6 +66,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
              metrics_port=metrics_port, store=config.store.prefix)
     collector.writer.start()
     heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
+    breakers = asyncio.create_task(_publish_breakers(collector, stop))
     notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
@@ -76,6 +77,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     finally:
         stop.set()
         scheduler_stop.set()
+        breakers.cancel()
         await _shutdown(collector, replica, server, heartbeat, drain, notifier)
     return collector
 
@@ -178,13 +180,36 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
     }
     if collector.sharding:
         info["shard"] = collector.sharding.info()
-    breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
     try:
         async with asyncio.timeout(timeout_s):
             await collector.store.write_heartbeat(replica, info)
-            await collector.store.write_breakers(breakers)
+            await collector.store.write_breakers(breaker_states(collector))
     except Exception as exc:  # the writer already reports store outages
         log.debug("heartbeat_failed", error=str(exc))
+
+
+def breaker_states(collector: Collector) -> dict[str, dict[str, Any]]:
+    """The breakers of the targets this replica probes now (ran within two intervals and a heartbeat).
+
+    With sharding every replica has a breaker for every target; one that does not probe a target
+    keeps it closed, and writing that would overwrite the owner's open breaker.
+    """
+    now = time.monotonic()
+    return {j.name: j.breaker.view().to_dict() for j in collector.scheduler.jobs
+            if j.last_run_at is not None and now - j.last_run_at <= 2 * j.interval_s + HEARTBEAT_S}
+
+
+async def _publish_breakers(collector: Collector, stop: asyncio.Event) -> None:
+    """Write the breakers as soon as one changes state (the heartbeat rewrites them every HEARTBEAT_S too)."""
+    changed = collector.scheduler.breakers_changed
+    while not stop.is_set():
+        await changed.wait()
+        changed.clear()
+        try:
+            async with asyncio.timeout(1.0):
+                await collector.store.write_breakers(breaker_states(collector))
+        except Exception as exc:  # the writer already reports store outages; the heartbeat retries
+            log.debug("breakers_write_failed", error=str(exc))
 
 
 def health(collector: Collector) -> dict[str, Any]:

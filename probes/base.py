@@ -18,7 +18,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from hulk_ops.config import TargetSettings
 from hulk_ops.model import ProbeResult, Status, clean_metrics, iso, utcnow
@@ -125,7 +131,7 @@ class Probe(ABC, Generic[S, C]):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
-            retry=retry_if_exception_type(self.transient),
+            retry=retry_if_exception_type(self.transient) | retry_if_exception(closed_transport),
             before_sleep=lambda _state: self._discard_client(),
             reraise=True,
         )
@@ -172,16 +178,33 @@ class Probe(ABC, Generic[S, C]):
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it: __cause__/__context__, and what requests/urllib3 wrap without
+    chaining (MaxRetryError.reason, ProtocolError('Connection aborted.', ConnectionResetError(...)))."""
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 10:
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 10:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        reason = getattr(current, "reason", None)
+        wrapped = [a for a in (*current.args, reason) if isinstance(a, BaseException)]
+        todo += [e for e in (current.__cause__ or current.__context__, *wrapped) if e is not None]
     return seen
 
 
+def closed_transport(exc: BaseException) -> bool:
+    """uvloop's answer to a write on a connection the peer has reset (asyncio's would be ConnectionResetError).
+
+    Clients that reuse a connection (redis-py, the neo4j driver) pass it on as a RuntimeError: the connection
+    is gone, like a reset, and worth one more attempt on a fresh client.
+    """
+    return any(isinstance(e, RuntimeError) and str(e).startswith("unable to perform operation on")
+               and "closed" in str(e) for e in _chain(exc))
+
+
 def _is_expected(exc: BaseException) -> bool:
-    return any(isinstance(e, OSError | TimeoutError | ConnectionError) for e in _chain(exc))
+    return any(isinstance(e, OSError | TimeoutError | ConnectionError) for e in _chain(exc)) or closed_transport(exc)
 
 
 def host_port(url: str) -> str:
@@ -208,5 +231,7 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> str:
             return f"connection closed by peer ({where})"
         if isinstance(err, OSError) and err.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return f"host unreachable ({where})"
+        if closed_transport(err):
+            return f"connection closed by peer ({where})"
     text = str(exc).strip() or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]

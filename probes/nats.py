@@ -1,7 +1,8 @@
 """NATS JetStream probe (nats-py).
 
-Latency is the connection's PING/PONG round trip. Metrics: js.memory_bytes, js.storage_bytes,
-js.streams, js.consumers, js.max_memory_bytes / js.max_storage_bytes and js.memory_used_pct /
+Latency is the connection's PING/PONG round trip; a connection that closes mid-cycle (a reset)
+ends the cycle at once. Metrics: js.memory_bytes, js.storage_bytes, js.streams, js.consumers,
+js.max_memory_bytes / js.max_storage_bytes and js.memory_used_pct /
 js.storage_used_pct (when the account has limits); per stream stream.<s>.messages, .bytes,
 .consumers, .max_msgs / .max_bytes and .used_pct (when limited); per consumer
 consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivered, .waiting.
@@ -10,6 +11,7 @@ Down when JetStream is expected (the default) and not enabled.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 import nats
@@ -36,16 +38,25 @@ class NatsProbe(Probe[Settings, NATS]):
     kind = "nats"
     transient = (ConnectionResetError, BrokenPipeError, nats.errors.ConnectionClosedError)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lost: dict[NATS, asyncio.Event] = {}  # per client: set when its connection closes
+
     async def _connect(self) -> NATS:
         s = self.settings
 
         seen: list[Exception] = []
 
+        lost = asyncio.Event()
+
         async def remember(exc: Exception) -> None:  # errors surface through the calls themselves
             seen.append(exc)
 
+        async def closed() -> None:
+            lost.set()
+
         try:
-            return await nats.connect(
+            client = await nats.connect(
                 servers=[s.url],
                 name="hulk-ops-probe",
                 connect_timeout=s.timeout_s,
@@ -53,6 +64,8 @@ class NatsProbe(Probe[Settings, NATS]):
                 max_reconnect_attempts=1,  # nats-py: 0 would mean "forever" while selecting a server
                 reconnect_time_wait=0,
                 error_cb=remember,
+                disconnected_cb=closed,
+                closed_cb=closed,
                 user=s.user,
                 password=s.password.get_secret_value() if s.password else None,
                 token=s.token.get_secret_value() if s.token else None,
@@ -61,13 +74,37 @@ class NatsProbe(Probe[Settings, NATS]):
             if seen:  # the pool gives up without saying why; the callback heard the real reason
                 raise seen[-1] from exc
             raise
+        self._lost[client] = lost
+        return client
 
     async def _close(self, client: NATS) -> None:
+        self._lost.pop(client, None)
         await client.close()
 
     async def _measure(self, client: NATS) -> Measurement:
+        """Measure, but stop as soon as the connection dies: nats-py leaves a pending request waiting for its
+        timeout when its reader hits a reset, so without this a reset would read "timed out" after timeout_s."""
         if not client.is_connected:
             raise nats.errors.ConnectionClosedError
+        lost = self._lost.get(client)
+        if lost is None:
+            return await self._measure_connected(client)
+        work = asyncio.ensure_future(self._measure_connected(client))
+        watch = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not work.done():
+                work.cancel()
+        if work.done() and not work.cancelled():
+            return work.result()
+        error = client.last_error
+        if isinstance(error, Exception):
+            raise error
+        raise nats.errors.ConnectionClosedError
+
+    async def _measure_connected(self, client: NATS) -> Measurement:
         rtt = await client.rtt(timeout=max(1, int(self.settings.timeout_s)))
         version = str(client.connected_server_version._server_version or "") or None
         metrics: dict[str, Any] = {}

@@ -71,6 +71,12 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
     transient = (ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError)
 
     async def _connect(self) -> QdrantClients:
+        # Building the clients loads CA certificates into new SSL contexts (httpx does it for http:// URLs
+        # too): 30-150 ms of CPU on a busy host, paid again after every failure. A worker thread pays it,
+        # so the event loop (and every other target's schedule) does not.
+        return await asyncio.to_thread(self._build_clients)
+
+    def _build_clients(self) -> QdrantClients:
         s = self.settings
         key = s.api_key.get_secret_value() if s.api_key else None
         with warnings.catch_warnings():

@@ -102,3 +102,36 @@ async def test_probe_bug_becomes_a_down_result_not_a_crash() -> None:
     result = store.latest["buggy"]
     assert result.status == "down"
     assert "KeyError" in result.error
+
+
+async def test_breaker_transitions_are_logged_and_flag_a_publish() -> None:
+    _store, _m, _writer, scheduler = make([("flaky", 0.05, 0.04, 0.0)], failures=2, reset_s=0.2)
+    job = scheduler.jobs[0]
+    job.probe.failing = "boom"
+    assert await scheduler.probe_job(job) is not None and not scheduler.breakers_changed.is_set()  # 1 failure
+    await scheduler.probe_job(job)
+    assert job.breaker.state == "opened" and scheduler.breakers_changed.is_set()
+    scheduler.breakers_changed.clear()
+    skipped = await scheduler.probe_job(job)  # still open: skipped, no change
+    assert skipped.error.startswith("circuit breaker open") and not scheduler.breakers_changed.is_set()
+    job.probe.failing = None
+    await asyncio.sleep(0.25)
+    await scheduler.probe_job(job)  # the trial: half-open, then closed
+    assert job.breaker.state == "closed" and scheduler.breakers_changed.is_set()
+    assert [state for _t, state in job.breaker.transitions] == ["opened", "half-opened", "closed"]
+
+
+async def test_only_breakers_of_targets_this_replica_probes_are_published() -> None:
+    import time
+
+    from collectors.service import breaker_states
+    from hulk_ops.bootstrap import Collector
+
+    store, metrics, writer, scheduler = make([("mine", 1.0, 0.5, 0.0), ("other", 1.0, 0.5, 0.0)])
+    mine, other = scheduler.jobs
+    mine.last_run_at = time.monotonic()
+    other.last_run_at = None  # never run here (another replica owns it)
+    collector = Collector(config=None, store=store, writer=writer, scheduler=scheduler, metrics=metrics)  # type: ignore[arg-type]
+    assert set(breaker_states(collector)) == {"mine"}
+    mine.last_run_at = time.monotonic() - 60  # handed over a minute ago
+    assert breaker_states(collector) == {}
