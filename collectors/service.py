@@ -141,8 +141,14 @@ def health(collector: Collector) -> dict[str, Any]:
     mark_at, mark_done = sched.heartbeat_mark
     elapsed = time.monotonic() - mark_at
     writes = sorted(writer.write_times)
+    lags, sched.lags = sorted(sched.lags), []
     out: dict[str, Any] = {
         "probes_per_s": round((sched.probes_done - mark_done) / elapsed, 3) if elapsed > 0.5 else None,
+        # start lag (actual start - planned start) of the probes since the previous heartbeat
+        "start_lag_n": len(lags),
+        "start_lag_ms_p50": round(lags[len(lags) // 2] * 1000, 2) if lags else None,
+        "start_lag_ms_p99": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, 2) if lags else None,
+        "start_lag_ms_max": round(lags[-1] * 1000, 2) if lags else None,
         "cycle_lag_s": round(sched.current_lag, 4),
         "store_write_ms_p50": round(writes[len(writes) // 2] * 1000, 3) if writes else None,
         "store_write_ms_max": round(writes[-1] * 1000, 3) if writes else None,
