@@ -7,6 +7,7 @@ results (up to 1 s), close the clients.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -22,6 +23,8 @@ from hulk_ops.config import Config
 
 log = structlog.get_logger("hulk_ops.collector")
 HEARTBEAT_S = 5.0
+GC_THRESHOLDS = (10_000, 10, 10)
+BREAKERS_FULL_EVERY = 60  # heartbeats (5 min)
 
 
 
@@ -60,6 +63,11 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
              metrics_port=metrics_port, store=config.store.prefix)
     collector.writer.start()
     heartbeat = asyncio.create_task(_heartbeat(collector, replica, stop))
+    thresholds = gc.get_threshold()
+    # young collections every 10,000 allocations (not 700): a probe's objects are gone by then, so far fewer
+    # survive into the older generations, whose collections are the long pauses (measured: bench/collector.py)
+    gc.set_threshold(*GC_THRESHOLDS)
+    freezer = asyncio.create_task(_freeze_after_first_cycle(collector, stop))
     notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
@@ -72,6 +80,9 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         scheduler_stop.set()
         started = time.monotonic()
         heartbeat.cancel()
+        freezer.cancel()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         if drain is not None:
             drain.cancel()
         if sharding:
@@ -93,6 +104,28 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         log.info("collector_stopped", shutdown_s=round(time.monotonic() - started, 3),
                  unflushed=len(collector.writer.buffer))
     return collector
+
+
+async def _freeze_after_first_cycle(collector: Collector, stop: asyncio.Event) -> None:
+    """Once every target has run (clients connected), move what exists to the GC's permanent generation.
+
+    With 10,000 targets the collector holds millions of long-lived objects (clients, connections, metric
+    children); a full collection walking them all took ~1 s here and stalled every probe start behind it.
+    Frozen objects are never walked again; the garbage collector keeps working on everything newer.
+    """
+    sched = collector.scheduler
+    longest = max((j.interval_s for j in sched.jobs), default=0.0)
+    deadline = time.monotonic() + 2 * longest + 5
+    while sched.probes_done < len(sched.jobs) and time.monotonic() < deadline:
+        try:
+            async with asyncio.timeout(0.5):
+                await stop.wait()
+            return
+        except TimeoutError:
+            pass
+    gc.freeze()  # no gc.collect() first: that would be the very pause this avoids (cyclic garbage of the
+    # start-up frozen with the rest is a one-time, bounded cost)
+    log.info("gc_frozen", objects=gc.get_freeze_count())
 
 
 async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) -> None:
@@ -126,11 +159,19 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
     }
     if collector.sharding:
         info["shard"] = collector.sharding.info()
-    breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
+    # only the breakers that changed since the last write (all of them every BREAKERS_FULL_EVERY heartbeats):
+    # rewriting 10,000 unchanged ones every 5 s stalled the loop for every probe due meanwhile
+    written = collector.breakers_written
+    if collector.heartbeats % BREAKERS_FULL_EVERY == 0:
+        written.clear()
+    collector.heartbeats += 1
+    changed = [j for j in sched.jobs if written.get(j.name) != j.breaker.signature()]
+    breakers = {j.name: j.breaker.view().to_dict() for j in changed}
     try:
         async with asyncio.timeout(1.0):
             await collector.store.write_heartbeat(replica, info)
             await collector.store.write_breakers(breakers)
+            written.update((j.name, j.breaker.signature()) for j in changed)
     except Exception as exc:  # the writer already reports store outages
         log.debug("heartbeat_failed", error=str(exc))
 

@@ -41,8 +41,10 @@ class RedisProbe(Probe[Settings, aioredis.Redis]):
             single_connection_client=True,
             client_name="hulk-ops-probe",
         )
-        # INFO is parsed here, keeping only what the metrics need (redis-py's parser builds ~200 typed fields)
-        client.set_response_callback("INFO", _raw)
+        # INFO is parsed here, keeping only what the metrics need (redis-py's parser builds ~200 typed fields);
+        # and every probe's client shares one table of reply callbacks (redis-py copies its ~170 entries into
+        # each client: 13 KB a target, 130 MB for 10,000 targets)
+        client.response_callbacks = _callbacks(client)
         try:
             await client.ping()  # connect now, so the measured PING is the steady-state round trip
         except BaseException:
@@ -75,6 +77,17 @@ class RedisProbe(Probe[Settings, aioredis.Redis]):
 
 def _raw(response: Any, **_options: Any) -> Any:
     return response
+
+
+_CALLBACKS: dict[str, Any] = {}
+
+
+def _callbacks(client: aioredis.Redis) -> Any:
+    """One reply-callback table for every probe client (they are all configured alike), INFO left raw."""
+    if "table" not in _CALLBACKS:
+        client.set_response_callback("INFO", _raw)
+        _CALLBACKS["table"] = client.response_callbacks
+    return _CALLBACKS["table"]
 
 
 # the fields info_metrics reads, in the order INFO prints them (each search continues from the previous hit)
