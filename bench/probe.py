@@ -1,12 +1,13 @@
 """Probe efficiency: CPU per probe of the hulk-ops collector vs prometheus-blackbox-exporter.
 
-    python -m bench.probe [--quick] [--kinds redis,postgres,nats,http,tcp] [--rate 80] [--window 20]
+    python -m bench.probe [--quick] [--kinds redis,postgres,nats,http,tcp] [--rate 100] [--window 20]
 
 Private loopback targets (a redis-server, a PostgreSQL, a nats-server with JetStream, an aiohttp HTTP
-server and a TCP listener, in `--workdir`) are probed, one kind at a time, by both at the same rate:
+server and a TCP listener, in a temporary directory) are probed, one kind at a time, by both at the same rate:
 
 - **hulk-ops**: `hulk-ops collect` (a subprocess, uvloop, the real scheduler, probes, breakers, metrics
-  and store writes to its own private redis-server) with `rate` targets of the kind at a 1 s interval.
+  and store writes to its own private redis-server) with `rate` targets of the kind at a 1 s interval
+  (PostgreSQL: 80 targets at a shorter interval, same rate).
 - **blackbox_exporter** (`/usr/bin/prometheus-blackbox-exporter`): `/probe?target=..&module=..` called
   `rate` times a second by a driver thread in this process (aiohttp, keep-alive). Modules: Redis = tcp
   with query PING / expect +PONG, PostgreSQL = tcp connect (blackbox has no PostgreSQL prober), NATS = tcp
@@ -45,6 +46,7 @@ import yaml
 from sandbox.services import Services, find_binary, free_port, stop_process, wait_port
 
 KINDS = ("redis", "postgres", "nats", "http", "tcp")
+MAX_TARGETS = {"postgres": 80}
 BLACKBOX = "prometheus-blackbox-exporter"
 BLACKBOX_MODULES = {
     "redis_ping": {"prober": "tcp", "timeout": "5s", "tcp": {
@@ -241,9 +243,12 @@ class Bench:
         return f"tcp://127.0.0.1:{self.tcp_port}", f"127.0.0.1:{self.tcp_port}", "tcp_connect"
 
     def collector(self, kind: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
-        n = self.rate  # `rate` targets at a 1 s interval: `rate` probes a second
-        targets = [{"name": f"{kind}-{i:04d}", "kind": kind, "url": url, "interval_s": 1.0, "timeout_s": 1.0}
-                   for i in range(n)]
+        # `rate` targets at a 1 s interval: `rate` probes a second (PostgreSQL: at most 80 connections, each
+        # probed more often, so that a stock max_connections of 100 holds)
+        n = min(self.rate, MAX_TARGETS.get(kind, self.rate))
+        interval = round(n / self.rate, 3)
+        targets = [{"name": f"{kind}-{i:04d}", "kind": kind, "url": url, "interval_s": interval,
+                    "timeout_s": interval} for i in range(n)]
         config = {"store": {"redis_url": f"redis://127.0.0.1:{self.store_port}/0", "prefix": f"bench:{kind}:"},
                   "collector": {"concurrency": 256}, "targets": targets}
         path = self.workdir / f"collector-{kind}.yaml"
@@ -305,7 +310,7 @@ BUDGET = 0.3
 
 def run(quick: bool = False, kinds: tuple[str, ...] = KINDS, rate: int | None = None,
         window: float | None = None, warmup: float | None = None) -> dict[str, Any]:
-    rate = rate or (40 if quick else 80)
+    rate = rate or (50 if quick else 100)
     window = window or (6.0 if quick else 20.0)
     warmup = warmup or (3.0 if quick else 5.0)
     workdir = Path(tempfile.mkdtemp(prefix="hulk-bench-probe-"))
@@ -346,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.probe", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--kinds", default=",".join(KINDS))
-    parser.add_argument("--rate", type=int, default=None, help="probes per second of each (default 80, quick 40)")
+    parser.add_argument("--rate", type=int, default=None, help="probes per second of each (default 100, quick 50)")
     parser.add_argument("--window", type=float, default=None, help="measured seconds per kind (default 20)")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("HTTP_PORT", "TCP_PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

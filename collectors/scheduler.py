@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -63,11 +63,11 @@ class Job:
 class JobSeries:
     """A job's labelled metric children: `.labels()` is a dict lookup under a lock, five of them per probe."""
 
-    __slots__ = ("breaker_open", "duration", "metrics", "probes", "target_status", "target_up")
+    __slots__ = ("breaker_open", "duration", "kind", "metrics", "name", "probes", "target_status", "target_up")
 
     def __init__(self, metrics: CollectorMetrics, name: str, kind: str) -> None:
-        self.metrics = metrics
-        self.probes = {status: metrics.probes.labels(name, kind, status) for status in STATUS_CODE}
+        self.metrics, self.name, self.kind = metrics, name, kind
+        self.probes: dict[str, Any] = {}  # by status, created when first seen (as `.labels()` would)
         self.duration = metrics.duration.labels(name, kind)
         self.target_up = metrics.target_up.labels(name, kind)
         self.target_status = metrics.target_status.labels(name, kind)
@@ -254,7 +254,10 @@ class Scheduler:
         self.last_probe_at = time.time()
         kind = job.settings.kind
         series = self.series(job)
-        series.probes[result.status].inc()
+        counter = series.probes.get(result.status)
+        if counter is None:
+            counter = series.probes[result.status] = self.metrics.probes.labels(job.name, kind, result.status)
+        counter.inc()
         series.target_up.set(0 if result.status == "down" else 1)
         series.target_status.set(STATUS_CODE[result.status])
         series.breaker_open.set(1 if job.breaker.is_open else 0)
