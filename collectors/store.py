@@ -68,7 +68,17 @@ def tracked_matcher(globs: Sequence[str]) -> Callable[[str], bool]:
     if not globs:
         return lambda _name: False
     pattern = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
-    return lambda name: pattern.match(name) is not None
+    seen: dict[str, bool] = {}  # metric names repeat every cycle: match each once
+
+    def tracked(name: str) -> bool:
+        hit = seen.get(name)
+        if hit is None:
+            hit = pattern.match(name) is not None
+            if len(seen) < 65_536:
+                seen[name] = hit
+        return hit
+
+    return tracked
 
 
 class RedisResultStore:
