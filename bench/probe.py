@@ -22,6 +22,9 @@ What each does per probe differs, and the doc says so: hulk-ops' Redis probe is 
 ~10 metrics), PostgreSQL `SELECT 1` + a stats query, NATS PING/PONG + JetStream account and stream info,
 HTTP one GET on a kept-alive connection, TCP a connect; each result is written to the store. blackbox
 opens a new connection for every probe and stores nothing.
+
+`HULK_BENCH_COLLECTOR_SRC=/path/to/other/checkout python -m bench.probe` runs that checkout's collector
+instead (same targets, Python and libraries): a before/after comparison of collector changes.
 """
 
 from __future__ import annotations
@@ -217,10 +220,11 @@ class Bench:
         wait_port(self.blackbox_port, 30, self.blackbox, BLACKBOX)
         self.blackbox_version = _version([binary, "--version"])
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+               cwd: str | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env, cwd=cwd)
         self.procs.append(proc)
         return proc
 
@@ -243,6 +247,8 @@ class Bench:
         return f"tcp://127.0.0.1:{self.tcp_port}", f"127.0.0.1:{self.tcp_port}", "tcp_connect"
 
     def collector(self, kind: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
+        """`hulk-ops collect` from this checkout, or from `HULK_BENCH_COLLECTOR_SRC` (another checkout: a
+        before/after comparison on the same targets, same Python and libraries)."""
         # `rate` targets at a 1 s interval: `rate` probes a second (PostgreSQL: at most 80 connections, each
         # probed more often, so that a stock max_connections of 100 holds)
         n = min(self.rate, MAX_TARGETS.get(kind, self.rate))
@@ -254,8 +260,11 @@ class Bench:
         path = self.workdir / f"collector-{kind}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         port = free_port()
+        src = os.environ.get("HULK_BENCH_COLLECTOR_SRC")
+        env = dict(os.environ, PYTHONPATH=src) if src else None
         proc = self._spawn(f"collector-{kind}", [sys.executable, "-m", "hulk_ops.cli", "collect", "--config",
-                                                 str(path), "--metrics-port", str(port), "--log-level", "WARNING"])
+                                                 str(path), "--metrics-port", str(port), "--log-level", "WARNING"],
+                           env=env, cwd=src)
         wait_port(port, 60, proc, "hulk-ops collect")
         return proc, port
 
