@@ -78,6 +78,10 @@ class TargetBreaker:
                          error=self.last_error if message.state == "opened" else None)
         self._ctx.messages.clear()
 
+    def signature(self) -> tuple[str, int]:
+        """Changes whenever `view()` would show something new (cheap: no view built)."""
+        return self._ctx.state, self.consecutive_failures
+
     @property
     def is_open(self) -> bool:
         return self._ctx.state != "closed"

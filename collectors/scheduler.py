@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,6 +33,7 @@ from probes.base import Probe
 
 log = structlog.get_logger("hulk_ops.scheduler")
 FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a start is not a burst
+LAGS_MAX = 200_000  # start lags kept between two heartbeats (a heartbeat summarises and clears them)
 
 
 @dataclass(eq=False)
@@ -45,6 +46,7 @@ class Job:
     runs: int = 0
     last_run_at: float | None = None  # monotonic time of the newest recorded result
     last_result: ProbeResult | None = field(default=None, repr=False)
+    series: JobSeries | None = field(default=None, repr=False)  # its metric children, looked up once
 
     @property
     def name(self) -> str:
@@ -57,6 +59,20 @@ class Job:
     @property
     def interval_s(self) -> float:
         return self.settings.interval_s
+
+
+class JobSeries:
+    """A job's labelled metric children: `.labels()` is a dict lookup under a lock, five of them per probe."""
+
+    __slots__ = ("breaker_open", "duration", "kind", "metrics", "name", "probes", "target_status", "target_up")
+
+    def __init__(self, metrics: CollectorMetrics, name: str, kind: str) -> None:
+        self.metrics, self.name, self.kind = metrics, name, kind
+        self.probes: dict[str, Any] = {}  # by status, created when first seen (as `.labels()` would)
+        self.duration = metrics.duration.labels(name, kind)
+        self.target_up = metrics.target_up.labels(name, kind)
+        self.target_status = metrics.target_status.labels(name, kind)
+        self.breaker_open = metrics.breaker_open.labels(name)
 
 
 class Periodic(Protocol):
@@ -102,12 +118,22 @@ class Scheduler:
         self.current_lag = 0.0  # the lag of the last full second (what hulk_ops_cycle_lag_seconds shows)
         self.heartbeat_mark = (time.monotonic(), 0)  # (when, probes_done) at the previous heartbeat
         self.breakers_changed = asyncio.Event()  # a breaker changed state: the service publishes at once
+        self.lags: list[float] = []  # start lags of the probes since the previous heartbeat (seconds)
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
-        digest = hashlib.blake2b(job.name.encode(), digest_size=4).digest()
-        fraction = int.from_bytes(digest, "big") / 2**32
-        return now + fraction * min(job.interval_s, FIRST_SPREAD_S)
+        return now + _fraction(job.name) * min(job.interval_s, FIRST_SPREAD_S)
+
+    def steady_base(self, job: Job | Periodic, now: float, first: float) -> float:
+        """The base of the first run, such that the second run (base + interval) and every later one sit at
+        the target's phase: spread by name over the whole interval, so 10,000 targets at 15 s are ~667
+        starts a second and not a burst every interval. The second run comes 0.5 to 1.5 intervals after
+        the first."""
+        interval = job.interval_s
+        second = now + _fraction(job.name) * interval
+        while second < first + interval / 2:
+            second += interval
+        return second - interval
 
     def _jitter(self, job: Job | Periodic) -> float:
         return self.rng.uniform(0, job.interval_s * self.jitter_pct / 100.0)
@@ -117,8 +143,8 @@ class Scheduler:
         now = loop.time()
         heap: list[tuple[float, int, float, Job | Periodic]] = []
         for seq, job in enumerate([*self.jobs, *self.periodic]):
-            base = self.first_due(job, now)
-            heap.append((base, seq, base, job))
+            first = self.first_due(job, now)
+            heap.append((first, seq, self.steady_base(job, now, first), job))
         heapq.heapify(heap)
         ticker = asyncio.create_task(self._lag_ticker(stop), name="lag-ticker")
         try:
@@ -167,12 +193,15 @@ class Scheduler:
                     lag = max(0.0, loop.time() - planned)
                     self.metrics.start_lag.observe(lag)
                     self._window_lag = max(self._window_lag, lag)
+                    if len(self.lags) < LAGS_MAX:
+                        self.lags.append(lag)
                     started = time.perf_counter()
                     result = await self.probe_job(job)
                     if result is None:  # a subclass decided at the real start not to run (sharding)
                         return
-                    self.metrics.duration.labels(job.name, job.settings.kind).observe(time.perf_counter() - started)
-                    tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
+                    self.series(job).duration.observe(time.perf_counter() - started)
+                    if cycle.is_recording():
+                        tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
                     self.record(job, result)
         finally:
             job.running = False
@@ -224,10 +253,11 @@ class Scheduler:
             job.breaker.record(result.status == "down", result.error)
             if job.breaker.is_open:
                 result = replace(result, details={**result.details, "breaker": job.breaker.view().state})
-            tracing.annotate(span, status=result.status, retries=max(0, job.probe.last_attempts - 1),
-                             breaker=job.breaker.view().state, latency_ms=result.latency_ms, error=result.error)
-            if result.status == "down":
-                tracing.fail(span, result.error)
+            if span.is_recording():
+                tracing.annotate(span, status=result.status, retries=max(0, job.probe.last_attempts - 1),
+                                 breaker=job.breaker.view().state, latency_ms=result.latency_ms, error=result.error)
+                if result.status == "down":
+                    tracing.fail(span, result.error)
             return result
 
     def record(self, job: Job, result: ProbeResult) -> None:
@@ -237,10 +267,14 @@ class Scheduler:
         self.probes_done += 1
         self.last_probe_at = time.time()
         kind = job.settings.kind
-        self.metrics.probes.labels(job.name, kind, result.status).inc()
-        self.metrics.target_up.labels(job.name, kind).set(0 if result.status == "down" else 1)
-        self.metrics.target_status.labels(job.name, kind).set(STATUS_CODE[result.status])
-        self.metrics.breaker_open.labels(job.name).set(1 if job.breaker.is_open else 0)
+        series = self.series(job)
+        counter = series.probes.get(result.status)
+        if counter is None:
+            counter = series.probes[result.status] = self.metrics.probes.labels(job.name, kind, result.status)
+        counter.inc()
+        series.target_up.set(0 if result.status == "down" else 1)
+        series.target_status.set(STATUS_CODE[result.status])
+        series.breaker_open.set(1 if job.breaker.is_open else 0)
         self.metrics.last_cycle.set(self.last_probe_at)
         change = None
         previous = job.previous_status
@@ -251,6 +285,12 @@ class Scheduler:
         job.previous_status = result.status
         self.writer.submit(result, change)
 
+    def series(self, job: Job) -> JobSeries:
+        series = job.series
+        if series is None or series.metrics is not self.metrics:
+            series = job.series = JobSeries(self.metrics, job.name, job.settings.kind)
+        return series
+
     async def _lag_ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(1.0)
@@ -258,6 +298,11 @@ class Scheduler:
             self.current_lag = self._window_lag
             self.max_lag = max(self.max_lag, self._window_lag)
             self._window_lag = 0.0
+
+
+def _fraction(name: str) -> float:
+    """A stable number in [0, 1) for a name."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big") / 2**32
 
 
 def down_result(job: Job, error: str) -> ProbeResult:

@@ -276,6 +276,11 @@ class ShardedScheduler(Scheduler):
         # a hair after the slot's start, so no run (and no observed_at) falls in the slot before
         return now + (sharding.next_slot_start(wall, target.offset, target.interval_s) - wall) + AFTER_START_S
 
+    def steady_base(self, job: Job, now: float, first: float) -> float:
+        if not isinstance(job, Job):
+            return super().steady_base(job, now, first)
+        return first  # the first run is already on the target's slot
+
     async def probe_job(self, job: Job) -> ProbeResult | None:
         slot = self.coordinator.claim(job.name)
         if slot is None:

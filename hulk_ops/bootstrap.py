@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.breaker import TargetBreaker
@@ -43,6 +43,8 @@ class Collector:
     metrics: CollectorMetrics
     notifier: Any = None  # collectors.notify.service.Notifier when webhooks are configured (built by the service)
     sharding: ShardCoordinator | None = None
+    breakers_written: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the heartbeat last wrote
+    heartbeats: int = 0
 
 
 def replica_id(config: Config) -> str:
