@@ -390,5 +390,5 @@ def _format(exc: ValidationError, source: str, prefix: tuple[str, ...]) -> str:
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "field required"
-        lines.append(": ".join([source, *prefix, *loc, msg]))
+        lines.append(": ".join([source, *prefix, *loc, redact_url(msg)]))  # validators quote the value given
     return "\n".join(lines)
