@@ -45,6 +45,10 @@ class Keys:
     def last_write(self) -> str:
         return f"{self.prefix}last_write"
 
+    def batch_mark(self, writer: str) -> str:
+        """Sequence number of the newest batch a collector's writer stored (exactly-once retries)."""
+        return f"{self.prefix}wb:{writer}"
+
     def target_events(self, target: str) -> str:
         return f"{self.prefix}ev:{target}"
 

@@ -18,8 +18,11 @@ class MemoryResultStore:
         self.series: list[tuple[str, float, float]] = []
         self.writes = 0
         self.fail_writes = False  # flip to simulate an outage
+        self.lose_replies = 0  # this many next writes land, then fail as if the reply was lost
+        self.marks: dict[str, int] = {}
 
-    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange]) -> None:
+    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
+                    batch: tuple[str, int] | None = None) -> None:
         if self.fail_writes:
             raise ConnectionError("memory store is failing on purpose")
         self.writes += 1
@@ -27,6 +30,16 @@ class MemoryResultStore:
             self.latest[result.target] = result
             self.history.setdefault(result.target, []).append(result)
         self.events.extend(changes)
+        if batch is not None:
+            self.marks[batch[0]] = batch[1]
+        if self.lose_replies:
+            self.lose_replies -= 1
+            raise ConnectionError("memory store landed the write, then lost the reply on purpose")
+
+    async def batch_landed(self, writer: str, seq: int) -> bool:
+        if self.fail_writes:
+            raise ConnectionError("memory store is failing on purpose")
+        return self.marks.get(writer, -1) >= seq
 
     async def write_series(self, points: Sequence[tuple[str, float, float]]) -> None:
         self.series.extend(points)

@@ -146,14 +146,15 @@ class Scheduler:
         finally:
             ticker.cancel()
 
-    async def cancel_running(self, grace_s: float = 0.0) -> None:
-        """At shutdown: give in-flight probes `grace_s`, then cancel them (their results are dropped)."""
+    async def cancel_running(self, grace_s: float = 0.0, wait_s: float = 1.0) -> None:
+        """At shutdown: give in-flight probes `grace_s`, then cancel them (their results are dropped) and wait
+        at most `wait_s` for them to unwind."""
         if self.tasks and grace_s > 0:
             await asyncio.wait(set(self.tasks), timeout=grace_s)
         for task in list(self.tasks):
             task.cancel()
         if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=1.0)
+            await asyncio.wait(set(self.tasks), timeout=wait_s)
 
     async def _run_job(self, job: Job, planned: float) -> None:
         """One cycle of one target: wait for a slot, run the probe behind its breaker, hand the result on."""

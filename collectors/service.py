@@ -1,12 +1,14 @@
 """`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics.
 
-Shutdown is bounded (< 2 s): stop planning runs, cancel in-flight probes, flush the buffered
-results (up to 1 s), close the clients.
+Shutdown is bounded (< 2 s from SIGTERM to exit): stop planning runs, cancel in-flight probes, let the
+store write under way finish and flush the buffered results, write a last heartbeat, close the clients
+(`_shutdown`, each step within what is left of `SHUTDOWN_S`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -22,16 +24,20 @@ from hulk_ops.config import Config
 
 log = structlog.get_logger("hulk_ops.collector")
 HEARTBEAT_S = 5.0
+SHUTDOWN_S = 1.5  # the steps after the scheduler stopped; the process exits within 2 s of SIGTERM
+SIGNALLED_AT: float | None = None  # monotonic time of the first SIGTERM/SIGINT
 
 
 
 async def run_collector(config: Config, metrics_port: int | None = 9464, metrics_host: str = "127.0.0.1",
                         stop: asyncio.Event | None = None, collector: Collector | None = None) -> Collector:
+    global SIGNALLED_AT
+    SIGNALLED_AT = None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, _on_signal, stop, sig)
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     collector = collector or build_collector(config)
@@ -70,29 +76,74 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     finally:
         stop.set()
         scheduler_stop.set()
-        started = time.monotonic()
-        heartbeat.cancel()
-        if drain is not None:
-            drain.cancel()
-        if sharding:
-            await asyncio.to_thread(sharding.stop)
-        if notifier is not None:
-            notifier.cancel()
-            await asyncio.wait({notifier}, timeout=0.5)
-            await collector.notifier.close()
-        await collector.scheduler.cancel_running()
-        await collector.writer.stop(deadline_s=1.0)
-        await _write_heartbeat(collector, replica, stopped=True)
-        await asyncio.gather(*(asyncio.wait_for(j.probe.close(), 0.5) for j in collector.scheduler.jobs),
-                             *(asyncio.wait_for(p.close(), 0.5) for p in collector.scheduler.periodic),
-                             return_exceptions=True)
-        await asyncio.wait_for(collector.store.close(), 0.5) if hasattr(collector.store, "close") else None
-        if server is not None:
-            server.shutdown()
-        await asyncio.to_thread(tracing.shutdown, 0.5)
-        log.info("collector_stopped", shutdown_s=round(time.monotonic() - started, 3),
-                 unflushed=len(collector.writer.buffer))
+        await _shutdown(collector, replica, server, heartbeat, drain, notifier)
     return collector
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    global SIGNALLED_AT
+    if SIGNALLED_AT is None:
+        SIGNALLED_AT = time.monotonic()
+        log.info("collector_stopping", signal=sig.name)
+    stop.set()
+
+
+async def _shutdown(collector: Collector, replica: str, server: Any, heartbeat: asyncio.Task[None],
+                    drain: asyncio.Task[None] | None, notifier: asyncio.Task[None] | None) -> None:
+    """Everything after the scheduler stopped, within SHUTDOWN_S: each step gets at most what is left of it.
+
+    Order: stop the side tasks, cancel in-flight probes (their results are dropped: nothing half-measured
+    is written), flush the writer (the write under way finishes; a store that does not answer is given up
+    on, its results logged as unflushed), the final heartbeat, then close clients, /metrics and tracing
+    side by side."""
+    started = time.monotonic()
+    end = started + SHUTDOWN_S
+    phases: dict[str, float] = {}
+
+    def left(cap: float) -> float:
+        return max(0.05, min(cap, end - time.monotonic()))
+
+    def mark(name: str, since: float) -> float:
+        now = time.monotonic()
+        phases[name] = round(now - since, 3)
+        return now
+
+    t = started
+    heartbeat.cancel()
+    if drain is not None:
+        drain.cancel()
+    if collector.sharding:
+        await asyncio.to_thread(collector.sharding.stop)
+    if notifier is not None:
+        notifier.cancel()
+        await asyncio.wait({notifier}, timeout=left(0.3))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(collector.notifier.close(), left(0.3))
+    t = mark("side_tasks", t)
+    await collector.scheduler.cancel_running(wait_s=left(0.3))
+    t = mark("probes", t)
+    await collector.writer.stop(deadline_s=left(0.8))
+    t = mark("flush", t)
+    if collector.writer.store_ok:  # a store that just failed the flush would only eat the budget
+        await _write_heartbeat(collector, replica, stopped=True, timeout_s=left(0.3))
+    t = mark("heartbeat", t)
+    closing = [asyncio.wait_for(j.probe.close(), left(0.3)) for j in collector.scheduler.jobs]
+    closing += [asyncio.wait_for(p.close(), left(0.3)) for p in collector.scheduler.periodic]
+    if hasattr(collector.store, "close"):
+        closing.append(asyncio.wait_for(collector.store.close(), left(0.3)))
+    if server is not None:  # shutdown() waits for the serving thread's poll (up to 0.5 s): side by side
+        closing.append(asyncio.to_thread(_stop_http, server))
+    closing.append(asyncio.to_thread(tracing.shutdown, left(0.3)))
+    await asyncio.gather(*closing, return_exceptions=True)
+    mark("close", t)
+    now = time.monotonic()
+    log.info("collector_stopped", shutdown_s=round(now - started, 3), unflushed=len(collector.writer.buffer),
+             since_signal_s=round(now - SIGNALLED_AT, 3) if SIGNALLED_AT is not None else None, phases=phases)
+
+
+def _stop_http(server: Any) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) -> None:
@@ -106,7 +157,8 @@ async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) ->
             pass
 
 
-async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = False) -> None:
+async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = False,
+                           timeout_s: float = 1.0) -> None:
     sched, writer = collector.scheduler, collector.writer
     info: dict[str, Any] = {
         "replica": replica,
@@ -128,7 +180,7 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         info["shard"] = collector.sharding.info()
     breakers = {j.name: j.breaker.view().to_dict() for j in sched.jobs}
     try:
-        async with asyncio.timeout(1.0):
+        async with asyncio.timeout(timeout_s):
             await collector.store.write_heartbeat(replica, info)
             await collector.store.write_breakers(breakers)
     except Exception as exc:  # the writer already reports store outages

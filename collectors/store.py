@@ -28,8 +28,16 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, RedisErr
 MAX_TRACKED_PER_TARGET = 64
 
 
+# (writer id, sequence number) of one batch: recorded with the batch, so a retry can tell it landed
+BatchId = tuple[str, int]
+BATCH_MARK_TTL_S = 86_400
+
+
 class ResultStore(Protocol):
-    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange]) -> None: ...
+    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
+                    batch: BatchId | None = None) -> None: ...
+
+    async def batch_landed(self, writer: str, seq: int) -> bool: ...
 
     async def write_series(self, points: Sequence[tuple[str, float, float]]) -> None: ...
 
@@ -75,7 +83,8 @@ class RedisResultStore:
             client_name="hulk-ops-collector",
         )
 
-    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange]) -> None:
+    async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
+                    batch: BatchId | None = None) -> None:
         if not results and not changes:
             return
         now_hour = hour_of(time.time())
@@ -97,6 +106,8 @@ class RedisResultStore:
             pipe.xadd(self.keys.events, fields, maxlen=self.events_max, approximate=True)
             pipe.xadd(self.keys.target_events(change.target), fields, maxlen=TARGET_EVENTS_MAX, approximate=True)
         pipe.set(self.keys.last_write, repr(time.time()))
+        if batch is not None:  # in the same transaction: it landed if and only if this mark did
+            pipe.set(self.keys.batch_mark(batch[0]), batch[1], ex=BATCH_MARK_TTL_S)
         try:
             await pipe.execute()
         except BaseException:
@@ -125,6 +136,11 @@ class RedisResultStore:
             if (result.target, name) not in self._indexed:
                 pipe.sadd(self.keys.metric_index(result.target), name)
                 self._indexed.add((result.target, name))
+
+    async def batch_landed(self, writer: str, seq: int) -> bool:
+        """Whether batch `seq` of `writer` (or a later one) is stored: sequence numbers only grow."""
+        mark = await self.redis.get(self.keys.batch_mark(writer))
+        return mark is not None and int(mark) >= seq
 
     async def write_series(self, points: Sequence[tuple[str, float, float]]) -> None:
         """Named series (e.g. Prometheus query results): (series name, ts, value)."""

@@ -50,8 +50,12 @@ def latency(ms: float | None) -> str:
     return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
-def store_error(exc: StoreUnavailable) -> None:
-    st.error(f"**Store unreachable.** {exc} — nothing on this page is live; it retries by itself.",
+def store_error(exc: StoreUnavailable, retry_s: float | None = None) -> None:
+    """The banner a page shows instead of its content while the store cannot be read (no traceback)."""
+    since = f" since {utc_time(exc.since)} ({age(time.time() - exc.since)})" if exc.since is not None else ""
+    retry = f"reads again every {retry_s:g} s by itself" if retry_s else "reads again when reloaded"
+    st.error(f"**Store unreachable{since}.** Showing nothing: this page has no data it could vouch for. "
+             f"It {retry} and recovers when the store is back. ({exc})",
              icon=":material/error:")
 
 

@@ -1,4 +1,5 @@
-"""`hulk-ops dashboard`: replace this process with `streamlit run dashboard/app.py`."""
+"""`hulk-ops dashboard`: replace this process with `streamlit run dashboard/app.py` (through
+`dashboard/serve.py`, which makes it exit promptly on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ APP = Path(__file__).with_name("app.py")
 
 def streamlit_argv(port: int, host: str) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "dashboard.serve", str(APP),
         "--server.port", str(port),
         "--server.address", host,
         "--server.headless", "true",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -67,6 +68,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from collectors import service
     from collectors.service import run_collector
     from hulk_ops import logs
     from probes import registry
@@ -77,6 +79,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     _use_uvloop()
     port = None if args.metrics_port == 0 else args.metrics_port
     asyncio.run(run_collector(config, metrics_port=port, metrics_host=args.metrics_host))
+    if service.SIGNALLED_AT is not None:  # stopped by SIGTERM/SIGINT: everything is flushed and closed
+        _exit_now(EXIT_OK)
     return EXIT_OK
 
 
@@ -100,6 +104,19 @@ def _quiet_logs(config: Config, kinds: set[str]) -> None:
 
     registry.preload(kinds)
     logs.configure("WARNING", secrets=config.secrets(), json=False)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down: the collector has flushed its buffer, written its last
+    heartbeat and closed its clients, /metrics and tracing; finalizing every imported module (numpy,
+    grpc, the backends' clients) only adds 0.3-0.7 s on a busy 2-core machine to a stop that must take < 2 s."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _use_uvloop() -> None:

@@ -93,7 +93,8 @@ class CollectorSettings(Strict):
     breaker: BreakerSettings = BreakerSettings()
     batch_max: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.2, gt=0, le=10)
-    buffer_max: int = Field(100_000, ge=100, description="results kept in memory while the store is down")
+    buffer_max: int = Field(100_000, ge=100, le=10_000_000,
+                            description="results kept in memory while the store is down; past it the oldest go")
     sharding: ShardingSettings = ShardingSettings()
 
 

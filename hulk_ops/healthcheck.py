@@ -1,7 +1,8 @@
 """`python -m hulk_ops.healthcheck`: exit 0 when this container's role answers (the image's HEALTHCHECK).
 
 The role is read from PID 1's command line (the image runs `hulk-ops collect ...` or
-`hulk-ops dashboard ...`, which becomes `python -m streamlit run ...`): the collector must serve
+`hulk-ops dashboard ...`, which becomes `python -m dashboard.serve ...`, Streamlit's `streamlit run`): the
+collector must serve
 /metrics, the dashboard must answer Streamlit's /_stcore/health. `--pid`, `--url` for tests.
 """
 
@@ -35,7 +36,7 @@ def health_url(argv: Sequence[str]) -> str | None:
     if "dashboard" in argv:
         port = _option(argv, "--port") or DEFAULT_PORTS["dashboard"]
         return f"http://127.0.0.1:{port}/_stcore/health"
-    if any(a.endswith("streamlit") for a in argv) or "streamlit" in argv:
+    if any(a.endswith("streamlit") or a == "dashboard.serve" for a in argv):
         port = _option(argv, "--server.port") or DEFAULT_PORTS["dashboard"]
         return f"http://127.0.0.1:{port}/_stcore/health"
     return None

@@ -212,6 +212,8 @@ def run_demo(port: int = 8501, workdir: str | None = None) -> int:
         stop_requested = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    # Ctrl-C stops the demo even when started from a shell that ignores SIGINT for background jobs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         demo.start()
         say(f"dashboard  http://localhost:{port}   (Ctrl-C stops everything the demo started)")

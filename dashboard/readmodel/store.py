@@ -23,7 +23,7 @@ from collectors.notify.keys import NotifyKeys
 from hulk_ops import incidents
 from hulk_ops import silences as silences_mod
 from hulk_ops.config import Config, TargetSettings, redact_url
-from hulk_ops.model import ProbeResult
+from hulk_ops.model import ProbeResult, parse_iso
 from hulk_ops.silences import Silence
 
 STALE_INTERVALS = 3
@@ -31,7 +31,12 @@ DISPLAY_STATUSES = ("down", "degraded", "stale", "unknown", "up")
 
 
 class StoreUnavailable(Exception):
-    """Redis cannot be read; the message is safe to show (no secrets)."""
+    """Redis cannot be read; the message is safe to show (no secrets). `since`: when reads began failing
+    (this dashboard process's first failed read since the last good one)."""
+
+    def __init__(self, message: str, since: float | None = None) -> None:
+        super().__init__(message)
+        self.since = since
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,17 @@ class TargetView:
 @dataclass(frozen=True, slots=True)
 class Event:
     id: str
-    ts: float
+    ts: float  # when it was stored (the stream ID)
     fields: dict[str, str]
+
+    @property
+    def at(self) -> float:
+        """When it happened: its `at` field. Earlier than `ts` only for events the collector buffered through
+        a store outage and wrote when the store was back."""
+        try:
+            return parse_iso(self.fields["at"]).timestamp()
+        except (KeyError, ValueError):
+            return self.ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +146,20 @@ class ReadModel:
         self.memo: dict[str, Any] = {}  # per-process caches built over this model (see rollup.py)
         self._parsed: dict[str, tuple[bytes, ProbeResult, float]] = {}  # name -> (JSON, result, observed ts)
         self.memo_lock = threading.Lock()
+        self.unreachable_since: float | None = None  # first failed read of the current store outage
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
-            return fn(*args)
+            out = fn(*args)
         except (redis.RedisError, OSError) as exc:
+            if self.unreachable_since is None:
+                self.unreachable_since = time.time()
             raise StoreUnavailable(
-                f"cannot read the store at {redact_url(self.config.store.redis_url)}: {type(exc).__name__}: {exc}"
+                f"cannot read the store at {redact_url(self.config.store.redis_url)}: {type(exc).__name__}: {exc}",
+                since=self.unreachable_since,
             ) from None
+        self.unreachable_since = None  # every page reads again by itself: the outage is over
+        return out
 
     # -- latest state -------------------------------------------------------------------------
     def latest(self, names: Sequence[str] | None = None) -> dict[str, ProbeResult]:

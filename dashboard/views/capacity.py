@@ -32,7 +32,7 @@ def render() -> None:
             report = capacity_report(model, WINDOWS[window])
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, max(config.dashboard.refresh_s, 15.0))
             return
         ui.page_freshness(fresh, f"trends: least squares since {ui.utc_time(report.trend_start)}, fitted at "
                                  f"{ui.clock(report.trend_at)} (refreshed every {TTL_S:.0f} s)")

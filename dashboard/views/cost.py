@@ -27,7 +27,7 @@ def render() -> None:
             report = cost_report(model, WINDOWS_S[window])
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, max(config.dashboard.refresh_s, 15.0))
             return
         ui.page_freshness(fresh, "days and months are UTC")
         if report.not_fresh:

@@ -58,7 +58,7 @@ def render() -> None:
         try:
             body(model)
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
 
     live()
 

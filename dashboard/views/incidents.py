@@ -37,7 +37,7 @@ def render() -> None:
             incidents = open_incidents(model, views, context_for=selected, grouped=grouped, limit=SHOWN)
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
             return
         ui.page_freshness(fresh)
         open_section(incidents, selected, len(grouped))
@@ -121,7 +121,7 @@ def timeline_section(config) -> None:
         try:
             entries = timeline(model, now - WINDOWS_S[window], now, filters)
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
             return
         st.caption(f"{len(entries)} entries, newest first · read at {ui.clock(now)}")
         st.dataframe(entries_frame(entries[:2000]), hide_index=True, width="stretch", height=480,

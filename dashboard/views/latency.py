@@ -36,7 +36,7 @@ def render() -> None:
             report = fleet_latency(model, WINDOWS_S[window], None if kind == ALL else kind)
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
             return
         note = "" if report.exact else (f"percentiles from per-hour histograms ({HIST_BUCKETS} log buckets, "
                                         f"±3.1 %), window from {ui.utc_time(report.start)}")

@@ -25,7 +25,7 @@ def render() -> None:
         try:
             overview = context.read_model().overview()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
             return
         body(overview)
 
@@ -136,7 +136,7 @@ def events_table(overview: Overview) -> None:
     for event in overview.events:
         f = event.fields
         rows.append({
-            "time": pd.Timestamp(event.ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "time": pd.Timestamp(event.at, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC"),
             "target": f.get("target", ""),
             "kind": f.get("kind", ""),
             "change": f"{f.get('previous') or 'new'} → {f.get('current', '')}" if f.get("source") != "action"

@@ -31,7 +31,7 @@ def render() -> None:
             views = model.target_views()
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, max(config.dashboard.refresh_s, 30.0))
             return
         ui.page_freshness(fresh, f"radar: {path.name}")
         entries = radar_entries(radar, views)

@@ -43,7 +43,7 @@ def render() -> None:
             detail = target_detail(model, name)
             fresh = model.freshness()
         except StoreUnavailable as exc:
-            ui.store_error(exc)
+            ui.store_error(exc, config.dashboard.refresh_s)
             return
         ui.page_freshness(fresh, f"newest result {ui.age(detail.view.age_s)}")
         header(detail)

@@ -70,6 +70,9 @@ def test_short_interval_pulls_the_default_timeout_down() -> None:
         ("targets: [{kind: redis, url: x}]", ["bad.yaml", "targets[0]", "name", "field required"]),
         ("targets: [{name: a, url: x}]", ["bad.yaml", "target 'a'", "kind", "field required"]),
         ("rules: {mongo: ['x > 1']}", ["bad.yaml", "rules.mongo", "unknown kind"]),
+        ("collector: {buffer_max: 10}", ["bad.yaml", "collector.buffer_max", "greater than or equal to 100"]),
+        ("collector: {buffer_max: 20000000}", ["bad.yaml", "collector.buffer_max", "less than or equal to"]),
+        ("collector: {buffer_max: many}", ["bad.yaml", "collector.buffer_max", "valid integer"]),
     ],
 )
 def test_bad_config_names_file_target_and_field(text: str, expected: list[str]) -> None:
