@@ -25,10 +25,11 @@ from aiohttp import web
 from streamlit.testing.v1 import AppTest
 
 from actions.guard import GuardedAction
+from actions.identity import hash_secret, new_token
 from actions.model import LaunchGpuPod, Principal, ScaleDeployment
 from collectors.service import run_collector
 from dashboard.nav import PAGES
-from hulk_ops import logs
+from hulk_ops import cli, logs
 from hulk_ops.config import ConfigError, load_config, parse_config
 from sandbox.services import free_port
 from sandbox.simbase import HttpSimulator
@@ -101,8 +102,8 @@ def _with_password(url: str, password: str) -> str:
     return url.replace("://", f"://canary:{password}@", 1)
 
 
-def leaks(text: str) -> list[str]:
-    return [name for name, value in CANARIES.items() if value in text]
+def leaks(text: str, canaries: dict[str, str] | None = None) -> list[str]:
+    return [name for name, value in (canaries or CANARIES).items() if value in text]
 
 
 def store_dump(url: str, prefix: str) -> str:
@@ -150,11 +151,16 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
                                                spans, capfd, monkeypatch) -> None:
     closed = free_port()
     data = canary_config(echo.url, closed, audit_schema.model_dump())
+    token_id, token, token_hash = new_token()  # a local user's API token (only its hash is in the config)
+    data["auth"] = {"users": [{"name": "olga", "role": "operator", "token_id": token_id, "token_hash": token_hash,
+                               "password_hash": hash_secret(f"cnrypassword{RUN}")}]}
     path = write_config(data.pop("targets"), **data)
     config = load_config(path)
     secrets = set(config.secrets())
     missing = [n for n, v in CANARIES.items() if not any(v in s for s in secrets)]
     assert not missing, f"config.secrets() does not know these secret fields: {missing}"
+    canaries = {**CANARIES, "clitoken": token.split("_", 2)[2], "password": f"cnrypassword{RUN}",
+                "wrongtoken": f"cnrywrongtoken{RUN}"}
 
     # -- the collector, logging at DEBUG the way `hulk-ops collect` configures it ----------------------------
     logs.configure("DEBUG", secrets=config.secrets())
@@ -166,7 +172,7 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
         lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
     stop.set()
     await asyncio.wait_for(task, 15)
-    found: dict[str, list[str]] = {"metrics": leaks(metrics_text)}
+    found: dict[str, list[str]] = {"metrics": leaks(metrics_text, canaries)}
 
     # -- failing actions (the echo server answers every RunPod and Kubernetes call with the key in it) --------
     guard = GuardedAction(config)
@@ -176,10 +182,17 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
         results.append(await guard.dry_run(ADMIN, request))
         results.append(await guard.submit(ADMIN, request, confirm=request.object_name))
     assert all(r.status in ("refused", "failed") for r in results), [r.status for r in results]
-    found["action results"] = leaks("\n".join(r.model_dump_json() for r in results))
+    found["action results"] = leaks("\n".join(r.model_dump_json() for r in results), canaries)
+    cli_args = ["action", "launch-gpu", "--config", str(path), "--target", "gpu", "--gpu-type", "NVIDIA A40",
+                "--image", "img:1", "--max-hours", "1", "--confirm", "gpu", "--json"]
+    for cli_token in (token, f"hko_{token_id}_{canaries['wrongtoken']}", canaries["wrongtoken"]):
+        monkeypatch.setenv("HULK_OPS_TOKEN", cli_token)
+        code = await asyncio.to_thread(cli.main, cli_args)
+        assert code == 1  # refused or failed, printed (and searched with the logs below)
+    monkeypatch.delenv("HULK_OPS_TOKEN")
     records = await guard.history()
     assert records
-    found["audit rows"] = leaks("\n".join(repr(r.__dict__) for r in records))
+    found["audit rows"] = leaks("\n".join(repr(r.__dict__) for r in records), canaries)
 
     # -- exception messages -----------------------------------------------------------------------------------
     messages = []
@@ -190,22 +203,22 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
         with pytest.raises(ConfigError) as info:
             parse_config(bad, "bad.yaml")
         messages.append(str(info.value))
-    found["config errors"] = leaks("\n".join(messages))
+    found["config errors"] = leaks("\n".join(messages), canaries)
 
     # -- the store, the results, the logs, the spans --------------------------------------------------------
     dump = store_dump(store_redis_url, store_prefix)
     assert f"{store_prefix}latest".encode().decode() in dump
-    found["redis store"] = leaks(dump)
+    found["redis store"] = leaks(dump, canaries)
     latest = redis.Redis.from_url(store_redis_url).hgetall(f"{store_prefix}latest")
     assert len(latest) == len(config.targets)
-    found["probe results"] = leaks(repr(latest))
+    found["probe results"] = leaks(repr(latest), canaries)
     errors = {k.decode(): json.loads(v)["error"] for k, v in latest.items()}
     assert all(errors.values()), errors  # every target really failed and said why
     span_text = "\n".join(f"{s.name} {dict(s.attributes or {})!r} {s.status.description!r} "
                           f"{[(e.name, dict(e.attributes or {})) for e in s.events]!r}"
                           for s in spans.get_finished_spans())
     assert span_text
-    found["spans"] = leaks(span_text)
+    found["spans"] = leaks(span_text, canaries)
 
     # -- every dashboard page ---------------------------------------------------------------------------------
     monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
@@ -228,10 +241,10 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
     st.cache_resource.clear()
     rendered = "\n".join(page_text)
     assert "cache2" in rendered
-    found["dashboard pages"] = leaks(rendered)
+    found["dashboard pages"] = leaks(rendered, canaries)
 
     out, err = capfd.readouterr()
     assert "probe" in out + err or "collector" in out + err  # the log really was captured
-    found["logs"] = leaks(out + err)
+    found["logs"] = leaks(out + err, canaries)
 
     assert {where: names for where, names in found.items() if names} == {}
