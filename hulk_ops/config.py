@@ -230,7 +230,7 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from None
+        raise ConfigError(f"{source}: invalid YAML{where}: {_printable(problem)}") from None
     except (ValueError, IndexError, TypeError, OverflowError) as exc:  # PyYAML's own constructors (`!!float ''`)
         raise ConfigError(f"{source}: invalid YAML: a tagged value cannot be built "
                           f"({type(exc).__name__}: {_short(str(exc))})") from None
@@ -253,12 +253,13 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
         from probes import registry
 
         if kind not in registry.KINDS:
-            raise ConfigError(f"{source}: rules.{kind}: unknown kind (known: {', '.join(registry.KINDS)})")
+            raise ConfigError(f"{source}: {_path_text(('rules', kind))}: unknown kind "
+                              f"(known: {', '.join(registry.KINDS)})")
         try:
             for text_rule in texts:
                 rules_mod.parse_rule(text_rule)
         except ValueError as exc:
-            raise ConfigError(f"{source}: rules.{kind}: {exc}") from None
+            raise ConfigError(f"{source}: {_path_text(('rules', kind))}: {exc}") from None
     problems = check_references(config.actions, {t.name: t.kind for t in targets})
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
@@ -284,6 +285,11 @@ def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
         return model.model_validate(item)
     except ValidationError as exc:
         raise ConfigError(_format(exc, source, prefix=(where,))) from None
+
+
+def _printable(text: str) -> str:
+    """One line whatever the text holds: control and line-breaking characters escaped as \\x.. / \\u...."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -391,5 +397,5 @@ def _format(exc: ValidationError, source: str, prefix: tuple[str, ...]) -> str:
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "field required"
-        lines.append(": ".join([source, *prefix, *loc, redact_url(msg)]))  # validators quote the value given
+        lines.append(": ".join([source, *prefix, *loc, redact_url(_printable(msg))]))  # validators quote values
     return "\n".join(lines)
