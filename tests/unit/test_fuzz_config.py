@@ -32,7 +32,9 @@ from probes import registry
 
 EXAMPLES = int(os.environ.get("HULK_FUZZ_CONFIG_EXAMPLES", "10000"))
 settings.register_profile(
-    "config-fuzz", max_examples=EXAMPLES, deadline=None, derandomize=False, database=None,
+    # CI runs one fixed set of 10,000 files (no flake from a new draw); elsewhere each run draws new ones
+    "config-fuzz", max_examples=EXAMPLES, deadline=None, derandomize=bool(os.environ.get("CI")), database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
                            HealthCheck.function_scoped_fixture],
 )
