@@ -20,12 +20,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from actions import policy
 from actions.approvals import ApprovalFlow
 from actions.audit import AuditFilter, AuditRecord, AuditUnavailable, KeyBusy, KeyClaim, PostgresAuditLog
 from actions.executors.base import ActionFailed, ActionRefused, Executor
-from actions.model import REQUEST_TYPES, ActionRequest, ActionResult, BadRequest, Preview, Principal
+from actions.model import (
+    REQUEST_TYPES,
+    ActionRequest,
+    ActionResult,
+    BadRequest,
+    Preview,
+    Principal,
+    describe_validation,
+)
 from actions.permit import PermitError, _mint
 from actions.timeline import Timeline
 from hulk_ops.config import Config, TargetSettings
@@ -72,6 +81,7 @@ class GuardedAction(ApprovalFlow):
     # -- the flow ---------------------------------------------------------------------------
     async def dry_run(self, principal: Principal, request: ActionRequest) -> ActionResult:
         ctx = self._context(principal, request, None)
+        request = ctx.request
         decision = policy.authorise(principal, request.action, ctx.target, self._config.actions)
         if decision.verdict == "deny":
             return await self._refuse(ctx, decision.reason)
@@ -91,6 +101,7 @@ class GuardedAction(ApprovalFlow):
     async def submit(self, principal: Principal, request: ActionRequest, confirm: str | None,
                      idempotency_key: str | None = None) -> ActionResult:
         ctx = self._context(principal, request, idempotency_key)
+        request = ctx.request
         decision = policy.authorise(principal, request.action, ctx.target, self._config.actions)
         if decision.verdict == "deny":
             return await self._refuse(ctx, decision.reason)
@@ -195,6 +206,7 @@ class GuardedAction(ApprovalFlow):
         return self._audit
 
     def _context(self, principal: Principal, request: ActionRequest, key: str | None) -> Context:
+        request = _revalidated(request)
         try:
             target = self._config.target(request.target)
         except KeyError:
@@ -246,3 +258,13 @@ class GuardedAction(ApprovalFlow):
         if self._timeline is not None:
             await self._timeline.emit(result, ctx.principal, ctx.target.kind)
 
+
+def _revalidated(request: ActionRequest) -> ActionRequest:
+    """The guard trusts no caller to have validated: a request built without validation (model_construct, a
+    stored row edited by hand) is checked again here and refused as bad input before anything reads a backend."""
+    if not isinstance(request, ActionRequest) or type(request) not in REQUEST_TYPES.values():
+        raise BadRequest(f"not an action request: {type(request).__name__}")
+    try:
+        return type(request).model_validate(dict(request.__dict__))
+    except ValidationError as exc:
+        raise BadRequest(describe_validation(exc)) from None

@@ -14,7 +14,16 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hulk_ops.action_config import ROLES, Role
 
@@ -23,8 +32,8 @@ Outcome = Literal[
 ]
 REDACTED = "***"
 SECRET_NAME = re.compile(r"(pass|secret|token|key|credential|auth)", re.IGNORECASE)
-STREAM_NAME = r"^[^\s.*>/\\]{1,255}$"
-SUBJECT = r"^[^\s]{1,255}$"
+STREAM_NAME = r"^[^\s\x00-\x1f\x7f.*>/\\]{1,255}$"  # no control characters (not all are \s to every engine)
+SUBJECT = r"^[^\s\x00-\x1f\x7f]{1,255}$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 POD_ID = r"^[A-Za-z0-9_-]{1,64}$"
 # RunPod's SDK writes values into GraphQL text unescaped: these patterns keep quotes and braces out.
@@ -58,6 +67,18 @@ class ActionRequest(BaseModel):
     @property
     def object_name(self) -> str:
         raise NotImplementedError
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        # pydantic's lax mode reads true as 1: a replica count or a GPU count given as a boolean is a mistake
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(value, bool) and field is not None and re.search(r"\b(int|float)\b",
+                                                                             str(field.annotation)):
+                    raise ValueError(f"{name}: must be a number, got {value!r}")
+        return data
 
     def params(self, redact: bool = True) -> dict[str, Any]:
         """Normalised parameters (sorted keys, no None), secrets replaced by *** unless redact=False."""

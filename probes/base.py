@@ -256,5 +256,10 @@ def describe_error(exc: BaseException, url: str, timeout: float) -> str:
             return f"host unreachable ({where})"
         if closed_transport(err):
             return f"connection closed by peer ({where})"
+    if isinstance(exc, ValueError | TypeError | AttributeError | LookupError):
+        # the server answered, but not what its protocol promises (garbage, truncated, wrong types) - or the
+        # probe misread it: either way a person needs the host and the parser's complaint, on one line
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"unreadable answer from {where}: {type(exc).__name__}: {first}"[:300]
     text = str(exc).strip() or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]

@@ -142,6 +142,10 @@ def spend_chart(model, report: CostReport) -> None:
     start = report.read_at - report.window_s
     series = {name: bucketize(ts, rate, start, report.read_at, max_points=CHART_POINTS, how="mean")
               for name, (ts, rate) in sorted(report.runpod_rates.items())}
+    series = {name: buckets for name, buckets in series.items() if len(buckets)}
+    if not series:  # a figure without traces makes Plotly raise (PlotlyEmptyDataError)
+        st.caption("No RunPod spend sample in this window yet.")
+        return
     st.plotly_chart(charts.lines(series, "mean", "RunPod $/h over the window", "$/h"), key="cost_chart")
     for name in series:
         nav.link_target(name, f"{name}: target detail")
