@@ -81,10 +81,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboard.launch import run_dashboard
+    from dashboard.launch import CookieSecretMissing, run_dashboard
 
     config = _load(args)
-    return run_dashboard(config, args.config, port=args.port, host=args.host)
+    try:
+        return run_dashboard(config, args.config, port=args.port, host=args.host)
+    except CookieSecretMissing as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
