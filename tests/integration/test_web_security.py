@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from actions.identity import hash_secret
-from dashboard.launch import COOKIE_ENV, MIN_COOKIE_SECRET, streamlit_argv, streamlit_env
+from dashboard.launch import COOKIE_ENV, MIN_COOKIE_SECRET, CookieSecretMissing, streamlit_argv, streamlit_env
 from hulk_ops.config import load_config
 from sandbox.services import free_port, stop_process, wait_port
 
@@ -99,21 +99,20 @@ def test_a_short_cookie_secret_is_refused_without_showing_it(auth_config, hostil
     assert short not in done.stdout + done.stderr
 
 
-def test_a_cookie_secret_in_config_toml_or_secrets_toml_counts(auth_config, hostile_dir) -> None:
+def test_a_cookie_secret_in_config_toml_or_secrets_toml_counts(auth_config, hostile_dir, monkeypatch) -> None:
     from dashboard.launch import check_cookie_secret
 
     config = load_config(auth_config)
     good = secrets.token_urlsafe(40)
-    cwd = Path.cwd()
-    os.chdir(hostile_dir)
-    try:
-        (hostile_dir / ".streamlit" / "config.toml").write_text(f'[server]\ncookieSecret = "{good}"\n')
-        check_cookie_secret(config, clean_env(hostile_dir))  # no exception
-        (hostile_dir / ".streamlit" / "config.toml").unlink()
-        (hostile_dir / ".streamlit" / "secrets.toml").write_text(f'[auth]\ncookie_secret = "{good}"\n')
+    monkeypatch.chdir(hostile_dir)  # Streamlit reads ./.streamlit/ of the working directory
+    (hostile_dir / ".streamlit" / "config.toml").write_text(f'[server]\ncookieSecret = "{good}"\n')
+    check_cookie_secret(config, clean_env(hostile_dir))  # no exception
+    (hostile_dir / ".streamlit" / "config.toml").unlink()
+    (hostile_dir / ".streamlit" / "secrets.toml").write_text(f'[auth]\ncookie_secret = "{good}"\n')
+    check_cookie_secret(config, clean_env(hostile_dir))
+    (hostile_dir / ".streamlit" / "secrets.toml").unlink()
+    with pytest.raises(CookieSecretMissing):
         check_cookie_secret(config, clean_env(hostile_dir))
-    finally:
-        os.chdir(cwd)
 
 
 def test_no_login_needs_no_cookie_secret(write_config, hostile_dir) -> None:
