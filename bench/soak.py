@@ -133,16 +133,31 @@ def growth(series: list[float]) -> dict[str, float | int | None]:
             "growth_pct": round(100.0 * (end - start) / start, 2) if start else None}
 
 
-def heap_series(folder: Path, component: str, pid: int, since: float) -> tuple[list[float], list[float]]:
+def heap_rows(folder: Path, component: str, pid: int, since: float) -> list[dict[str, Any]]:
     path = folder / f"{component}-{pid}.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [row for row in rows if row["t"] >= since]
+
+
+def top_growth(rows: list[dict[str, Any]], limit: int = 10) -> list[list[Any]]:
+    """[site, bytes at the start, bytes at the end, growth] for the sites that grew most (HULK_OPS_HEAP_STATS_TOP)."""
+    with_top = [row for row in rows if row.get("top")]
+    if len(with_top) < 2:
+        return []
+    first = {site: size for site, size, _count in with_top[0]["top"]}
+    last = {site: size for site, size, _count in with_top[-1]["top"]}
+    grown = [[site, first.get(site, 0), size, size - first.get(site, 0)] for site, size in last.items()]
+    return sorted(grown, key=lambda g: -g[3])[:limit]
+
+
+def heap_series(folder: Path, component: str, pid: int, since: float) -> tuple[list[float], list[float]]:
     traced, blocks = [], []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            if row["t"] >= since:
-                if row.get("traced_bytes") is not None:
-                    traced.append(float(row["traced_bytes"]))
-                blocks.append(float(row["blocks"]))
+    for row in heap_rows(folder, component, pid, since):
+        if row.get("traced_bytes") is not None:
+            traced.append(float(row["traced_bytes"]))
+        blocks.append(float(row["blocks"]))
     return traced, blocks
 
 
@@ -172,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, default=None,
                         help="not counted (imports, first renders, caches); default: 10 %% of the run, 30-300 s")
     parser.add_argument("--dwell-s", type=float, default=3.0, help="seconds on each page before the next click")
+    parser.add_argument("--top", type=int, default=0, metavar="N",
+                        help="also record the N source lines holding the most heap, and report which grew")
     parser.add_argument("--workdir", default=".bench/soak")
     parser.add_argument("--out", default=None, help="JSON result (default: WORKDIR/soak.json)")
     args = parser.parse_args(argv)
@@ -182,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup_s if args.warmup_s is not None else min(300.0, max(30.0, args.minutes * 6.0))
     sample_s = min(args.sample_s, max(2.0, args.minutes * 60.0 / 10))
     demo = Demo(workdir, port=pick_port(8501), env={
-        "HULK_OPS_HEAP_STATS": str(heap_dir), "HULK_OPS_HEAP_STATS_S": str(sample_s)})
+        "HULK_OPS_HEAP_STATS": str(heap_dir), "HULK_OPS_HEAP_STATS_S": str(sample_s),
+        "HULK_OPS_HEAP_STATS_TOP": str(args.top)})
     logs = {name: workdir / f"{name}.log" for name in ("collector", "dashboard")}
     offsets = {name: path.stat().st_size if path.exists() else 0 for name, path in logs.items()}
     started = time.time()
@@ -232,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         within &= heap_ok and rss_ok and errors_ok
         result["processes"][name] = {
             "pid": pid, "heap_traced_bytes": heap, "heap_blocks": growth(blocks), "rss_bytes": rss_growth,
+            "heap_top_growth": top_growth(heap_rows(heap_dir, name, pid, since)),
             "error_lines": len(errors), "error_examples": errors[:10],
             "within_budget": {"heap": heap_ok, "rss": rss_ok, "errors": errors_ok},
         }

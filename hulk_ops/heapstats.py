@@ -11,6 +11,8 @@ appends a JSON line every `HULK_OPS_HEAP_STATS_S` seconds (default 10) to `<fold
     blocks          sys.getallocatedblocks(): memory blocks the interpreter holds, imports included
     gc_objects      objects tracked by the garbage collector
     rss_bytes       resident set size (psutil)
+    top             with HULK_OPS_HEAP_STATS_TOP=N: the N source lines holding the most traced memory,
+                    [["file:line", bytes, blocks], ...] (a snapshot per sample: costs a second on a big heap)
 
 Without the variable nothing starts and nothing is imported beyond this module.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 ENV = "HULK_OPS_HEAP_STATS"
 ENV_INTERVAL = "HULK_OPS_HEAP_STATS_S"
+ENV_TOP = "HULK_OPS_HEAP_STATS_TOP"
 _started: set[str] = set()
 _lock = threading.Lock()
 
@@ -51,21 +54,29 @@ def start(component: str) -> Path | None:
     return path
 
 
-def sample() -> dict[str, float | int | None]:
+def sample(top: int = 0) -> dict[str, object]:
     import psutil
 
-    return {
+    row: dict[str, object] = {
         "t": time.time(),
         "traced_bytes": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
         "blocks": sys.getallocatedblocks(),
         "gc_objects": len(gc.get_objects()),
         "rss_bytes": psutil.Process().memory_info().rss,
     }
+    if top and tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot().filter_traces([
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, "<frozen importlib._bootstrap*>")])
+        row["top"] = [[f"{s.traceback[0].filename}:{s.traceback[0].lineno}", s.size, s.count]
+                      for s in snapshot.statistics("lineno")[:top]]
+    return row
 
 
 def _loop(path: Path, interval: float) -> None:
+    top = int(os.environ.get(ENV_TOP) or 0)
     while True:
-        line = json.dumps(sample())
+        line = json.dumps(sample(top))
         with open(path, "a", encoding="utf-8") as out:
             out.write(line + "\n")
         time.sleep(interval)

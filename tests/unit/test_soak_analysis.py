@@ -55,3 +55,12 @@ def test_without_the_variable_nothing_starts() -> None:
     env = {k: v for k, v in os.environ.items() if k != "HULK_OPS_HEAP_STATS"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["None", "1", "False"], proc.stderr
+
+
+def test_top_growth_names_the_sites_that_grew_most() -> None:
+    from bench.soak import top_growth
+
+    rows = [{"t": 1, "top": [["a.py:1", 100, 1], ["b.py:2", 50, 1]]},
+            {"t": 2, "top": [["b.py:2", 500, 9], ["a.py:1", 110, 1], ["c.py:3", 70, 2]]}]
+    assert top_growth(rows) == [["b.py:2", 50, 500, 450], ["c.py:3", 0, 70, 70], ["a.py:1", 100, 110, 10]]
+    assert top_growth(rows[:1]) == []
