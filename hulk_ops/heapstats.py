@@ -31,7 +31,6 @@ from pathlib import Path
 ENV = "HULK_OPS_HEAP_STATS"
 ENV_INTERVAL = "HULK_OPS_HEAP_STATS_S"
 ENV_TOP = "HULK_OPS_HEAP_STATS_TOP"
-_started: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -40,17 +39,17 @@ def start(component: str) -> Path | None:
     folder = os.environ.get(ENV)
     if not folder:
         return None
+    name = f"heapstats-{component}"
     with _lock:
-        if component in _started:
+        # by thread name, not a module global: Streamlit re-imports a module whose file changed
+        if any(t.name == name for t in threading.enumerate()):
             return None
-        _started.add(component)
-    if not tracemalloc.is_tracing():
-        tracemalloc.start(1)
-    path = Path(folder) / f"{component}-{os.getpid()}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    interval = float(os.environ.get(ENV_INTERVAL) or 10)
-    thread = threading.Thread(target=_loop, args=(path, interval), name=f"heapstats-{component}", daemon=True)
-    thread.start()
+        if not tracemalloc.is_tracing():
+            tracemalloc.start(1)
+        path = Path(folder) / f"{component}-{os.getpid()}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        interval = float(os.environ.get(ENV_INTERVAL) or 10)
+        threading.Thread(target=_loop, args=(path, interval), name=name, daemon=True).start()
     return path
 
 
