@@ -25,11 +25,12 @@ $(UV):
 venv: .venv/.synced
 
 # Debian packages a fresh machine lacks (servers are reused when already running); tests also need Chromium
+# and nginx (the documented Origin-checking proxy is tested)
 servers: venv
 	$(PY) -m sandbox.services install
 
 system: venv
-	$(PY) -m sandbox.services install --with chromium
+	$(PY) -m sandbox.services install --with chromium --with nginx
 
 demo: servers
 	$(PY) -m hulk_ops.cli demo

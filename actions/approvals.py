@@ -50,7 +50,8 @@ class ApprovalFlow:
             return await self._refuse(replace(ctx, principal=principal), decision.reason)
         ctx = replace(ctx, approver=principal.name)
         try:
-            await self._store().append(self._record(ctx, "approved", self._result(ctx, "pending_approval", "")))
+            self._noted("approved", await self._store().append(
+                self._record(ctx, "approved", self._result(ctx, "pending_approval", ""))))
         except AuditUnavailable as exc:
             return self._result(ctx, "refused", f"refused: {exc}; nothing was executed", error=str(exc))
         return await self._run(ctx)
@@ -65,7 +66,7 @@ class ApprovalFlow:
                               error=reason or "rejected")
         ctx = replace(ctx, approver=principal.name)
         try:
-            await self._store().append(self._record(ctx, "rejected", result))
+            self._noted("rejected", await self._store().append(self._record(ctx, "rejected", result)))
         except AuditUnavailable as exc:
             return self._result(ctx, "refused", f"refused: {exc}; the request still waits", error=str(exc))
         return result
@@ -94,7 +95,8 @@ class ApprovalFlow:
         result = self._result(ctx, "pending_approval", f"{reason}; request {ctx.request_id} waits until "
                                                        f"{expires:%Y-%m-%d %H:%M} UTC", preview)
         try:
-            await self._store().append(self._record(ctx, "pending_approval", result, expires_at=expires))
+            self._noted("pending_approval", await self._store().append(
+                self._record(ctx, "pending_approval", result, expires_at=expires)))
         except AuditUnavailable as exc:
             return self._result(ctx, "refused", f"refused: {exc}; the request was not queued", error=str(exc))
         await self._emit(ctx, result)

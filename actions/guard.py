@@ -13,9 +13,10 @@ only with a Permit minted here after the audit write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from actions.model import (
 )
 from actions.permit import PermitError, _mint
 from actions.timeline import Timeline
+from hulk_ops import tracing
 from hulk_ops.config import Config, TargetSettings
 
 log = structlog.get_logger("hulk_ops.actions")
@@ -48,6 +50,36 @@ EXECUTORS = {
     "stop_pod": "actions.executors.runpod:RunPodActions",
     "terminate_pod": "actions.executors.runpod:RunPodActions",
 }
+
+
+def _traced(step: str) -> Callable[[Callable[..., Awaitable[ActionResult]]], Callable[..., Awaitable[ActionResult]]]:
+    """A span `action.<name>` around one public step of the guard (hulk_ops/tracing.py lists its attributes).
+
+    Parameters are not attributes (a RunPod request may carry secret values); the audit ids are added by
+    `_noted` as the rows are written. Free when tracing is off."""
+
+    def wrap(method: Callable[..., Awaitable[ActionResult]]) -> Callable[..., Awaitable[ActionResult]]:
+        @functools.wraps(method)
+        async def run(self: GuardedAction, principal: Principal, *args: Any, **kwargs: Any) -> ActionResult:
+            request = args[0] if args and isinstance(args[0], ActionRequest) else None
+            request_id = args[0] if args and isinstance(args[0], str) else None  # approve, reject
+            name = f"action.{request.action}" if request is not None else "action"
+            with tracing.span(name, step=step, user=principal.name, roles=",".join(principal.roles),
+                              via=principal.via, action=request.action if request else None,
+                              target=request.target if request else None, request_id=request_id) as current:
+                result = await method(self, principal, *args, **kwargs)
+                if current.is_recording():
+                    current.update_name(f"action.{result.action}")
+                    tracing.annotate(current, action=result.action, target=result.target, object=result.object_name,
+                                     outcome=result.status, request_id=result.request_id,
+                                     idempotency_key=result.idempotency_key, approver=result.approver)
+                    if result.status == "failed":
+                        tracing.fail(current, result.error)
+                return result
+
+        return run
+
+    return wrap
 
 
 def build_guard(config: Config) -> GuardedAction:
@@ -79,6 +111,7 @@ class GuardedAction(ApprovalFlow):
         return policy.offered(principal, target, self._config.actions, actions)
 
     # -- the flow ---------------------------------------------------------------------------
+    @_traced("dry_run")
     async def dry_run(self, principal: Principal, request: ActionRequest) -> ActionResult:
         ctx = self._context(principal, request, None)
         request = ctx.request
@@ -98,6 +131,7 @@ class GuardedAction(ApprovalFlow):
         await self._record_soft(ctx, result, "dry_run")
         return result
 
+    @_traced("submit")
     async def submit(self, principal: Principal, request: ActionRequest, confirm: str | None,
                      idempotency_key: str | None = None) -> ActionResult:
         ctx = self._context(principal, request, idempotency_key)
@@ -112,6 +146,15 @@ class GuardedAction(ApprovalFlow):
             return await self._queue(ctx, decision.reason)
         return await self._run(ctx)
 
+    @_traced("approve")
+    async def approve(self, principal: Principal, request_id: str) -> ActionResult:
+        return await super().approve(principal, request_id)
+
+    @_traced("reject")
+    async def reject(self, principal: Principal, request_id: str, reason: str = "") -> ActionResult:
+        return await super().reject(principal, request_id, reason)
+
+    @_traced("refuse")
     async def refuse(self, principal: Principal, request: ActionRequest, reason: str) -> ActionResult:
         """Refuse before authorisation (no valid token, ...), audited like every refusal."""
         return await self._refuse(self._context(principal, request, None), reason)
@@ -142,10 +185,12 @@ class GuardedAction(ApprovalFlow):
         if preview.refusal:
             return await self._refuse(ctx, preview.refusal, preview, claim=claim)
         started = self._result(ctx, "succeeded", preview.summary, preview)
-        audit_id = await claim.start(self._record(ctx, "started", started), ctx.request.fingerprint())
+        audit_id = self._noted("started", await claim.start(self._record(ctx, "started", started),
+                                                            ctx.request.fingerprint()))
         result = await self._execute(ctx, executor, preview, audit_id)
         try:
-            await claim.finish(self._record(ctx, result.status, result), result.model_dump(mode="json"))
+            self._noted(result.status, await claim.finish(self._record(ctx, result.status, result),
+                                                          result.model_dump(mode="json")))
         except AuditUnavailable as exc:
             log.error("audit_outcome_lost", request_id=ctx.request_id, status=result.status, error=str(exc))
             result.warnings.append(f"the action ran but its outcome could not be recorded: {exc}")
@@ -185,7 +230,7 @@ class GuardedAction(ApprovalFlow):
             "status": "replayed", "request_id": ctx.request_id,
             "message": f"already done by request {stored.request_id} ({earlier.status}): {earlier.message}",
         })
-        await claim.record(self._record(ctx, "replayed", result))
+        self._noted("replayed", await claim.record(self._record(ctx, "replayed", result)))
         return result
 
     async def _refuse(self, ctx: Context, reason: str, preview: Preview | None = None,
@@ -193,7 +238,7 @@ class GuardedAction(ApprovalFlow):
         result = self._result(ctx, "refused", f"refused: {reason}", preview, error=reason)
         record = self._record(ctx, "refused", result)
         try:
-            await (claim.record(record) if claim else self._store().append(record))
+            self._noted("refused", await (claim.record(record) if claim else self._store().append(record)))
         except AuditUnavailable as exc:
             result.warnings.append(f"this refusal could not be recorded: {exc}")
         await self._emit(ctx, result)
@@ -250,9 +295,17 @@ class GuardedAction(ApprovalFlow):
     async def _record_soft(self, ctx: Context, result: ActionResult, outcome: str) -> None:
         """Audit a dry-run or an expiry; if the store is down the result says so (nothing was executed)."""
         try:
-            await self._store().append(self._record(ctx, outcome, result))
+            self._noted(outcome, await self._store().append(self._record(ctx, outcome, result)))
         except AuditUnavailable as exc:
             result.warnings.append(f"not recorded in the audit log: {exc}")
+
+    @staticmethod
+    def _noted(outcome: str, row_id: int) -> int:
+        """Put an audit row's id on the current action span: the 'started' row (the Permit's) and an approval
+        under their own keys, the row holding the outcome as `audit_id`."""
+        key = {"started": "audit_started_id", "approved": "audit_approved_id"}.get(outcome, "audit_id")
+        tracing.note(**{key: row_id})
+        return row_id
 
     async def _emit(self, ctx: Context, result: ActionResult) -> None:
         if self._timeline is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import auth, nav
+from hulk_ops import heapstats
 
+heapstats.start("dashboard")  # once per process, only with HULK_OPS_HEAP_STATS set (bench/soak.py)
 st.set_page_config(page_title="hulk-ops", page_icon=":material/monitor_heart:", layout="wide")
 
 SECTIONS = {

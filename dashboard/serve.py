@@ -38,16 +38,21 @@ log = logging.getLogger("hulk_ops.dashboard")
 
 
 def streamlit_args(port: int, host: str) -> list[str]:
-    """`streamlit run` arguments after "run": the app and the server options."""
-    return [
+    """`streamlit run` arguments after "run": the app and the server options (security settings as flags,
+    which beat every config file and variable)."""
+    from dashboard.launch import SECURITY_FLAGS
+
+    args = [
         str(APP),
         "--server.port", str(port),
         "--server.address", host,
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
-        "--server.enableXsrfProtection", "true",
         "--client.toolbarMode", "minimal",
     ]
+    for option, value in SECURITY_FLAGS:
+        args += [f"--{option}", value]
+    return args
 
 
 def warm(config: Config | None = None) -> dict[str, float]:

@@ -70,12 +70,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     from collectors import service
     from collectors.service import run_collector
-    from hulk_ops import logs
+    from hulk_ops import heapstats, logs
     from probes import registry
 
     config = _load(args)
     registry.preload({t.kind for t in config.targets})
     logs.configure(args.log_level, secrets=config.secrets())
+    heapstats.start("collector")  # only with HULK_OPS_HEAP_STATS set (bench/soak.py)
     _use_uvloop()
     port = None if args.metrics_port == 0 else args.metrics_port
     asyncio.run(run_collector(config, metrics_port=port, metrics_host=args.metrics_host))
@@ -85,10 +86,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboard.launch import run_dashboard
+    from dashboard.launch import CookieSecretMissing, run_dashboard
 
     config = _load(args)
-    return run_dashboard(config, args.config, port=args.port, host=args.host)
+    try:
+        return run_dashboard(config, args.config, port=args.port, host=args.host)
+    except CookieSecretMissing as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -14,7 +14,10 @@ Spans hulk-ops emits (attribute keys carry the `hulk.` prefix):
     store.write            one batched write; links to the cycles whose results it carries
     notify.evaluate / notify.deliver
     dashboard.page         one full render of a dashboard page (dashboard/traced.py)
-    action.<name>          a guarded action, carrying its audit id (the actions package calls span())
+    action.<name>          one step of a guarded action (actions/guard.py): step (dry_run, submit, approve,
+                           reject, refuse), action, target, object, user, roles, via, outcome, request_id,
+                           idempotency_key, approver, audit_id (the row holding the outcome),
+                           audit_started_id (the 'started' row whose id the Permit carries), audit_approved_id
 
 For other packages (the guarded actions): `with tracing.span("action.scale", audit_id=..., target=...)`.
 Keyword attributes become `hulk.<key>`; values are cleaned: None dropped, non-scalars made text,
@@ -144,6 +147,12 @@ def annotate(current: Span, **attrs: Any) -> None:
     """Add attributes to a span after the fact (a no-op on a non-recording span)."""
     if current.is_recording():
         current.set_attributes(clean(attrs))
+
+
+def note(**attrs: Any) -> None:
+    """Add attributes to the current span, if tracing is on (e.g. an id learnt deep inside the traced block)."""
+    if _provider is not None:
+        annotate(trace.get_current_span(), **attrs)
 
 
 def fail(current: Span, message: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from dashboard.launch import COOKIE_ENV
 from sandbox.services import Endpoint, Services, free_port, port_open, stop_process, wait_port
 
 DEMO_REDIS_DB = 1
@@ -30,9 +32,13 @@ def pick_port(preferred: int) -> int:
 
 
 class Demo:
-    def __init__(self, workdir: Path, port: int = 8501) -> None:
+    def __init__(self, workdir: Path, port: int = 8501, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.port = port
+        self.env = dict(env or {})  # extra environment for the collector and the dashboard (bench/soak.py)
+        # the sandbox's login needs a cookie secret (`hulk-ops dashboard` refuses to start without one):
+        # a random one per run, handed over in the environment, never printed
+        self.cookie_secret = secrets.token_urlsafe(48)
         self.services = Services(workdir / "services")
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stoppers: list[Any] = []
@@ -62,12 +68,12 @@ class Demo:
                                  "--metrics-port", str(self.metrics_port)])
         wait_port(self.metrics_port, 60, self.processes[-1][1], "collector /metrics")
         self.spawn("dashboard", ["dashboard", "--config", str(self.config_path), "--port", str(self.port),
-                                 "--host", "127.0.0.1"])
+                                 "--host", "127.0.0.1"], env={COOKIE_ENV: self.cookie_secret})
         wait_port(self.port, 90, self.processes[-1][1], "dashboard")
 
-    def spawn(self, name: str, args: list[str]) -> None:
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.workdir / f"{name}.log", "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env, **(env or {}))
         proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", *args], stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         self.processes.append((name, proc))

@@ -36,6 +36,7 @@ PACKAGES = {
     "promtool": "prometheus",
     "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
     "chromium": "chromium",
+    "nginx": "nginx-light",  # tests/integration/test_origin_proxy.py runs deploy/proxy/nginx.conf
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -47,8 +48,9 @@ def dashboard_url(tmp_path: Path):
     def _start(config_path: Path) -> str:
         port = free_port()
         log = open(tmp_path / f"dashboard-{port}.log", "wb")
+        env = dict(os.environ, STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_urlsafe(48))  # needed with auth:
         proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config", str(config_path),
-                                 "--port", str(port)], stdout=log, stderr=log, start_new_session=True)
+                                 "--port", str(port)], stdout=log, stderr=log, start_new_session=True, env=env)
         procs.append(proc)
         wait_port(port, 60, proc, "dashboard")
         return f"http://127.0.0.1:{port}"
