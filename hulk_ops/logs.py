@@ -37,9 +37,20 @@ def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing, not at configure time (a test's captured
+    stream is closed after it; a handler bound to it would fail every later log line)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = True) -> None:
     _SECRETS[:] = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s", force=True)
+    logging.basicConfig(stream=_CurrentStderr(), level=level, format="%(message)s", force=True)
     for noisy in ("asyncio", "nats", "neo4j", "kubernetes", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -54,6 +65,6 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = Tru
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
