@@ -32,14 +32,14 @@ def hooks(receiver) -> list[dict]:
             {"name": "am", "url": receiver.url("/am"), "format": "alertmanager"}]
 
 
-async def test_one_notification_per_incident_and_one_resolve(private_redis, webhook_receiver, write_config,
+async def test_one_notification_per_incident_and_one_resolve(restartable_redis, webhook_receiver, write_config,
                                                              redis_server) -> None:
-    url = private_redis.url
+    url = restartable_redis.url
     targets = [
         {"name": "dep", "kind": "redis", "url": url, "interval_s": 0.5},
         {"name": "app1", "kind": "redis", "url": f"{url}/1", "interval_s": 0.5, "depends_on": ["dep"]},
         {"name": "app2", "kind": "redis", "url": f"{url}/2", "interval_s": 0.5, "depends_on": ["dep"]},
-        {"name": "app3", "kind": "tcp", "url": f"tcp://127.0.0.1:{private_redis.port}", "interval_s": 0.5,
+        {"name": "app3", "kind": "tcp", "url": f"tcp://127.0.0.1:{restartable_redis.port}", "interval_s": 0.5,
          "depends_on": ["app1"]},  # through app1: still explained by dep
         {"name": "other", "kind": "redis", "url": redis_server.url, "interval_s": 0.5},
     ]
@@ -50,7 +50,7 @@ async def test_one_notification_per_incident_and_one_resolve(private_redis, webh
     try:
         model = ReadModel(config)
         assert await await_for(lambda: {v.status for v in model.target_views()} == {"up"}, 10)
-        private_redis.stop()
+        restartable_redis.stop()
         stopped_at = time.time()
         assert await await_for(lambda: len(webhook_receiver.all()) >= 3, 10)
         await asyncio.sleep(2.0)  # anything more would arrive now (three intervals, many evaluations)
@@ -59,7 +59,7 @@ async def test_one_notification_per_incident_and_one_resolve(private_redis, webh
         generic = webhook_receiver.bodies("/generic")[0]
         assert generic["event"] == "open" and generic["incident"]["root"] == "dep"
         assert generic["incident"]["dependents"] == ["app1", "app2", "app3"]
-        assert f"connection refused (127.0.0.1:{private_redis.port})" in generic["targets"]["dep"]["error"]
+        assert f"connection refused (127.0.0.1:{restartable_redis.port})" in generic["targets"]["dep"]["error"]
         assert min(r.at for r in opens) - stopped_at < 1.5 + 1.0 + 1.0  # group wait + an interval + slack
         slack = webhook_receiver.bodies("/slack")[0]
         assert slack["text"].startswith(":rotating_light: DOWN: dep is down (+3 dependents")
@@ -69,7 +69,7 @@ async def test_one_notification_per_incident_and_one_resolve(private_redis, webh
         assert slack_request.headers["X-Token"] == "canary-header-secret"
         assert slack_request.headers["X-Hulk-Ops-Message-Id"].startswith(generic["incident"]["id"])
 
-        private_redis.start()
+        restartable_redis.start()
         assert await await_for(lambda: len(webhook_receiver.all()) >= 6, 10)
         await asyncio.sleep(2.0)
         resolves = webhook_receiver.all()[3:]
