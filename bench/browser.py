@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -156,12 +157,17 @@ def start_dashboard(path: Path, port: int | None = None) -> tuple[subprocess.Pop
 
     port = port or free_port()
     started = time.monotonic()
+    # a config with a login needs a cookie secret (hulk-ops dashboard refuses to start without one)
+    env = dict(os.environ, STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_urlsafe(48))
+    errors = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config", str(path), "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             str(port)], stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True, env=env)
     while not port_open(port, timeout=0.05):
         if proc.poll() is not None or time.monotonic() - started > 180:
             stop_process(proc)
-            raise SystemExit("the dashboard did not start")
+            errors.seek(0)
+            tail = errors.read()[-600:].decode(errors="replace")
+            raise SystemExit(f"the dashboard did not start: {tail}")
         time.sleep(0.05)
     listened = time.monotonic() - started
     wait_port(port, 5, proc, "dashboard")
