@@ -53,7 +53,11 @@ class TargetBreaker:
         """True when a probe may run now (closed, or the open period is over: half-open trial)."""
         try:
             self._ctx.handle_new_request()
-        except OpenedState:
+        except OpenedState as exc:
+            # purgatory raises its (long-lived) open state object itself: every `raise` prepends the frames
+            # of this call to that instance's traceback, so each rejected probe kept its frames alive until
+            # the breaker left the open state (and then as cyclic garbage: state -> traceback -> frame -> state)
+            exc.__traceback__ = None
             return False
         finally:
             self._harvest()

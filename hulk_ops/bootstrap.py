@@ -45,6 +45,7 @@ class Collector:
     sharding: ShardCoordinator | None = None
     breakers_written: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the heartbeat last wrote
     heartbeats: int = 0
+    gc_full_ms: float | None = None  # duration of the latest periodic full GC (collectors/service.py)
 
 
 def replica_id(config: Config) -> str:

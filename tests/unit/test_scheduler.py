@@ -135,3 +135,14 @@ async def test_only_breakers_of_targets_this_replica_probes_are_published() -> N
     assert set(breaker_states(collector)) == {"mine"}
     mine.last_run_at = time.monotonic() - 60  # handed over a minute ago
     assert breaker_states(collector) == {}
+
+
+def test_rejected_probes_leave_no_frames_on_the_open_breaker() -> None:
+    """purgatory raises its long-lived open state object itself: each `raise` prepended this call's frames to
+    that object's traceback, so every rejected probe kept its frames alive while the breaker stayed open."""
+    breaker = TargetBreaker("t", failures=1, reset_s=3600)
+    breaker.record(True, "boom")
+    assert breaker.state == "opened"
+    for _ in range(50):
+        assert not breaker.allow()
+    assert breaker._ctx._state.__traceback__ is None
