@@ -131,8 +131,8 @@ def cpu_model() -> str:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("redis", "hiredis", "uvloop", "asyncpg", "nats-py", "httpx", "prometheus-client", "orjson",
-                 "streamlit", "playwright", "numpy"):
+    for dist in ("redis", "hiredis", "uvloop", "asyncpg", "nats-py", "httpx", "aiohttp", "prometheus-client",
+                 "orjson", "streamlit", "playwright", "numpy"):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -223,7 +223,7 @@ def section_probe(r: dict[str, Any]) -> list[str]:
         *[f"| {k} | {x['hulk_does']} | {x['blackbox_does']} |" for k, x in kinds.items()],
         "",
         "Where hulk-ops' CPU goes (cProfile of the collector, CPU clock): the official clients' Python layers "
-        "(redis-py's command and reply path, httpx's request machinery, asyncpg's and nats-py's protocol objects), "
+        "(redis-py's command and reply path, aiohttp's request path, asyncpg's and nats-py's protocol objects), "
         "asyncio (tasks, timeouts), the store write (~9 Redis commands per Redis result in one MULTI/EXEC) and "
         "the per-probe bookkeeping (breaker, rules, metrics). blackbox_exporter is compiled Go doing one "
         "connection and one exchange. hulk-ops' cost per probe also falls as the rate rises (fixed per-batch "

@@ -1,4 +1,4 @@
-"""Generic HTTP probe (httpx.AsyncClient, one per target, reused).
+"""Generic HTTP probe (aiohttp.ClientSession, one per target, kept alive and reused; rebuilt after a failure).
 
 One request per cycle; latency is its full round trip (headers and body). Metrics: status_code,
 body_bytes (bytes read, at most `max_body_bytes`). Down, with the reason, when the status is not
@@ -10,17 +10,19 @@ errors.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import re
 import ssl
 import time
 from typing import Literal
 
-import httpx
+import aiohttp
+import certifi
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.config import Strict, TargetSettings
-from probes.base import Measurement, Probe, ProbeFailure
+from probes.base import Measurement, Probe, ProbeFailure, host_port
 
 METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 
@@ -79,68 +81,102 @@ class Settings(TargetSettings):
         return [*super().secrets(), *(v for v in values if len(v) >= 4)]
 
 
-class HttpProbe(Probe[Settings, httpx.AsyncClient]):
+class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     kind = "http"
 
-    async def _connect(self) -> httpx.AsyncClient:
-        # httpx loads the CA bundle into a new SSL context per client (even for http://): 20-60 ms of CPU on
-        # a busy host, paid again after every failure. A worker thread pays it, not the event loop.
-        return await asyncio.to_thread(self._build_client)
-
-    def _build_client(self) -> httpx.AsyncClient:
+    async def _connect(self) -> aiohttp.ClientSession:
+        # the shared TLS context is built once per verify setting (loading the CA bundle: ~35 ms of CPU), in a
+        # worker thread so the event loop never pays it; later clients reuse it
+        context = await asyncio.to_thread(ssl_context, self.settings.verify_tls)
         s = self.settings
-        return httpx.AsyncClient(
+        return aiohttp.ClientSession(
             headers={k: v.get_secret_value() for k, v in s.headers.items()},
-            verify=ssl_context(s.verify_tls),
-            follow_redirects=s.follow_redirects,
-            timeout=httpx.Timeout(s.timeout_s),
+            connector=aiohttp.TCPConnector(ssl=context, limit=0),
+            timeout=aiohttp.ClientTimeout(total=s.timeout_s),
+            raise_for_status=False,
         )
 
-    async def _close(self, client: httpx.AsyncClient) -> None:
-        await client.aclose()
+    async def _close(self, client: aiohttp.ClientSession) -> None:
+        await client.close()
 
-    async def _measure(self, client: httpx.AsyncClient) -> Measurement:
+    async def _measure(self, client: aiohttp.ClientSession) -> Measurement:
         s = self.settings
         started = time.perf_counter()
-        async with client.stream(s.method, s.url) as response:
+        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects,
+                                  max_redirects=MAX_REDIRECTS) as response:
             body = await read_body(response, s.max_body_bytes)
         latency_ms = (time.perf_counter() - started) * 1000
-        if response.status_code not in s.statuses():
+        if response.status not in s.statuses():
             expected = " or ".join(str(c) for c in s.statuses())
-            reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-            raise ProbeFailure(f"expected status {expected}, got {response.status_code}{reason}")
-        check_body(s.expect_body, body.decode(response.encoding or "utf-8", errors="replace"))
-        return Measurement(latency_ms=latency_ms, version=response.headers.get("server"),
-                           metrics={"status_code": response.status_code, "body_bytes": len(body)},
-                           details={"http_version": response.http_version})
+            reason = f" {response.reason}" if response.reason else ""
+            raise ProbeFailure(f"expected status {expected}, got {response.status}{reason}")
+        if s.expect_body is not None:
+            check_body(s.expect_body, body.decode(_encoding(response.charset), errors="replace"))
+        version = response.version
+        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"),
+                           metrics={"status_code": response.status, "body_bytes": len(body)},
+                           details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
 
     def describe(self, exc: BaseException) -> str | None:
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, TimeoutError):  # aiohttp's own timeouts (connect, read) are TimeoutErrors
             return f"timed out after {self.settings.timeout_s:.1f} s"
-        if isinstance(exc, httpx.TooManyRedirects):
+        if isinstance(exc, aiohttp.TooManyRedirects):
             return f"too many redirects from {self.settings.url}"
-        if isinstance(exc, httpx.ConnectError) and "SSL" in str(exc):
-            return f"TLS error: {exc}"[:300]
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return f"TLS error: {exc.certificate_error}"[:300]
+        if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+            return f"TLS error: {exc.__cause__ or exc}"[:300]
+        if isinstance(exc, _DNS_ERROR):  # aiohttp's resolver raises a plain OSError, not socket.gaierror
+            return f"cannot resolve host ({host_port(self.settings.url)})"
+        if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before (all of) the answer came
+            return f"connection closed by peer ({host_port(self.settings.url)})"
+        if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP (garbage, a broken status line or header)
+            said = " ".join(str(exc.message).split()) or type(exc).__name__
+            return f"unreadable answer from {host_port(self.settings.url)}: {said}"[:300]
         return None
+
+
+_DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.11
+
+
+# httpx's default, kept when the probe moved to aiohttp (whose default is 10)
+MAX_REDIRECTS = 20
 
 
 @functools.cache
 def ssl_context(verify: bool) -> ssl.SSLContext:
-    """One TLS context per setting for every HTTP probe: httpx builds a new one per client otherwise, loading
-    the CA bundle each time (~35 ms of CPU); with clients rebuilt after failures, 100 targets that time out
-    together spent seconds on it and timed out again."""
-    return httpx.create_ssl_context(verify=verify)
+    """One TLS context per setting for every HTTP probe (certifi's CA bundle, as httpx used): building one loads
+    the bundle (~35 ms of CPU); with clients rebuilt after failures, 100 targets that time out together would
+    spend seconds on it and time out again."""
+    if not verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-async def read_body(response: httpx.Response, limit: int) -> bytes:
+@functools.cache
+def _encoding(charset: str | None) -> str:
+    if not charset:
+        return "utf-8"
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:  # a server naming a charset Python does not know: read it as UTF-8, replacing errors
+        return "utf-8"
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most `limit` bytes of the (decompressed) body; a longer body is cut there, its connection dropped."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
         chunks.append(chunk)
         size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
+    return b"".join(chunks)
 
 
 def check_body(expect: str | BodyRegex | None, text: str) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -180,3 +184,68 @@ async def test_tcp_banner() -> None:
     assert good.metrics == {"banner_bytes": 7.0}
     assert bad.status == "down"
     assert bad.error == f"expected '+PONG' from 127.0.0.1:{port}, got '-ERR unknown'"
+
+
+async def _raw_server(answer: bytes) -> asyncio.Server:
+    """A TCP server that reads the request and answers `answer` (not necessarily HTTP), then closes."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def test_http_a_non_http_answer_is_down_with_one_line() -> None:
+    server = await _raw_server(b"HTTP/1.1 2x0 NOPE\r\nfoo\r\n\r\n")
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await check(kind="http", url=f"http://127.0.0.1:{port}/")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.status == "down"
+    assert result.error.startswith(f"unreadable answer from 127.0.0.1:{port}: "), result.error
+    assert "\n" not in result.error
+
+
+async def test_http_closed_without_an_answer() -> None:
+    server = await _raw_server(b"")
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await check(kind="http", url=f"http://127.0.0.1:{port}/")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.status == "down"
+    assert result.error == f"connection closed by peer (127.0.0.1:{port})"
+
+
+async def test_http_tls_verify_and_its_opt_out(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    await asyncio.to_thread(subprocess.run, ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                            str(tmp_path / "key"), "-out", str(tmp_path / "cert"), "-days", "1", "-subj",
+                            "/CN=localhost"], check=True, capture_output=True, timeout=60)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert", tmp_path / "key")
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text=BODY)
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}/ok"
+    try:
+        verified = await check(kind="http", url=url)
+        trusted = await check(kind="http", url=url, verify_tls=False)
+    finally:
+        await runner.cleanup()
+    assert verified.status == "down"
+    assert verified.error.startswith("TLS error: [SSL: CERTIFICATE_VERIFY_FAILED]"), verified.error
+    assert trusted.status == "up", trusted.error
+    assert trusted.metrics == {"status_code": 200.0, "body_bytes": float(len(BODY))}
