@@ -49,6 +49,10 @@ def streamlit_args(port: int, host: str) -> list[str]:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
+        # no source watching: an ops console does not hot-reload, and a file changed under a running server
+        # made Streamlit drop modules from sys.modules while other sessions imported them (KeyError seen in
+        # bench/soak.py when the checkout changed during a run)
+        "--server.fileWatcherType", "none",
     ]
     for option, value in SECURITY_FLAGS:
         args += [f"--{option}", value]
