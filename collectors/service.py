@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import start_http_server
@@ -22,6 +22,9 @@ from prometheus_client import start_http_server
 from hulk_ops import tracing
 from hulk_ops.bootstrap import Collector, build_collector, replica_id
 from hulk_ops.config import Config
+
+if TYPE_CHECKING:
+    from collectors.scheduler import Job
 
 log = structlog.get_logger("hulk_ops.collector")
 HEARTBEAT_S = 5.0
@@ -246,9 +249,9 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
     if collector.heartbeats % BREAKERS_FULL_EVERY == 0:
         written.clear()
     collector.heartbeats += 1
-    mine = breaker_states(collector)  # only the targets this replica probes (sharding: not the owner's)
-    changed = [j for j in sched.jobs if j.name in mine and written.get(j.name) != j.breaker.signature()]
-    breakers = {j.name: mine[j.name] for j in changed}
+    now = time.monotonic()  # only the targets this replica probes (sharding: not the owner's)
+    changed = [j for j in sched.jobs if _probes_now(j, now) and written.get(j.name) != j.breaker.signature()]
+    breakers = {j.name: j.breaker.view().to_dict() for j in changed}
     try:
         async with asyncio.timeout(timeout_s):
             await collector.store.write_heartbeat(replica, info)
@@ -265,8 +268,11 @@ def breaker_states(collector: Collector) -> dict[str, dict[str, Any]]:
     keeps it closed, and writing that would overwrite the owner's open breaker.
     """
     now = time.monotonic()
-    return {j.name: j.breaker.view().to_dict() for j in collector.scheduler.jobs
-            if j.last_run_at is not None and now - j.last_run_at <= 2 * j.interval_s + HEARTBEAT_S}
+    return {j.name: j.breaker.view().to_dict() for j in collector.scheduler.jobs if _probes_now(j, now)}
+
+
+def _probes_now(job: Job, now: float) -> bool:
+    return job.last_run_at is not None and now - job.last_run_at <= 2 * job.interval_s + HEARTBEAT_S
 
 
 async def _publish_breakers(collector: Collector, stop: asyncio.Event) -> None:

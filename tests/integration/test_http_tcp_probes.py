@@ -197,27 +197,26 @@ async def _raw_server(answer: bytes) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def test_http_a_non_http_answer_is_down_with_one_line() -> None:
-    server = await _raw_server(b"HTTP/1.1 2x0 NOPE\r\nfoo\r\n\r\n")
+async def _http_check_raw(answer: bytes) -> tuple[object, int]:
+    """The http probe's result against a server that sends `answer` and closes; and the server's port."""
+    server = await _raw_server(answer)
     port = server.sockets[0].getsockname()[1]
     try:
-        result = await check(kind="http", url=f"http://127.0.0.1:{port}/")
+        return await check(kind="http", url=f"http://127.0.0.1:{port}/"), port
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_http_a_non_http_answer_is_down_with_one_line() -> None:
+    result, port = await _http_check_raw(b"HTTP/1.1 2x0 NOPE\r\nfoo\r\n\r\n")
     assert result.status == "down"
     assert result.error.startswith(f"unreadable answer from 127.0.0.1:{port}: "), result.error
     assert "\n" not in result.error
 
 
 async def test_http_closed_without_an_answer() -> None:
-    server = await _raw_server(b"")
-    port = server.sockets[0].getsockname()[1]
-    try:
-        result = await check(kind="http", url=f"http://127.0.0.1:{port}/")
-    finally:
-        server.close()
-        await server.wait_closed()
+    result, port = await _http_check_raw(b"")
     assert result.status == "down"
     assert result.error == f"connection closed by peer (127.0.0.1:{port})"
 
