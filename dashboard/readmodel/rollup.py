@@ -183,8 +183,4 @@ class FleetRollup:
 
 def fleet_rollup(model: ReadModel) -> FleetRollup:
     """The model's rollup (one per ReadModel, so one per dashboard process)."""
-    with model.memo_lock:
-        rollup = model.memo.get("fleet_rollup")
-        if rollup is None:
-            rollup = model.memo["fleet_rollup"] = FleetRollup(model)
-        return rollup
+    return model.memoized("fleet_rollup", FleetRollup)

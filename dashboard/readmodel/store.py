@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,14 @@ class ReadModel:
         self.memo_lock = threading.Lock()
         self.unreachable_since: float | None = None  # first failed read of the current store outage
 
+
+    def memoized(self, key: str, build: Callable[[ReadModel], Any]) -> Any:
+        """The per-process cache `key` built over this model, made once by `build(self)` (thread-safe)."""
+        with self.memo_lock:
+            value = self.memo.get(key)
+            if value is None:
+                value = self.memo[key] = build(self)
+            return value
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             out = fn(*args)

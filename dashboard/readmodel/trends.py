@@ -86,8 +86,4 @@ class TrendCache:
 
 
 def trend_cache(model: ReadModel) -> TrendCache:
-    with model.memo_lock:
-        cache = model.memo.get("trends")
-        if cache is None:
-            cache = model.memo["trends"] = TrendCache(model)
-        return cache
+    return model.memoized("trends", TrendCache)
