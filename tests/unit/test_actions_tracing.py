@@ -4,11 +4,7 @@ exporter around the guard with in-memory fakes (audit log, executors)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from actions.executors.base import ActionFailed
@@ -22,17 +18,7 @@ ADMIN = Principal(name="ada", roles=("admin",), via="cli")
 VIEWER = Principal(name="vera", roles=("viewer",), via="dashboard")
 CANARY = "hf_canary_secret_value_9f3a"
 
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    previous = tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.install(previous)
+pytest_plugins = ["tests.fixtures_observe"]  # spans: the SDK's in-memory exporter around hulk-ops' tracer
 
 
 def only(exporter: InMemorySpanExporter, name: str):
