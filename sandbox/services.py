@@ -24,6 +24,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "prometheus": 9090}
@@ -223,6 +227,76 @@ class Services:
     def _remember(self, endpoint: Endpoint) -> Endpoint:
         self.endpoints[endpoint.name] = endpoint
         return endpoint
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free loopback port (never the shared one), data in `workdir`, that a test
+    can stop, start again on the same port, and freeze. `durable`: an append-only file (fsync'd every second
+    and at shutdown), so a stop and a start keep what was written before the stop; otherwise nothing is kept."""
+
+    def __init__(self, workdir: str | os.PathLike[str], durable: bool = False) -> None:
+        binary = find_binary("redis-server")
+        if binary is None:
+            raise ServiceError("redis-server is not installed (make servers)")
+        self.binary = binary
+        self.workdir = Path(workdir)
+        self.durable = durable
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.frozen = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start it and wait until it answers PING (after a restart it first loads its append-only file)."""
+        import redis
+
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.durable else ["--appendonly", "no"]
+        log = open(self.workdir / "redis.log", "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", LOOPBACK, "--dir", str(self.workdir), "--save", "",
+             *persistence, "--daemonize", "no"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        self.frozen = False
+        wait_port(self.port, timeout, self.process, "private redis-server")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.BusyLoadingError, redis.ConnectionError), self.client() as client:
+                if client.ping():
+                    return
+            time.sleep(0.05)
+        raise ServiceError(f"private redis-server on {LOOPBACK}:{self.port} did not answer PING")
+
+    def stop(self) -> None:
+        """SIGTERM (thawed first if frozen): Redis fsyncs its append-only file and exits; returns once the port
+        refuses connections."""
+        if self.frozen:
+            self.thaw()
+        stop_process(self.process)
+        self.process = None
+        deadline = time.monotonic() + 5
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the kernel still accepts connections, the server never answers (a hung store)."""
+        assert self.process is not None and self.process.poll() is None, "not running"
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGCONT)
+        self.frozen = False
+
+    def client(self) -> redis.Redis:
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=5)
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:

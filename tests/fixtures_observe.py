@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sandbox.services import find_binary, free_port, stop_process, wait_port
+from sandbox.services import PrivateRedis, free_port
 
 
 @dataclass
@@ -85,38 +84,15 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     thread.join(5)
 
 
-class PrivateRedis:
-    """A redis-server of our own on a fixed loopback port that a test can stop and start again."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        binary = find_binary("redis-server")
-        assert binary, "redis-server is not installed"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        wait_port(self.port, 15, self.process, "redis-server")
-
-    def stop(self) -> None:
-        stop_process(self.process)
-        self.process = None
-
-
 @pytest.fixture
 def restartable_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private redis-server (no persistence) that a test can stop and start again on the same port."""
     server = PrivateRedis(tmp_path)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Fixtures for the store-outage and shutdown tests: a private Redis that can really go away, and
 `hulk-ops collect` / `hulk-ops dashboard` as real subprocesses, started the way a user starts them.
 
-The private Redis keeps its data in its own directory (append-only file, fsync'd at shutdown), so
-stopping and starting it again on the same port loses nothing that was written before the stop.
+The private Redis (sandbox.services.PrivateRedis, durable) keeps its data in its own directory (append-only
+file, fsync'd at shutdown), so stopping and starting it again on the same port loses nothing that was written
+before the stop.
 Never the shared Redis: it serves CI and the other tests.
 """
 
@@ -20,70 +21,27 @@ from pathlib import Path
 
 import orjson
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.services import find_binary, free_port, port_open, stop_process, wait_port
+from sandbox.services import PrivateRedis, ServiceError, free_port, port_open
 
 HULK_OPS = [sys.executable, "-m", "hulk_ops.cli"]
 
 
-class PrivateRedis:
-    """redis-server on a free loopback port, data in `workdir`; start/stop/freeze as a test needs."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        binary = find_binary("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed (make servers)")
-        self.binary = binary
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        log = open(self.workdir / "redis.log", "ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        wait_port(self.port, 15, self.proc, "private redis-server")
-        deadline = time.monotonic() + 15  # loading the append-only file after a restart
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.BusyLoadingError, redis.ConnectionError):
-                if self.client().ping():
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("private redis-server did not answer PING")
-
-    def stop(self) -> None:
-        """SIGTERM: Redis fsyncs its append-only file and exits; the port then refuses connections."""
-        stop_process(self.proc)
-        self.proc = None
-        deadline = time.monotonic() + 5
-        while port_open(self.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A private redis-server with an append-only file: stop/start keeps its data, freeze() hangs it."""
     data = tmp_path / "private-redis"
     data.mkdir()
-    server = PrivateRedis(data)
+    try:
+        server = PrivateRedis(data, durable=True)
+    except ServiceError as exc:
+        pytest.skip(str(exc))
     server.start()
     try:
         yield server
     finally:
-        if server.proc is not None and server.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.proc.pid, signal.SIGCONT)  # in case a test froze it
-        stop_process(server.proc)
+        server.stop()  # thaws it first if a test froze it
 
 
 class Process:

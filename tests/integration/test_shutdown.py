@@ -5,8 +5,6 @@ exit up (what it could not write is counted in the log)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 import urllib.request
@@ -126,13 +124,13 @@ def test_collector_stops_within_two_seconds_when_its_store_is_gone(
     if store == "down":
         private_redis.stop()
     else:  # accepts connections (the kernel does) but never answers: writes hang until their timeout
-        os.killpg(private_redis.proc.pid, signal.SIGSTOP)
+        private_redis.freeze()
     try:
         assert wait_for(lambda: collector.metric("hulk_ops_store_buffered_results") >= 6, 10)
         took = collector.terminate()
     finally:
         if store == "frozen":
-            os.killpg(private_redis.proc.pid, signal.SIGCONT)
+            private_redis.thaw()
     assert collector.proc.returncode == 0
     assert took < 2.0, took
     stopped = next(line for line in collector.lines() if line["event"] == "collector_stopped")
