@@ -3,9 +3,14 @@
     python -m bench [--quick] [--only probe,collector,store,pages,browser] [--with-scaling] [--no-write]
 
 Each benchmark is a function returning a dict of figures: `bench.store.run`, `bench.probe.run`,
-`bench.collector.run` (and `bench.scaling.run` with `--with-scaling`: 10 replicas, slow). The page
-benchmarks keep their own command lines (`python -m bench.pages`, `python -m bench.browser`); they are run
-as subprocesses and their printed tables parsed. A benchmark that fails is reported as failed (with its
+`bench.collector.run` (and `bench.scaling.run` with `--with-scaling`: 10 replicas, slow) are called here.
+The page benchmarks (`bench.pages.run`, `bench.browser.run`; also `python -m bench.pages` / `bench.browser`)
+are called each in a fresh process (bench/isolate.py: multiprocessing, spawn) and their returned dicts
+mapped to the report: they measure what a fresh dashboard process costs and change the process they run in
+(bench.pages sets HULK_OPS_CONFIG, fills Streamlit's process-wide cache_resource config and read model and
+the read model's caches, imports and warms the dashboard as a starting server does, wraps the views'
+render(); bench.browser runs Playwright's sync API and starts servers), and a process bounds them by a
+timeout. Their progress tables go to stderr. A benchmark that fails is reported as failed (with its
 error) and the others still run. Figures and ratios come from the same run on the same machine; the load
 average before and after is recorded, because absolute numbers move with it.
 """
@@ -18,7 +23,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -30,8 +34,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DOC, JSON = ROOT / "docs/benchmarks.md", ROOT / "docs/benchmarks.json"
 NAMES = ("store", "probe", "collector", "pages", "browser", "scaling")
-PAGE_BUDGET_MS, BROWSER_BUDGET_S = 300.0, 2.0
-DIALOG_BUDGET_S = 1.0
 
 
 def run_store(quick: bool) -> dict[str, Any]:
@@ -60,57 +62,68 @@ def run_scaling(quick: bool) -> dict[str, Any]:
     return scaling.run(args)
 
 
-def _subprocess(module: str, argv: list[str], timeout: float) -> str:
-    proc = subprocess.run([sys.executable, "-m", module, *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} exited {proc.returncode}: {(proc.stderr or proc.stdout)[-800:]}")
-    return proc.stdout
+# `python -m bench --quick` sizes, as the modules' own command-line options (also shown in the report)
+PAGES_QUICK: dict[str, Any] = {"targets": 300, "hours": 6, "runs": 3}
+BROWSER_QUICK: dict[str, Any] = {"targets": 300, "hours": 6, "runs": 2}
+PAGES_TIMEOUT_S, BROWSER_TIMEOUT_S = 900.0, 1200.0
+
+
+def _argv(sizes: dict[str, Any]) -> list[str]:
+    """The `python -m bench.pages` / `bench.browser` options equivalent to run(**sizes)."""
+    return [arg for key, value in sizes.items() for arg in (f"--{key}", str(value))]
 
 
 def run_pages(quick: bool) -> dict[str, Any]:
-    """bench/pages.py's table: page, cold, p50, p95, max, cpu p50, cpu p95 (ms)."""
-    argv = ["--targets", "300", "--hours", "6", "--runs", "3"] if quick else []
-    out = _subprocess("bench.pages", argv, 900)
-    pages: dict[str, Any] = {}
-    for line in out.splitlines():
-        m = re.match(r"^(\S.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", line)
-        if m and not line.startswith("page"):
-            cold, p50, p95, mx, cpu50, cpu95 = (float(x) for x in m.groups()[1:])
-            pages[m.group(1).strip()] = {"cold_ms": cold, "p50_ms": p50, "p95_ms": p95, "max_ms": mx,
-                                         "cpu_p50_ms": cpu50, "cpu_p95_ms": cpu95}
-    if not pages:
-        raise RuntimeError(f"no page figures in the output of bench.pages: {out[-500:]}")
-    worst = max(p["p95_ms"] for p in pages.values())
-    return {"argv": argv, "pages": pages, "p95_ms_max": worst, "budget_ms": PAGE_BUDGET_MS,
-            "budget_met": worst <= PAGE_BUDGET_MS, "raw": out}
+    from bench.isolate import call_in_fresh_process
+
+    sizes = PAGES_QUICK if quick else {}
+    return pages_report(call_in_fresh_process("bench.pages", dict(sizes), PAGES_TIMEOUT_S), _argv(sizes))
 
 
 def run_browser(quick: bool) -> dict[str, Any]:
-    """bench/browser.py's table: page, load p50/p95, charts p50/p95, click p50/p95 (seconds)."""
-    argv = ["--targets", "300", "--hours", "6", "--runs", "2"] if quick else []
-    out = _subprocess("bench.browser", argv, 1200)
-    pages: dict[str, Any] = {}
-    for line in out.splitlines():
-        m = re.match(r"^(\S.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$", line)
-        if m:
-            v = [float(x) for x in m.groups()[1:]]
-            pages[m.group(1).strip()] = dict(zip(("load_p50_s", "load_p95_s", "charts_p50_s", "charts_p95_s",
-                                                   "click_p50_s", "click_p95_s"), v, strict=True))
+    from bench.isolate import call_in_fresh_process
+
+    sizes = BROWSER_QUICK if quick else {}
+    return browser_report(call_in_fresh_process("bench.browser", dict(sizes), BROWSER_TIMEOUT_S),
+                          _argv(sizes))
+
+
+PAGE_FIELDS = ("cold_ms", "p50_ms", "p95_ms", "max_ms", "cpu_p50_ms", "cpu_p95_ms")
+
+
+def pages_report(figures: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """The pages section's figures from `bench.pages.run()`'s dict (ms per page); the budget verdict is on the
+    worst p95 of every page in the table. `run` keeps everything run() returned."""
+    pages = {label: {key: float(p[key]) for key in PAGE_FIELDS} for label, p in figures["pages"].items()}
     if not pages:
-        raise RuntimeError(f"no page figures in the output of bench.browser: {out[-500:]}")
+        raise RuntimeError("bench.pages.run returned no page figures")
+    budget = float(figures["budget_ms"])
+    worst = max(p["p95_ms"] for p in pages.values())
+    return {"argv": argv, "pages": pages, "p95_ms_max": worst, "budget_ms": budget, "budget_met": worst <= budget,
+            "run": figures}
+
+
+def browser_report(figures: dict[str, Any], argv: list[str]) -> dict[str, Any]:
+    """The browser section's figures from `bench.browser.run()`'s dict (seconds): per page load / charts drawn
+    (run()'s "full") / sidebar click, p50 and p95; the action dialog and the fresh process when measured."""
+    pages = {title: {f"{name}_{q}_s": float(p[key][f"{q}_s"])
+                     for name, key in (("load", "load"), ("charts", "full"), ("click", "click"))
+                     for q in ("p50", "p95")}
+             for title, p in figures["pages"].items()}
+    if not pages:
+        raise RuntimeError("bench.browser.run returned no page figures")
+    budget = float(figures["budget_full_s"])
     worst = max(p["charts_p95_s"] for p in pages.values())
-    figures: dict[str, Any] = {"argv": argv, "pages": pages, "charts_p95_s_max": worst, "budget_s": BROWSER_BUDGET_S,
-                               "budget_met": worst <= BROWSER_BUDGET_S, "raw": out}
-    m = re.search(r"action dialog .*?: p50 ([\d.]+) s, p95 ([\d.]+) s, max ([\d.]+) s", out)
-    if m:
-        p50, p95, mx = (float(x) for x in m.groups())
-        figures["dialog"] = {"p50_s": p50, "p95_s": p95, "max_s": mx, "budget_s": DIALOG_BUDGET_S,
-                             "budget_met": p95 <= DIALOG_BUDGET_S}
-    m = re.search(r"fresh process: listening after ([\d.]+) s, first Overview fully drawn ([\d.]+) s later", out)
-    if m:
-        figures["fresh"] = {"listen_s": float(m.group(1)), "first_overview_s": float(m.group(2))}
-    return figures
+    report: dict[str, Any] = {"argv": argv, "pages": pages, "charts_p95_s_max": worst, "budget_s": budget,
+                              "budget_met": worst <= budget, "run": figures}
+    if "dialog" in figures:
+        d, dialog_budget = figures["dialog"], float(figures["budget_dialog_s"])
+        report["dialog"] = {"p50_s": float(d["p50_s"]), "p95_s": float(d["p95_s"]), "max_s": float(d["max_s"]),
+                            "budget_s": dialog_budget, "budget_met": d["p95_s"] <= dialog_budget}
+    if "fresh_listen_s" in figures:
+        report["fresh"] = {"listen_s": float(figures["fresh_listen_s"]),
+                           "first_overview_s": float(figures["fresh_first_full_s"])}
+    return report
 
 
 RUNNERS: dict[str, Callable[[bool], dict[str, Any]]] = {
@@ -265,7 +278,8 @@ def section_pages(r: dict[str, Any]) -> list[str]:
     rows = [f"| {name} | {p['cold_ms']:.0f} | {p['p50_ms']:.0f} | {p['p95_ms']:.0f} | {p['cpu_p95_ms']:.0f} |"
             for name, p in r["pages"].items()]
     return ["## Pages: server-side render (AppTest)", "",
-            f"`python -m bench.pages {' '.join(r['argv'])}` (owned by the pages work; figures parsed from its table).",
+            f"`{' '.join(['python -m bench.pages', *r['argv']])}` (owned by the pages work; figures from its `run()`, "
+            "in a fresh process).",
             "", "| page | cold ms | p50 ms | p95 ms | CPU p95 ms |", "| --- | ---: | ---: | ---: | ---: |", *rows, "",
             f"Budget p95 <= {r['budget_ms']:.0f} ms: {verdict(r['budget_met'], worst)}"]
 
@@ -275,8 +289,8 @@ def section_browser(r: dict[str, Any]) -> list[str]:
     rows = [f"| {name} | {p['load_p50_s']:.2f} | {p['load_p95_s']:.2f} | {p['charts_p50_s']:.2f} | "
             f"{p['charts_p95_s']:.2f} | {p['click_p95_s']:.2f} |" for name, p in r["pages"].items()]
     return ["## Pages: full render in Chromium (Playwright)", "",
-            f"`python -m bench.browser {' '.join(r['argv'])}` (owned by the pages work; figures parsed "
-            "from its table).",
+            f"`{' '.join(['python -m bench.browser', *r['argv']])}` (owned by the pages work; figures from its "
+            "`run()`, in a fresh process).",
             "", "| page | load p50 s | load p95 s | charts p50 s | charts p95 s | click p95 s |",
             "| --- | ---: | ---: | ---: | ---: | ---: |", *rows, "",
             f"Budget full render <= {r['budget_s']} s: "
