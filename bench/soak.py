@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dwell-s", type=float, default=3.0, help="seconds on each page before the next click")
     parser.add_argument("--top", type=int, default=0, metavar="N",
                         help="also record the N source lines holding the most heap, and report which grew")
+    parser.add_argument("--frames", type=int, default=1, metavar="K",
+                        help="with --top: group the heap by call paths of K frames instead of by line (slower)")
     parser.add_argument("--workdir", default=".bench/soak")
     parser.add_argument("--out", default=None, help="JSON result (default: WORKDIR/soak.json)")
     args = parser.parse_args(argv)
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     sample_s = min(args.sample_s, max(2.0, args.minutes * 60.0 / 10))
     demo = Demo(workdir, port=pick_port(8501), env={
         "HULK_OPS_HEAP_STATS": str(heap_dir), "HULK_OPS_HEAP_STATS_S": str(sample_s),
-        "HULK_OPS_HEAP_STATS_TOP": str(args.top)})
+        "HULK_OPS_HEAP_STATS_TOP": str(args.top), "HULK_OPS_HEAP_STATS_FRAMES": str(args.frames)})
     logs = {name: workdir / f"{name}.log" for name in ("collector", "dashboard")}
     offsets = {name: path.stat().st_size if path.exists() else 0 for name, path in logs.items()}
     started = time.time()
