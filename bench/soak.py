@@ -152,6 +152,17 @@ def top_growth(rows: list[dict[str, Any]], limit: int = 10) -> list[list[Any]]:
     return sorted(grown, key=lambda g: -g[3])[:limit]
 
 
+def type_growth(rows: list[dict[str, Any]], limit: int = 10) -> list[list[Any]]:
+    """[type, objects at the start, at the end, growth] for the types whose object count grew most."""
+    with_types = [row for row in rows if row.get("types")]
+    if len(with_types) < 2:
+        return []
+    first = dict(map(tuple, with_types[0]["types"]))
+    last = dict(map(tuple, with_types[-1]["types"]))
+    grown = [[kind, first.get(kind, 0), n, n - first.get(kind, 0)] for kind, n in last.items()]
+    return sorted((g for g in grown if g[3] > 0), key=lambda g: -g[3])[:limit]
+
+
 def heap_series(folder: Path, component: str, pid: int, since: float) -> tuple[list[float], list[float]]:
     traced, blocks = [], []
     for row in heap_rows(folder, component, pid, since):
@@ -253,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         result["processes"][name] = {
             "pid": pid, "heap_traced_bytes": heap, "heap_blocks": growth(blocks), "rss_bytes": rss_growth,
             "heap_top_growth": top_growth(heap_rows(heap_dir, name, pid, since)),
+            "gc_type_growth": type_growth(heap_rows(heap_dir, name, pid, since)),
             "error_lines": len(errors), "error_examples": errors[:10],
             "within_budget": {"heap": heap_ok, "rss": rss_ok, "errors": errors_ok},
         }

@@ -64,3 +64,35 @@ def test_top_growth_names_the_sites_that_grew_most() -> None:
             {"t": 2, "top": [["b.py:2", 500, 9], ["a.py:1", 110, 1], ["c.py:3", 70, 2]]}]
     assert top_growth(rows) == [["b.py:2", 50, 500, 450], ["c.py:3", 0, 70, 70], ["a.py:1", 100, 110, 10]]
     assert top_growth(rows[:1]) == []
+
+
+def test_type_growth_names_the_types_whose_object_count_grew() -> None:
+    from bench.soak import type_growth
+
+    rows = [{"t": 1, "types": [["builtins.dict", 100], ["x.Conn", 2]]},
+            {"t": 2, "types": [["x.Conn", 40], ["builtins.dict", 90], ["y.New", 3]]}]
+    assert type_growth(rows) == [["x.Conn", 2, 40, 38], ["y.New", 0, 3, 3]]
+
+
+def test_a_sample_counts_what_is_kept_not_garbage_waiting_for_the_collector(tmp_path: Path) -> None:
+    """Cyclic garbage is collected before each sample; types and call paths are recorded with TOP / FRAMES."""
+    code = ("import gc, json, time; from hulk_ops import heapstats\n"
+            "class Kept: pass\n"
+            "class Cycle:\n"
+            "    def __init__(self): self.me = self; self.pad = bytearray(10_000)\n"
+            "gc.disable(); path = heapstats.start('collector')\n"
+            "def keep(): return [Kept() for _ in range(5000)]\n"
+            "kept = keep(); [Cycle() for _ in range(3000)]; since = time.time()\n"
+            "def sampled(): return path.exists() and [r for r in map(json.loads, open(path)) if r['t'] > since]\n"
+            "while not sampled() and time.time() < since + 30:\n"
+            "    time.sleep(0.1)\n")
+    env = dict(os.environ, HULK_OPS_HEAP_STATS=str(tmp_path), HULK_OPS_HEAP_STATS_S="0.3",
+               HULK_OPS_HEAP_STATS_TOP="5", HULK_OPS_HEAP_STATS_FRAMES="4")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    (path,) = tmp_path.glob("collector-*.jsonl")
+    last = json.loads(path.read_text().splitlines()[-1])  # a sample taken after the objects were made
+    assert last["traced_bytes"] < 10_000_000  # the 30 MB of unreachable cycles are not counted
+    assert dict(map(tuple, last["types"]))["__main__.Kept"] == 5000
+    site = next(site for site, _size, _count in last["top"] if "<string>:6" in site)
+    assert " < " in site and site.index("<string>:6") < site.index("<string>:7")  # innermost frame first
