@@ -141,31 +141,31 @@ def heap_rows(folder: Path, component: str, pid: int, since: float) -> list[dict
     return [row for row in rows if row["t"] >= since]
 
 
+def _grown(rows: list[dict[str, Any]], field: str, pair: Any) -> list[list[Any]]:
+    """[key, value in the first row that has `field`, in the last, growth], most growth first; `pair` turns
+    one entry of the field into (key, value)."""
+    entries = [row[field] for row in rows if row.get(field)]
+    if len(entries) < 2:
+        return []
+    first, last = dict(map(pair, entries[0])), dict(map(pair, entries[-1]))
+    return sorted(([key, first.get(key, 0), value, value - first.get(key, 0)] for key, value in last.items()),
+                  key=lambda g: -g[3])
+
+
 def top_growth(rows: list[dict[str, Any]], limit: int = 10) -> list[list[Any]]:
     """[site, bytes at the start, bytes at the end, growth] for the sites that grew most (HULK_OPS_HEAP_STATS_TOP)."""
-    with_top = [row for row in rows if row.get("top")]
-    if len(with_top) < 2:
-        return []
-    first = {site: size for site, size, _count in with_top[0]["top"]}
-    last = {site: size for site, size, _count in with_top[-1]["top"]}
-    grown = [[site, first.get(site, 0), size, size - first.get(site, 0)] for site, size in last.items()]
-    return sorted(grown, key=lambda g: -g[3])[:limit]
+    return _grown(rows, "top", lambda entry: (entry[0], entry[1]))[:limit]
 
 
 def type_growth(rows: list[dict[str, Any]], limit: int = 10) -> list[list[Any]]:
     """[type, objects at the start, at the end, growth] for the types whose object count grew most."""
-    with_types = [row for row in rows if row.get("types")]
-    if len(with_types) < 2:
-        return []
-    first = dict(map(tuple, with_types[0]["types"]))
-    last = dict(map(tuple, with_types[-1]["types"]))
-    grown = [[kind, first.get(kind, 0), n, n - first.get(kind, 0)] for kind, n in last.items()]
-    return sorted((g for g in grown if g[3] > 0), key=lambda g: -g[3])[:limit]
+    return [g for g in _grown(rows, "types", tuple) if g[3] > 0][:limit]
 
 
-def heap_series(folder: Path, component: str, pid: int, since: float) -> tuple[list[float], list[float]]:
+def heap_series(rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Traced bytes and allocated blocks of a process's heap rows (`heap_rows`)."""
     traced, blocks = [], []
-    for row in heap_rows(folder, component, pid, since):
+    for row in rows:
         if row.get("traced_bytes") is not None:
             traced.append(float(row["traced_bytes"]))
         blocks.append(float(row["blocks"]))
@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     within = True
     for name, pid in pids.items():
-        traced, blocks = heap_series(heap_dir, name, pid, since)
+        rows = heap_rows(heap_dir, name, pid, since)
+        traced, blocks = heap_series(rows)
         rss_after = [value for t, value in rss[name] if t >= since]
         heap, rss_growth = growth(traced), growth(rss_after)
         errors = error_lines(logs[name], offsets[name])
@@ -263,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         within &= heap_ok and rss_ok and errors_ok
         result["processes"][name] = {
             "pid": pid, "heap_traced_bytes": heap, "heap_blocks": growth(blocks), "rss_bytes": rss_growth,
-            "heap_top_growth": top_growth(heap_rows(heap_dir, name, pid, since)),
-            "gc_type_growth": type_growth(heap_rows(heap_dir, name, pid, since)),
+            "heap_top_growth": top_growth(rows), "gc_type_growth": type_growth(rows),
             "error_lines": len(errors), "error_examples": errors[:10],
             "within_budget": {"heap": heap_ok, "rss": rss_ok, "errors": errors_ok},
         }

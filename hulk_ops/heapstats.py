@@ -64,16 +64,18 @@ def sample(top: int = 0) -> dict[str, object]:
     import psutil
 
     gc.collect()
+    objects = gc.get_objects()
     row: dict[str, object] = {
         "t": time.time(),
         "traced_bytes": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None,
         "blocks": sys.getallocatedblocks(),
-        "gc_objects": len(gc.get_objects()),
+        "gc_objects": len(objects),
         "rss_bytes": psutil.Process().memory_info().rss,
     }
     if top:  # before the snapshot: its traces are tuples the collector tracks
-        counts = Counter(type(obj) for obj in gc.get_objects())
+        counts = Counter(type(obj) for obj in objects)
         row["types"] = [[f"{kind.__module__}.{kind.__qualname__}", n] for kind, n in counts.most_common(top)]
+    del objects  # a list of every object: not kept through the snapshot
     if top and tracemalloc.is_tracing():
         snapshot = tracemalloc.take_snapshot().filter_traces([
             tracemalloc.Filter(False, tracemalloc.__file__),
@@ -82,7 +84,6 @@ def sample(top: int = 0) -> dict[str, object]:
         row["top"] = [[" < ".join(f"{f.filename}:{f.lineno}" for f in reversed(s.traceback)), s.size, s.count]
                       for s in snapshot.statistics("traceback" if tracemalloc.get_traceback_limit() > 1
                                                    else "lineno")[:top]]
-        del snapshot
     return row
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.soak import error_lines, growth, heap_series, is_error
+from bench.soak import error_lines, growth, heap_rows, heap_series, is_error
 
 
 def test_growth_compares_medians_of_the_first_and_last_samples() -> None:
@@ -45,7 +45,7 @@ def test_the_heap_sampler_writes_lines_the_soak_reads(tmp_path: Path) -> None:
     assert len(rows) >= 2 and all(r["rss_bytes"] > 0 and r["blocks"] > 0 for r in rows)
     assert rows[-1]["traced_bytes"] > 2_000_000  # the 2 MB it keeps
     pid = int(path.stem.split("-")[1])
-    traced, blocks = heap_series(tmp_path, "collector", pid, since)
+    traced, blocks = heap_series(heap_rows(tmp_path, "collector", pid, since))
     assert len(traced) == len(rows) == len(blocks)
 
 
