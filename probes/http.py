@@ -156,7 +156,7 @@ def ssl_context(verify: bool) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: the charset is whatever the servers send
 def _encoding(charset: str | None) -> str:
     if not charset:
         return "utf-8"
