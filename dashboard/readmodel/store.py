@@ -148,7 +148,6 @@ class ReadModel:
         self.memo_lock = threading.Lock()
         self.unreachable_since: float | None = None  # first failed read of the current store outage
 
-
     def memoized(self, key: str, build: Callable[[ReadModel], Any]) -> Any:
         """The per-process cache `key` built over this model, made once by `build(self)` (thread-safe)."""
         with self.memo_lock:
@@ -156,6 +155,7 @@ class ReadModel:
             if value is None:
                 value = self.memo[key] = build(self)
             return value
+
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             out = fn(*args)
