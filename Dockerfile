@@ -18,11 +18,6 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
 COPY README.md ./
 COPY hulk_ops ./hulk_ops
-COPY probes ./probes
-COPY collectors ./collectors
-COPY dashboard ./dashboard
-COPY actions ./actions
-COPY sandbox ./sandbox
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
 
@@ -44,6 +39,6 @@ WORKDIR /home/hulk
 EXPOSE 9464 8501
 # checks whichever role runs: /metrics of the collector, /_stcore/health of the dashboard
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "hulk_ops.healthcheck"]
+    CMD ["python", "-m", "hulk_ops.entrypoints.healthcheck"]
 ENTRYPOINT ["hulk-ops"]
 CMD ["collect", "--metrics-host", "0.0.0.0", "--metrics-port", "9464"]

@@ -33,7 +33,7 @@ system: venv
 	$(PY) -m sandbox.services install --with chromium --with nginx
 
 demo: servers
-	$(PY) -m hulk_ops.cli demo
+	$(PY) -m hulk_ops demo
 
 test: system
 	$(PY) -m ruff check .

@@ -81,7 +81,7 @@ class ActionFixture:
         self.schema = f"bench_audit_{uuid.uuid4().hex[:12]}"
 
     def config(self) -> dict[str, Any]:
-        from actions.identity import demo_auth_section
+        from hulk_ops.actions.identity import demo_auth_section
 
         return {"audit": {"url": self.postgres_url, "schema_name": self.schema}, "auth": demo_auth_section(),
                 "actions": {"prices": {"cpu_hour": 0.031, "gib_hour": 0.004, "gpu_hour": 1.10}}}
@@ -125,7 +125,7 @@ class ActionFixture:
 
 def time_dialog(page, url: str, stream: str, runs: int) -> list[float]:
     """Sign in as operator, then per run: open Actions, fill the purge form, click Dry-run, wait for the preview."""
-    from actions.identity import DEMO_PASSWORDS
+    from hulk_ops.actions.identity import DEMO_PASSWORDS
 
     page.goto(f"{url}/actions")
     page.get_by_role("textbox", name="User").wait_for(timeout=TIMEOUT_MS)
@@ -160,7 +160,7 @@ def start_dashboard(path: Path, port: int | None = None) -> tuple[subprocess.Pop
     # a config with a login needs a cookie secret (hulk-ops dashboard refuses to start without one)
     env = dict(os.environ, STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_urlsafe(48))
     errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config", str(path), "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "dashboard", "--config", str(path), "--port",
                              str(port)], stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True, env=env)
     while not port_open(port, timeout=0.05):
         if proc.poll() is not None or time.monotonic() - started > 180:
@@ -183,7 +183,7 @@ def run(quick: bool = False, targets: int = 2000, hours: float = 24.0, runs: int
     quick: 2 runs of the five budgeted pages and 3 of the dialog (same fleet)."""
     from playwright.sync_api import sync_playwright
 
-    from hulk_ops.config import load_config
+    from hulk_ops.core.config import load_config
 
     runs = runs if runs is not None else (2 if quick else 5)
     say = print if echo else (lambda *a, **k: None)

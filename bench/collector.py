@@ -37,7 +37,7 @@ import redis
 import yaml
 
 from bench.probe import cpu_seconds
-from collectors.codec import Keys, decode_samples, hours_between
+from hulk_ops.collectors.codec import Keys, decode_samples, hours_between
 from sandbox.services import find_binary, free_port, stop_process, wait_port
 
 BUDGET_JITTER_MS, BUDGET_RSS_MB = 100.0, 300.0
@@ -98,7 +98,7 @@ def run(quick: bool = False, targets: int | None = None, interval: float | None 
         metrics_port = free_port()
         log = open(workdir / "collector.log", "ab")
         started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "collect", "--config", str(path),
+        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "collect", "--config", str(path),
                                  "--metrics-port", str(metrics_port), "--log-level", "WARNING"],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         procs.append(proc)

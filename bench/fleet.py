@@ -3,7 +3,7 @@
 Latest results and state changes go through the collector's real store adapter
 (`RedisResultStore.write`, which also appends each target's newest sample and tracked metrics). The
 history before that is written as whole hour chunks built with numpy in the store's own packed
-layout (`collectors.codec`: the bytes `encode_sample` / `encode_point` make), because appending 11
+layout (`hulk_ops.collectors.codec`: the bytes `encode_sample` / `encode_point` make), because appending 11
 million samples one result at a time would take an hour; the read side cannot tell.
 """
 
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import redis
 
-from collectors.codec import HOUR, POINT_DTYPE, SAMPLE_DTYPE, Keys
-from hulk_ops.bootstrap import build_store
-from hulk_ops.config import Config
-from hulk_ops.model import StateChange, iso
+from hulk_ops.collectors.codec import HOUR, POINT_DTYPE, SAMPLE_DTYPE, Keys
+from hulk_ops.core.config import Config
+from hulk_ops.core.model import StateChange, iso
+from hulk_ops.entrypoints.bootstrap import build_store
 from tests.seed import result
 
 MIX = (("http", 0.30), ("tcp", 0.15), ("redis", 0.20), ("postgres", 0.15), ("nats", 0.10), ("qdrant", 0.05),

@@ -5,7 +5,7 @@ key prefix in Redis db 15 (bench/fleet.py), then renders each page with Streamli
 same script run a server does for a browser session, in-process. Per page, the page's `render()`
 is timed (the server-side work: read model, numpy, figures, protobuf deltas): wall clock, and the
 CPU time of the script thread (what the page costs, without waiting for a busy machine's CPUs).
-The process is first warmed up as `hulk-ops dashboard` does before it listens (dashboard/serve.py;
+The process is first warmed up as `hulk-ops dashboard` does before it listens (hulk_ops/dashboard/serve.py;
 `--no-warm` skips it); the first render (cold) is reported apart from `--runs` more (p50/p95).
 `AppTest.run()` adds its own overhead (element tree parsing), not counted. The keys are deleted
 afterwards (`--keep` keeps them and prints the config path, `--reuse CONFIG` renders on them again).
@@ -30,7 +30,7 @@ import yaml
 from bench.fleet import fleet_targets, seed_fleet
 from tests.views_support import touch_latest
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "hulk_ops" / "dashboard" / "app.py")
 # (label, url path, session state to set before rendering, query params)
 CASES = [
     ("overview", "", {}, {}),
@@ -81,7 +81,7 @@ def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> 
         at.session_state[key] = value
     for key, value in query.items():
         at.query_params[key] = value
-    timed(f"dashboard.views.{path.split('?')[0] or 'overview'}", record)
+    timed(f"hulk_ops.dashboard.views.{path.split('?')[0] or 'overview'}", record)
     for _ in range(runs + 1):
         at.run()
         if at.exception:
@@ -101,7 +101,7 @@ def run(quick: bool = False, targets: int = 2000, hours: float = 24.0, runs: int
 
     quick: 5 runs of the five pages with a budget over their longest window (same fleet: the budget is
     defined on 2,000 targets x 24 h). warm: fill the per-process caches first, as the server does at
-    start (dashboard/serve.py), so "cold" is the first render a user gets."""
+    start (hulk_ops/dashboard/serve.py), so "cold" is the first render a user gets."""
     runs = runs if runs is not None else (5 if quick else 20)
     say = print if echo else (lambda *a, **k: None)
     if reuse:
@@ -116,7 +116,7 @@ def run(quick: bool = False, targets: int = 2000, hours: float = 24.0, runs: int
             "actions": {"prices": {"cpu_hour": 0.031, "gib_hour": 0.004, "gpu_hour": 1.89}},
             "targets": fleet_targets(targets)}, sort_keys=False), encoding="utf-8")
     os.environ["HULK_OPS_CONFIG"] = str(config_path)
-    from hulk_ops.config import load_config
+    from hulk_ops.core.config import load_config
 
     config = load_config(config_path)
     out: dict = {"targets": len(config.targets), "hours": hours, "runs": runs, "cpus": os.cpu_count(),
@@ -129,7 +129,7 @@ def run(quick: bool = False, targets: int = 2000, hours: float = 24.0, runs: int
     try:
         out["load_avg_start"] = os.getloadavg()[0]
         if warm:
-            from dashboard import serve
+            from hulk_ops.dashboard import serve
 
             out["warm_up_s"] = serve.warm(config)
             say("warm-up (as at server start): " + " ".join(f"{k} {v:.2f} s" for k, v in out["warm_up_s"].items()))

@@ -262,7 +262,7 @@ class Bench:
         port = free_port()
         src = os.environ.get("HULK_BENCH_COLLECTOR_SRC")
         env = dict(os.environ, PYTHONPATH=src) if src else None
-        proc = self._spawn(f"collector-{kind}", [sys.executable, "-m", "hulk_ops.cli", "collect", "--config",
+        proc = self._spawn(f"collector-{kind}", [sys.executable, "-m", "hulk_ops", "collect", "--config",
                                                  str(path), "--metrics-port", str(port), "--log-level", "WARNING"],
                            env=env, cwd=src)
         wait_port(port, 60, proc, "hulk-ops collect")

@@ -32,10 +32,10 @@ import orjson
 import redis
 import yaml
 
-from collectors.codec import Keys
-from collectors.shard_audit import audit, probe_times
-from collectors.sharding import assign
-from hulk_ops.config import load_config
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.shard_audit import audit, probe_times
+from hulk_ops.collectors.sharding import assign
+from hulk_ops.core.config import load_config
 from sandbox.services import find_binary, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ class Bench:
         env = dict(os.environ, HULK_OPS_REPLICA=rid)
         log = open(self.workdir / f"{rid}.log", "ab")
         self.procs[rid] = subprocess.Popen(
-            [sys.executable, "-m", "hulk_ops.cli", "collect", "--config", str(self.config_path),
+            [sys.executable, "-m", "hulk_ops", "collect", "--config", str(self.config_path),
              "--metrics-port", str(port), "--log-level", "WARNING"],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.ports[rid] = port

@@ -3,7 +3,7 @@ growth and error-log lines against the budget (Python heap +10 %, RSS +100 MB, 0
 
 Starts the demo (sandbox/demo.py: servers, simulators, traffic, collector, dashboard) in its own workdir, store
 prefix and audit schema, with `HULK_OPS_HEAP_STATS` set so the collector and the dashboard sample their own
-Python heap (hulk_ops/heapstats.py: tracemalloc's traced bytes, counted from just after the imports, and the
+Python heap (bench/heapstats.py: tracemalloc's traced bytes, counted from just after the imports, and the
 interpreter's allocated blocks). N Chromium sessions
 (Debian's /usr/bin/chromium, Playwright) sign in as the demo users and walk every page through the sidebar,
 then reload (a new Streamlit session) and sign in again, for the whole run. Every `--sample-s` the script reads
@@ -29,15 +29,15 @@ from typing import Any
 
 import psutil
 
-from dashboard.nav import PAGES
+from hulk_ops.dashboard.nav import PAGES
 from sandbox.demo import Demo, pick_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
 BUDGET = {"heap_growth_pct": 10.0, "rss_growth_mb": 100.0, "error_lines": 0}
-USERS = ["viewer", "operator", "admin"]  # demo passwords are "<name>-demo" (actions/identity.py)
-# sidebar order of dashboard/app.py; the walk clicks them by title
+USERS = ["viewer", "operator", "admin"]  # demo passwords are "<name>-demo" (hulk_ops/actions/identity.py)
+# sidebar order of hulk_ops/dashboard/app.py; the walk clicks them by title
 WALK = ["overview", "incidents", "target", "latency", "cost", "capacity", "radar", "actions", "audit", "silences",
         "health"]
 # a Streamlit/logging line at ERROR or CRITICAL, a traceback (structlog's JSON lines are read by their level)

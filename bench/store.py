@@ -17,11 +17,11 @@ from typing import Any
 
 import redis
 
-from collectors.codec import Keys, hour_of
-from collectors.store import RedisResultStore
-from dashboard.readmodel import ReadModel
-from hulk_ops.config import parse_config
-from hulk_ops.model import ProbeResult, iso, utcnow
+from hulk_ops.collectors.codec import Keys, hour_of
+from hulk_ops.collectors.store import RedisResultStore
+from hulk_ops.core.config import parse_config
+from hulk_ops.core.model import ProbeResult, iso, utcnow
+from hulk_ops.dashboard.readmodel import ReadModel
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 

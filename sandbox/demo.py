@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from dashboard.launch import COOKIE_ENV
+from hulk_ops.dashboard.launch import COOKIE_ENV
 from sandbox.services import Endpoint, Services, free_port, port_open, stop_process, wait_port
 
 DEMO_REDIS_DB = 1
@@ -74,7 +74,7 @@ class Demo:
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.workdir / f"{name}.log", "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env, **(env or {}))
-        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", *args], stdout=log, stderr=log,
+        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", *args], stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         self.processes.append((name, proc))
 
@@ -161,7 +161,7 @@ class Demo:
              "interval_s": 10, "labels": {**labels, "tier": "observability"}},
             *extra_targets,
         ]
-        from actions.identity import demo_auth_section
+        from hulk_ops.actions.identity import demo_auth_section
 
         return {
             "store": {"redis_url": f"{core['redis'].url}/{DEMO_REDIS_DB}", "prefix": f"hulk{self.suffix}:"},

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from actions.audit import PostgresAuditLog
-from hulk_ops.action_config import AuditSettings
+from hulk_ops.actions.audit import PostgresAuditLog
+from hulk_ops.core.action_config import AuditSettings
 from sandbox.services import Endpoint
 
 

@@ -102,7 +102,7 @@ def spans() -> Iterator[Any]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from hulk_ops import tracing
+    from hulk_ops.observe import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

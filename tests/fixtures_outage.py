@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.services import PrivateRedis, ServiceError, free_port, port_open
 
-HULK_OPS = [sys.executable, "-m", "hulk_ops.cli"]
+HULK_OPS = [sys.executable, "-m", "hulk_ops"]
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hulk_ops.bootstrap import build_probe
-from hulk_ops.config import parse_config
-from probes.base import Probe
+from hulk_ops.core.config import parse_config
+from hulk_ops.entrypoints.bootstrap import build_probe
+from hulk_ops.probes.base import Probe
 from sandbox.runpod_sim import RunpodSimulator
 
 # the seeded serverless endpoints (sandbox/runpod_state.py)

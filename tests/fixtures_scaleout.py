@@ -18,7 +18,7 @@ import redis
 
 from sandbox.services import free_port
 
-HULK_OPS = [sys.executable, "-m", "hulk_ops.cli"]
+HULK_OPS = [sys.executable, "-m", "hulk_ops"]
 
 
 class Replicas:

@@ -1,7 +1,7 @@
 """Fixtures for the page tests (load with `pytest_plugins = ["tests.fixtures_views"]`; helpers that read
 what a page shows or write what other writers write are in tests/views_support.py).
 
-`open_page(config_path, page, query=..., state=...)` renders one page of the real app (dashboard/app.py,
+`open_page(config_path, page, query=..., state=...)` renders one page of the real app (hulk_ops/dashboard/app.py,
 its st.navigation router) with Streamlit's AppTest, on the store the config points at.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "hulk_ops" / "dashboard" / "app.py")
 
 
 def switch(at: AppTest, url_path: str) -> AppTest:

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from hulk_ops.bootstrap import build_store
-from hulk_ops.config import Config
-from hulk_ops.model import ProbeResult, StateChange, iso
+from hulk_ops.core.config import Config
+from hulk_ops.core.model import ProbeResult, StateChange, iso
+from hulk_ops.entrypoints.bootstrap import build_store
 
 
 def result(target: str, kind: str, status: str, ts: float, latency_ms: float | None = 1.5,

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from hulk_ops.config import Config
-from hulk_ops.model import StateChange, iso
+from hulk_ops.core.config import Config
+from hulk_ops.core.model import StateChange, iso
 from tests.seed import result, seed
 
 GIB = 1 << 30

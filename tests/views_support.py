@@ -10,9 +10,9 @@ from typing import Any
 import redis
 from streamlit.testing.v1 import AppTest
 
-from collectors.codec import Keys
-from hulk_ops.bootstrap import build_store
-from hulk_ops.config import Config
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.core.config import Config
+from hulk_ops.entrypoints.bootstrap import build_store
 
 
 def texts(at: AppTest) -> str:
@@ -54,7 +54,7 @@ def xadd(config: Config, fields: dict[str, str], ts: float) -> None:
     """An event written the way other writers (the actions' audit copy) do: XADD now, `at` = when it happened."""
     from datetime import UTC, datetime
 
-    from hulk_ops.model import iso
+    from hulk_ops.core.model import iso
 
     keys = Keys(config.store.prefix)
     client = redis.Redis.from_url(config.store.redis_url)
@@ -108,7 +108,7 @@ def touch_latest(config: Config, now: float) -> None:
     """Stamp every newest result as just observed (what a running collector keeps doing)."""
     import orjson
 
-    from hulk_ops.model import iso
+    from hulk_ops.core.model import iso
 
     keys = Keys(config.store.prefix)
     client = redis.Redis.from_url(config.store.redis_url)

@@ -49,7 +49,7 @@ def dashboard_url(tmp_path: Path):
         port = free_port()
         log = open(tmp_path / f"dashboard-{port}.log", "wb")
         env = dict(os.environ, STREAMLIT_SERVER_COOKIE_SECRET=secrets.token_urlsafe(48))  # needed with auth:
-        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config", str(config_path),
+        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "dashboard", "--config", str(config_path),
                                  "--port", str(port)], stdout=log, stderr=log, start_new_session=True, env=env)
         procs.append(proc)
         wait_port(port, 60, proc, "dashboard")

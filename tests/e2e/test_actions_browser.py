@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from actions.audit import PostgresAuditLog
-from actions.identity import hash_secret
+from hulk_ops.actions.audit import PostgresAuditLog
+from hulk_ops.actions.identity import hash_secret
 from tests.e2e.conftest import screenshot
 from tests.fixtures_actions import run_sync
 

@@ -22,7 +22,7 @@ EXPECTED_UP = ["cache", "orders-db", "event-bus", "prometheus", "dashboard", "ve
 def demo(tmp_path):
     port = free_port()
     log = open(tmp_path / "demo.out", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "demo", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "demo", "--port", str(port),
                              "--workdir", str(tmp_path / "demo")], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120

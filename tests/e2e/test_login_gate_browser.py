@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from actions.identity import hash_secret
-from dashboard.nav import PAGES
-from hulk_ops.config import load_config
+from hulk_ops.actions.identity import hash_secret
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.nav import PAGES
 from tests.seed import result, seed
 
 CANARY = "gate-canary-target"

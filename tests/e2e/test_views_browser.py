@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hulk_ops.config import load_config
+from hulk_ops.core.config import load_config
 from tests.e2e.conftest import screenshot
 from tests.showcase import SECTIONS, seed_showcase, targets
 from tests.views_support import set_last_write, touch_latest, xadd

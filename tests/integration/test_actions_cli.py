@@ -8,8 +8,8 @@ import orjson
 import pytest
 import redis
 
-from hulk_ops.cli import main
-from hulk_ops.config import load_config
+from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints.cli import main
 
 pytest_plugins = ["tests.fixtures_actions"]
 

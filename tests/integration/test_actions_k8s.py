@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from actions.executors.kubernetes import KubernetesScale
-from actions.guard import EXECUTORS, GuardedAction
-from actions.model import Principal, ScaleDeployment
-from hulk_ops.config import load_config
+from hulk_ops.actions.executors.kubernetes import KubernetesScale
+from hulk_ops.actions.guard import EXECUTORS, GuardedAction
+from hulk_ops.actions.model import Principal, ScaleDeployment
+from hulk_ops.core.config import load_config
 from sandbox.k8s_sim import DEFAULT_TOKEN
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s"]

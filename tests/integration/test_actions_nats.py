@@ -9,13 +9,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from actions import approvals as approvals_mod
-from actions.audit import PostgresAuditLog
-from actions.guard import GuardedAction
-from actions.model import Principal, PurgeStream
-from hulk_ops.action_config import AuditSettings
-from hulk_ops.config import load_config
-from hulk_ops.model import utcnow
+from hulk_ops.actions import approvals as approvals_mod
+from hulk_ops.actions.audit import PostgresAuditLog
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.model import Principal, PurgeStream
+from hulk_ops.core.action_config import AuditSettings
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import utcnow
 
 pytest_plugins = ["tests.fixtures_actions"]
 VIEWER = Principal(name="vera", roles=("viewer",), via="test")
@@ -214,7 +214,7 @@ async def test_audit_store_down_means_nothing_executes(make_guard, stream, close
 
 
 async def test_audit_log_is_append_only_in_the_database(audit_log: PostgresAuditLog, audit_schema) -> None:
-    from actions.audit import AuditRecord
+    from hulk_ops.actions.audit import AuditRecord
 
     await audit_log.append(AuditRecord(request_id="r1", username="u", action="purge_stream", target="t",
                                        object="o", params={}, outcome="refused"))

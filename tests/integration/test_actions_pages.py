@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from actions.identity import hash_secret
-from actions.model import Principal
+from hulk_ops.actions.identity import hash_secret
+from hulk_ops.actions.model import Principal
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s"]
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
 OPERATOR = Principal(name="otto", roles=("operator",), via="dashboard")
 ADMIN = Principal(name="ada", roles=("admin",), via="dashboard")
 VIEWER = Principal(name="vera", roles=("viewer",), via="dashboard")
@@ -44,19 +44,19 @@ def page_config(write_config, nats_server, audit_schema, monkeypatch):
 
 
 def actions_page() -> None:
-    from dashboard.views import actions
+    from hulk_ops.dashboard.views import actions
 
     actions.render()
 
 
 def overview_page() -> None:
-    from dashboard.views import overview
+    from hulk_ops.dashboard.views import overview
 
     overview.render()
 
 
 def audit_page() -> None:
-    from dashboard.views import audit
+    from hulk_ops.dashboard.views import audit
 
     audit.render()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from actions.guard import GuardedAction
-from actions.model import Principal, parse_request
-from hulk_ops.config import load_config
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.model import Principal, parse_request
+from hulk_ops.core.config import load_config
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_runpod"]
 OPERATOR = Principal(name="otto", roles=("operator",), via="test")

@@ -8,11 +8,11 @@ import time
 
 import orjson
 
-from hulk_ops.model import PUBLIC_FIELDS
+from hulk_ops.core.model import PUBLIC_FIELDS
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hulk_ops.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hulk_ops", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -63,8 +63,8 @@ async def test_probing_finishes_within_the_largest_timeout_plus_a_second(service
     """The bound an on-call engineer relies on, measured without the interpreter's start-up."""
     import asyncio
 
-    from hulk_ops.config import load_config
-    from hulk_ops.probe_once import probe_once
+    from hulk_ops.core.config import load_config
+    from hulk_ops.entrypoints.probe_once import probe_once
 
     config = load_config(write_config([
         {"name": "cache", "kind": "redis", "url": services.endpoints["redis"].url},

@@ -13,10 +13,10 @@ import urllib.request
 import orjson
 import redis
 
-from collectors.codec import Keys
-from collectors.service import run_collector
-from dashboard.readmodel import ReadModel
-from hulk_ops.config import load_config
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.readmodel import ReadModel
 from sandbox.services import free_port
 
 
@@ -86,7 +86,7 @@ def test_sigterm_stops_the_collector_within_two_seconds(services, write_config, 
     path = write_config(targets(services, blackhole, free_port()))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hulk_ops.cli", "collect", "--config", str(path), "--metrics-port", str(port)],
+        [sys.executable, "-m", "hulk_ops", "collect", "--config", str(path), "--metrics-port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     client = redis.Redis.from_url(store_redis_url)

@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from nats.js.api import ConsumerConfig
 
-from hulk_ops.config import parse_config
-from hulk_ops.model import PUBLIC_FIELDS
-from hulk_ops.probe_once import probe_once
+from hulk_ops.core.config import parse_config
+from hulk_ops.core.model import PUBLIC_FIELDS
+from hulk_ops.entrypoints.probe_once import probe_once
 from sandbox.services import Endpoint, find_binary
 
 

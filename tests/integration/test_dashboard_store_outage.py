@@ -12,8 +12,8 @@ import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from hulk_ops.config import load_config
-from hulk_ops.model import StateChange
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import StateChange
 from tests.seed import result, seed
 from tests.views_support import metrics, set_last_write, texts
 

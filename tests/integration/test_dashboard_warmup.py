@@ -1,4 +1,4 @@
-"""The dashboard's start-up warm-up (dashboard/serve.py): on a seeded store it fills the caches the first page
+"""The dashboard's start-up warm-up (hulk_ops/dashboard/serve.py): on a seeded store it fills the caches the first page
 needs (every settled hour summarised, latest results parsed) and freezes what it built out of the GC's sight;
 with the store down it reports the failed step and lets the server start."""
 
@@ -10,10 +10,10 @@ import time
 import pytest
 
 from bench.fleet import fleet_targets, seed_fleet
-from collectors.codec import hour_of
-from dashboard import context, serve
-from dashboard.readmodel.rollup import SETTLE_S, fleet_rollup
-from hulk_ops.config import load_config
+from hulk_ops.collectors.codec import hour_of
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard import context, serve
+from hulk_ops.dashboard.readmodel.rollup import SETTLE_S, fleet_rollup
 
 
 @pytest.fixture(autouse=True)

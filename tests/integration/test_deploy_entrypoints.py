@@ -1,7 +1,7 @@
 """The image's commands, run here as the container would run them (no Docker engine on this machine).
 
 The Dockerfile's ENTRYPOINT + CMD (collector) and the dashboard command from compose.yaml are
-started with a real config; the image's HEALTHCHECK (`python -m hulk_ops.healthcheck`) must say
+started with a real config; the image's HEALTHCHECK (`python -m hulk_ops.entrypoints.healthcheck`) must say
 healthy for each role while it runs, and the collector must stop cleanly on SIGTERM.
 """
 
@@ -41,7 +41,7 @@ def start(argv: list[str], config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def healthcheck(pid: int) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hulk_ops.healthcheck", "--pid", str(pid)],
+    return subprocess.run([sys.executable, "-m", "hulk_ops.entrypoints.healthcheck", "--pid", str(pid)],
                           capture_output=True, text=True, timeout=20)
 
 
@@ -104,7 +104,7 @@ def test_dashboard_command_from_compose_serves_and_is_healthy(config, tmp_path):
 
 
 def test_healthcheck_reads_the_role_from_a_command_line():
-    from hulk_ops.healthcheck import health_url
+    from hulk_ops.entrypoints.healthcheck import health_url
 
     assert health_url(["hulk-ops", "collect"]) == "http://127.0.0.1:9464/metrics"
     assert health_url(["hulk-ops", "collect", "--metrics-port=9500"]) == "http://127.0.0.1:9500/metrics"

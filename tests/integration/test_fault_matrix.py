@@ -1,6 +1,6 @@
 """The fault-injection matrix: every backend kind x every network fault, through the real collector.
 
-For each fault mode one collector (`collectors/service.run_collector`, real scheduler, breakers, writer
+For each fault mode one collector (`hulk_ops.collectors.service.run_collector`, real scheduler, breakers, writer
 and Redis store) probes one target of every kind through its own `FaultProxy`, beside healthy targets
 that bypass the proxies. The scenario of a mode (`run_mode`), all kinds at once:
 
@@ -35,12 +35,12 @@ import redis
 import uvloop
 import yaml
 
-from collectors.scheduler import Job, Scheduler
-from collectors.service import run_collector
-from dashboard.readmodel import ReadModel
-from hulk_ops.bootstrap import build_collector
-from hulk_ops.config import Config, parse_config
-from hulk_ops.model import ProbeResult
+from hulk_ops.collectors.scheduler import Job, Scheduler
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import Config, parse_config
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.bootstrap import build_collector
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.neo4j_sim import Neo4jSimulator
 from sandbox.qdrant_sim import QdrantSimulator
@@ -75,7 +75,7 @@ BAD = {"latency": {"degraded"}, "stall": {"down"}, "reset": {"down"}, "refuse": 
 ERRORS = {"stall": ("timed out after 0.5 s",), "throttle": ("timed out after 0.5 s",),
           "refuse": ("connection refused",), "reset": ("connection reset by peer", "connection closed by peer")}
 # the tcp probe's latency is the TCP handshake, which the kernel completes before any proxy sees the
-# connection: a slower answer after it is invisible to that probe (by design, documented in probes/tcp.py)
+# connection: a slower answer after it is invisible to that probe (by design, documented in hulk_ops/probes/tcp.py)
 UNDETECTABLE = {("latency", "tcp")}
 
 

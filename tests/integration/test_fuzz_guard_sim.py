@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes import client
 
-from actions.guard import GuardedAction
-from actions.model import BadRequest, Principal, PurgeStream, ScaleDeployment, parse_request
-from hulk_ops.config import load_config
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.model import BadRequest, Principal, PurgeStream, ScaleDeployment, parse_request
+from hulk_ops.core.config import load_config
 from sandbox.k8s_sim import DEFAULT_TOKEN
 from tests.unit.test_fuzz_guard import bad_value
 

@@ -31,10 +31,10 @@ from aiohttp import ClientSession, ClientTimeout, web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.service import run_collector
-from hulk_ops.bootstrap import build_probe
-from hulk_ops.config import load_config, parse_config
-from hulk_ops.model import ProbeResult
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import load_config, parse_config
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.entrypoints.bootstrap import build_probe
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.qdrant_sim import QdrantSimulator
 from sandbox.runpod_sim import RunpodSimulator

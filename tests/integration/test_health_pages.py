@@ -11,15 +11,15 @@ import pytest
 import redis
 from streamlit.testing.v1 import AppTest
 
-from collectors.notify.store import NotifyStore
-from dashboard.readmodel import ReadModel
-from dashboard.silence_writer import NotAllowed, Operator, SilenceWriter
-from hulk_ops.bootstrap import build_store
-from hulk_ops.config import load_config
+from hulk_ops.collectors.notify.store import NotifyStore
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.dashboard.silence_writer import NotAllowed, Operator, SilenceWriter
+from hulk_ops.entrypoints.bootstrap import build_store
 from tests.seed import result, seed
 
 pytest_plugins = ["tests.fixtures_observe"]
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
 
 
 @pytest.fixture(autouse=True)

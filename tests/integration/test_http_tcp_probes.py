@@ -15,9 +15,9 @@ import pytest
 import yaml
 from aiohttp import web
 
-from hulk_ops.bootstrap import build_probe
-from hulk_ops.config import parse_config
-from hulk_ops.model import ProbeResult
+from hulk_ops.core.config import parse_config
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.entrypoints.bootstrap import build_probe
 
 pytest_plugins = ["tests.fixtures_prom"]
 

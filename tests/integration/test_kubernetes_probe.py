@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from hulk_ops.config import parse_config
-from hulk_ops.probe_once import probe_once
+from hulk_ops.core.config import parse_config
+from hulk_ops.entrypoints.probe_once import probe_once
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 
 pytest_plugins = ["tests.fixtures_k8s"]

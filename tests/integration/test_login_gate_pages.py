@@ -1,4 +1,4 @@
-"""Without a signed-in principal every page of the real app (dashboard/app.py and its router) shows the login
+"""Without a signed-in principal every page of the real app (hulk_ops/dashboard/app.py and its router) shows the login
 form and nothing else: no page content, nothing read from the store (a seeded canary target never appears)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from actions.identity import hash_secret
-from dashboard.nav import DEFAULT, PAGES
-from hulk_ops.config import load_config
+from hulk_ops.actions.identity import hash_secret
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.nav import DEFAULT, PAGES
 from tests.seed import result, seed
 
 pytest_plugins = ["tests.fixtures_views"]
@@ -57,7 +57,7 @@ def test_every_page_without_a_principal_shows_only_the_login_form(gated_config, 
 
 def test_signed_in_the_same_page_shows_the_canary(gated_config, open_page) -> None:
     """The control for the test above: the canary is there to be seen once someone is signed in."""
-    from actions.model import Principal
+    from hulk_ops.actions.model import Principal
 
     at = open_page(gated_config, "target", query=QUERY["target"],
                    state={"principal": Principal(name="otto", roles=("operator",), via="dashboard")})

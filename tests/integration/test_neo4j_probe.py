@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from hulk_ops.model import ProbeResult
-from hulk_ops.rules import RuleSet
-from probes.neo4j import Neo4jProbe, Settings
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.core.rules import RuleSet
+from hulk_ops.probes.neo4j import Neo4jProbe, Settings
 from sandbox.neo4j_sim import Neo4jSimulator
 
 pytest_plugins = ["tests.fixtures_neo4j"]

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from collectors.notify.keys import NotifyKeys
-from collectors.service import run_collector
-from dashboard.readmodel import ReadModel
-from dashboard.silence_writer import Operator, SilenceWriter
-from hulk_ops.config import load_config
+from hulk_ops.collectors.notify.keys import NotifyKeys
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.dashboard.silence_writer import Operator, SilenceWriter
 from tests.waiting import await_for, wait_for
 
 pytest_plugins = ["tests.fixtures_observe"]
@@ -134,7 +134,7 @@ def test_outbox_survives_a_killed_collector_and_delivers_once(webhook_receiver, 
         notify={"group_wait_s": 0, "evaluate_s": 0.2, "retry": {"backoff_s": 0.3},
                 "webhooks": [{"name": "g", "url": webhook_receiver.url()}]})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HULK_OPS_REPLICA": f"notify-test-{store_prefix}"}
-    argv = [sys.executable, "-m", "hulk_ops.cli", "collect", "--config", str(path), "--metrics-port", "0"]
+    argv = [sys.executable, "-m", "hulk_ops", "collect", "--config", str(path), "--metrics-port", "0"]
     client = redis.Redis.from_url(store_redis_url)
     queue = NotifyKeys(store_prefix).queue("g")
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -175,10 +175,10 @@ async def test_delivery_backs_off_keeps_order_gives_up_on_4xx_and_bounds_the_out
         webhook_receiver, store_redis_url, store_prefix) -> None:
     import aiohttp
 
-    from collectors.notify.delivery import Deliverer
-    from collectors.notify.store import NotifyStore
-    from collectors.telemetry import CollectorMetrics
-    from hulk_ops.observe_config import RetrySettings, WebhookSettings
+    from hulk_ops.collectors.notify.delivery import Deliverer
+    from hulk_ops.collectors.notify.store import NotifyStore
+    from hulk_ops.collectors.telemetry import CollectorMetrics
+    from hulk_ops.core.observe_config import RetrySettings, WebhookSettings
 
     store = NotifyStore(store_redis_url, store_prefix, outbox_max=10)
     hook = WebhookSettings(name="g", url=webhook_receiver.url())

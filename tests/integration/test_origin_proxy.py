@@ -49,7 +49,7 @@ def proxied(write_config, tmp_path: Path):
                     "--with nginx)")
     port = free_port()
     with open(tmp_path / "dashboard.log", "wb") as log:
-        dashboard = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config",
+        dashboard = subprocess.Popen([sys.executable, "-m", "hulk_ops", "dashboard", "--config",
                                       str(write_config([])), "--port", str(port)], stdout=log, stderr=log,
                                      start_new_session=True)
     procs = [dashboard]

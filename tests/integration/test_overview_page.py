@@ -10,11 +10,11 @@ import pytest
 import redis
 from streamlit.testing.v1 import AppTest
 
-from hulk_ops.config import load_config
-from hulk_ops.model import StateChange
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import StateChange
 from tests.seed import result, seed
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
 
 
 def run_app(config_path, monkeypatch) -> AppTest:

@@ -8,14 +8,14 @@ from typing import Any
 
 import yaml
 
-from collectors.memory_store import MemoryResultStore
-from collectors.prometheus_pull import build_query_jobs
-from collectors.service import run_collector
-from collectors.telemetry import CollectorMetrics
-from dashboard.readmodel import ReadModel
-from hulk_ops.bootstrap import build_collector, build_probe
-from hulk_ops.config import Config, load_config, parse_config
-from probes import prometheus as prometheus_module
+from hulk_ops.collectors.memory_store import MemoryResultStore
+from hulk_ops.collectors.prometheus_pull import build_query_jobs
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.core.config import Config, load_config, parse_config
+from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.bootstrap import build_collector, build_probe
+from hulk_ops.probes import prometheus as prometheus_module
 from sandbox.services import free_port
 
 pytest_plugins = ["tests.fixtures_prom"]

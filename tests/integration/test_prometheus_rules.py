@@ -78,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     config_path = work / "hulk-ops.yaml"
     config_path.write_text(yaml.safe_dump(config))
     collector = subprocess.Popen(
-        [sys.executable, "-m", "hulk_ops.cli", "collect", "--config", str(config_path),
+        [sys.executable, "-m", "hulk_ops", "collect", "--config", str(config_path),
          "--metrics-port", str(metrics_port), "--log-level", "ERROR"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     rules_path = work / "rules.yml"

@@ -8,8 +8,8 @@ import time
 import orjson
 from qdrant_client import AsyncQdrantClient, models
 
-import probes.qdrant as qdrant_module
-from hulk_ops import cli
+import hulk_ops.probes.qdrant as qdrant_module
+from hulk_ops.entrypoints import cli
 from sandbox.qdrant_data import VERSION
 
 pytest_plugins = ["tests.fixtures_qdrant"]
@@ -47,7 +47,7 @@ async def test_every_metric_is_documented_in_the_module_docstring(qdrant_sim, qd
     doc = qdrant_module.__doc__ or ""
     for name in result.metrics:
         generic = re.sub(r"^collection\.[^.]+\.", "collection.<c>.", name)
-        assert generic in doc, f"metric {name} ({generic}) is not documented in probes/qdrant.py"
+        assert generic in doc, f"metric {name} ({generic}) is not documented in hulk_ops/probes/qdrant.py"
 
 
 async def test_points_written_through_the_client_show_up(qdrant_sim, qdrant_probe):

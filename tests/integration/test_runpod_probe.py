@@ -209,7 +209,7 @@ def test_cli_probe_of_a_stalled_api_exits_at_the_timeout_not_the_sdks_30_s(runpo
     runpod_sim.set_fault("stall")
 
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "probe", "--config", str(path), "--json"],
+    done = subprocess.run([sys.executable, "-m", "hulk_ops", "probe", "--config", str(path), "--json"],
                           capture_output=True, text=True, timeout=60)
     elapsed = time.monotonic() - started
 
@@ -224,7 +224,7 @@ async def test_per_target_writes_with_the_sdks_mutations_need_no_globals(
         runpod_sim, make_runpod_probe, runpod_target) -> None:
     from runpod.api.mutations import pods as pod_mutations
 
-    from probes import runpod_sdk
+    from hulk_ops.probes import runpod_sdk
 
     answer, _ = runpod_sdk.graphql(pod_mutations.generate_pod_stop_mutation("k3x9f0a2b7c1d4"),
                                    runpod_sim.api_key, runpod_sim.url, timeout=5)

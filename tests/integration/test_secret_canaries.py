@@ -24,18 +24,19 @@ import redis
 from aiohttp import web
 from streamlit.testing.v1 import AppTest
 
-from actions.guard import GuardedAction
-from actions.identity import hash_secret, new_token
-from actions.model import LaunchGpuPod, Principal, ScaleDeployment
-from collectors.service import run_collector
-from dashboard.nav import PAGES
-from hulk_ops import cli, logs
-from hulk_ops.config import ConfigError, load_config, parse_config
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.identity import hash_secret, new_token
+from hulk_ops.actions.model import LaunchGpuPod, Principal, ScaleDeployment
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import ConfigError, load_config, parse_config
+from hulk_ops.dashboard.nav import PAGES
+from hulk_ops.entrypoints import cli
+from hulk_ops.observe import logs
 from sandbox.services import free_port
 from sandbox.simbase import HttpSimulator
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_observe"]
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
 ADMIN = Principal(name="ada", roles=("admin",), via="test")
 RUN = uuid.uuid4().hex[:8]
 CANARIES = {name: f"cnry{name}{RUN}" for name in (

@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from collectors.codec import Keys
-from collectors.shard_audit import audit, probe_times
-from collectors.sharding import assign
-from hulk_ops.config import load_config
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.shard_audit import audit, probe_times
+from hulk_ops.collectors.sharding import assign
+from hulk_ops.core.config import load_config
 
 pytest_plugins = ["tests.fixtures_scaleout"]
 

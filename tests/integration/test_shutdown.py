@@ -18,9 +18,9 @@ import yaml
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from collectors.codec import Keys
-from dashboard.readmodel import ReadModel
-from hulk_ops.config import load_config
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.readmodel import ReadModel
 from sandbox.services import free_port
 from tests.waiting import wait_for
 

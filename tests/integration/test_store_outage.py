@@ -18,11 +18,11 @@ import numpy as np
 import orjson
 import yaml
 
-from collectors.codec import Keys
-from collectors.store import RedisResultStore
-from dashboard.readmodel import ReadModel
-from hulk_ops.config import load_config
-from hulk_ops.model import parse_iso
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.store import RedisResultStore
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import parse_iso
+from hulk_ops.dashboard.readmodel import ReadModel
 from tests.seed import result
 from tests.waiting import wait_for
 

@@ -7,9 +7,9 @@ import json
 
 import structlog
 
-from collectors.service import run_collector
-from hulk_ops import logs
-from hulk_ops.config import load_config
+from hulk_ops.collectors.service import run_collector
+from hulk_ops.core.config import load_config
+from hulk_ops.observe import logs
 
 pytest_plugins = ["tests.fixtures_observe"]
 

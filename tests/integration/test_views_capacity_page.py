@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from hulk_ops.config import load_config
+from hulk_ops.core.config import load_config
 from tests.seed import result, seed
 from tests.views_support import set_last_write, texts
 

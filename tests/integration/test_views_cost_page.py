@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from hulk_ops.config import load_config
+from hulk_ops.core.config import load_config
 from tests.seed import result, seed
 from tests.views_support import metrics, set_last_write, texts
 
@@ -121,9 +121,9 @@ def test_pods_workers_namespaces_and_csv(cost_store, open_page) -> None:
 
 
 def test_csv_rows_are_the_page_rows(cost_store) -> None:
-    from dashboard.readmodel import ReadModel
-    from dashboard.readmodel.cost import cost_report
-    from dashboard.views.cost import csv
+    from hulk_ops.dashboard.readmodel import ReadModel
+    from hulk_ops.dashboard.readmodel.cost import cost_report
+    from hulk_ops.dashboard.views.cost import csv
 
     _, config, _, running = cost_store
     frame = pd.read_csv(io.StringIO(csv(cost_report(ReadModel(config), 86400))))

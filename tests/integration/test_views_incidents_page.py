@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hulk_ops.config import load_config
-from hulk_ops.model import StateChange, iso
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import StateChange, iso
 from tests.seed import result, seed
 from tests.views_support import in_order, set_last_write, texts, xadd
 

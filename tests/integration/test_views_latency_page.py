@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from dashboard.readmodel.series import MAX_POINTS
-from hulk_ops.config import load_config
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.readmodel.series import MAX_POINTS
 from tests.seed import result, seed
 from tests.views_support import plotly_traces, set_last_write, trace_points
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 import yaml
 
-from hulk_ops.config import load_config
-from hulk_ops.model import StateChange, iso
+from hulk_ops.core.config import load_config
+from hulk_ops.core.model import StateChange, iso
 from tests.seed import result, seed
 from tests.views_support import metrics, plotly_traces, set_last_write, texts, write_breakers
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from actions.identity import hash_secret
-from dashboard.launch import COOKIE_ENV, MIN_COOKIE_SECRET, CookieSecretMissing, streamlit_argv, streamlit_env
-from hulk_ops.config import load_config
+from hulk_ops.actions.identity import hash_secret
+from hulk_ops.core.config import load_config
+from hulk_ops.dashboard.launch import COOKIE_ENV, MIN_COOKIE_SECRET, CookieSecretMissing, streamlit_argv, streamlit_env
 from sandbox.services import free_port, stop_process, wait_port
 
 # Streamlit's own CLI (click flags -> config), with bootstrap.run replaced by a dump of the effective options
@@ -70,7 +70,7 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hulk_ops.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "hulk_ops", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -100,7 +100,7 @@ def test_a_short_cookie_secret_is_refused_without_showing_it(auth_config, hostil
 
 
 def test_a_cookie_secret_in_config_toml_or_secrets_toml_counts(auth_config, hostile_dir, monkeypatch) -> None:
-    from dashboard.launch import check_cookie_secret
+    from hulk_ops.dashboard.launch import check_cookie_secret
 
     config = load_config(auth_config)
     good = secrets.token_urlsafe(40)
@@ -116,7 +116,7 @@ def test_a_cookie_secret_in_config_toml_or_secrets_toml_counts(auth_config, host
 
 
 def test_no_login_needs_no_cookie_secret(write_config, hostile_dir) -> None:
-    from dashboard.launch import check_cookie_secret
+    from hulk_ops.dashboard.launch import check_cookie_secret
 
     check_cookie_secret(load_config(write_config([])), clean_env(hostile_dir))  # no exception
 
@@ -154,7 +154,7 @@ def hostile_dashboard(auth_config, hostile_dir, tmp_path: Path):
     port = free_port()
     log_path = tmp_path / "dashboard.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops.cli", "dashboard", "--config", str(auth_config),
+        proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "dashboard", "--config", str(auth_config),
                                  "--port", str(port)], cwd=hostile_dir, stdout=log, stderr=log,
                                 env=clean_env(hostile_dir, **HOSTILE_ENV, **{COOKIE_ENV: secret}),
                                 start_new_session=True)

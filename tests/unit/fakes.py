@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from hulk_ops.config import TargetSettings
-from probes.base import Measurement, Probe, ProbeFailure
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
 
 class FakeSettings(TargetSettings):

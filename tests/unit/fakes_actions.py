@@ -8,11 +8,11 @@ import itertools
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
-from actions.audit import AuditFilter, AuditRecord, AuditUnavailable, StoredKey
-from actions.executors.base import ActionFailed, Executor
-from actions.model import ActionRequest, Preview
-from hulk_ops.config import TargetSettings
-from hulk_ops.model import utcnow
+from hulk_ops.actions.audit import AuditFilter, AuditRecord, AuditUnavailable, StoredKey
+from hulk_ops.actions.executors.base import ActionFailed, Executor
+from hulk_ops.actions.model import ActionRequest, Preview
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import utcnow
 
 
 class FakeNatsSettings(TargetSettings):

@@ -7,13 +7,13 @@ from typing import Literal
 
 import pytest
 
-from actions import policy
-from actions.executors.base import ActionFailed
-from actions.guard import GuardedAction
-from actions.model import REQUEST_TYPES, ActionRequest, BadRequest, Principal, PurgeStream, parse_request
-from actions.permit import Permit, PermitError, _mint
-from hulk_ops.action_config import ActionsSettings
-from hulk_ops.config import Config, TargetSettings
+from hulk_ops.actions import policy
+from hulk_ops.actions.executors.base import ActionFailed
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.model import REQUEST_TYPES, ActionRequest, BadRequest, Principal, PurgeStream, parse_request
+from hulk_ops.actions.permit import Permit, PermitError, _mint
+from hulk_ops.core.action_config import ActionsSettings
+from hulk_ops.core.config import Config, TargetSettings
 from tests.unit.fakes_actions import MemoryAuditLog, RecordingExecutor
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from actions.executors.nats import subjects_overlap
-from actions.identity import AuthError, login, new_token, principal_from_token, roles_from_claims
-from actions.model import BadRequest, LaunchGpuPod, parse_request
-from actions.useradd import EditError, insert_user
-from hulk_ops.action_config import AuthSettings, LocalUser, OidcSettings
-from hulk_ops.config import ConfigError, parse_config
+from hulk_ops.actions.executors.nats import subjects_overlap
+from hulk_ops.actions.identity import AuthError, login, new_token, principal_from_token, roles_from_claims
+from hulk_ops.actions.model import BadRequest, LaunchGpuPod, parse_request
+from hulk_ops.actions.useradd import EditError, insert_user
+from hulk_ops.core.action_config import AuthSettings, LocalUser, OidcSettings
+from hulk_ops.core.config import ConfigError, parse_config
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -67,7 +67,7 @@ def test_tokens_authenticate_and_names_alone_do_not() -> None:
 
 
 def test_password_login() -> None:
-    from actions.identity import hash_secret
+    from hulk_ops.actions.identity import hash_secret
 
     auth = AuthSettings(users=[LocalUser(name="vera", role="viewer", password_hash=hash_secret("s3cret-pass"))])
     assert login(auth, "vera", "s3cret-pass").roles == ("viewer",)

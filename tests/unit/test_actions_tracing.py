@@ -7,9 +7,9 @@ import asyncio
 
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from actions.executors.base import ActionFailed
-from actions.model import Principal, parse_request
-from hulk_ops import tracing
+from hulk_ops.actions.executors.base import ActionFailed
+from hulk_ops.actions.model import Principal, parse_request
+from hulk_ops.observe import tracing
 from tests.unit.fakes_actions import RecordingExecutor
 from tests.unit.test_actions_guard import make_guard, request_for
 

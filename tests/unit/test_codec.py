@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collectors.codec import SAMPLE, decode_points, decode_samples, encode_point, encode_sample, hour_of
+from hulk_ops.collectors.codec import SAMPLE, decode_points, decode_samples, encode_point, encode_sample, hour_of
 
 BASE = 1_790_000_000.0
 

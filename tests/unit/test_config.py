@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hulk_ops.config import ConfigError, load_config, parse_config, redact_url
+from hulk_ops.core.config import ConfigError, load_config, parse_config, redact_url
 
 GOOD = """
 store: {redis_url: "redis://127.0.0.1:6379/0"}
@@ -94,16 +94,16 @@ def test_cli_config_check_exit_codes(tmp_path: Path) -> None:
     good.write_text("targets: [{name: a, kind: redis, url: 'redis://127.0.0.1:6379'}]")
     bad = tmp_path / "bad.yaml"
     bad.write_text("targets: [{name: a, kind: redis, url: x, interval_s: -3}]")
-    ok = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(good)],
+    ok = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(good)],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "OK, 1 targets (redis)" in ok.stdout
-    failed = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(bad)],
+    failed = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(bad)],
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode == 2
     assert f"{bad}: target 'a' (targets[0]): interval_s: Input should be greater than 0" in failed.stderr
     assert "Traceback" not in failed.stderr
-    usage = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "probe"], capture_output=True, text=True,
+    usage = subprocess.run([sys.executable, "-m", "hulk_ops", "probe"], capture_output=True, text=True,
                            timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert usage.returncode == 2
     assert "no config" in usage.stderr

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hulk_ops.cli import build_parser
-from hulk_ops.config import ConfigError, parse_config
-from probes import registry
+from hulk_ops.core.config import ConfigError, parse_config
+from hulk_ops.entrypoints.cli import build_parser
+from hulk_ops.probes import registry
 
 ROOT = Path(__file__).resolve().parents[2]
 # kinds other branches bring (issue 3); a compose target of such a kind is checked once they are merged
@@ -72,8 +72,8 @@ def test_runtime_runs_as_a_non_root_user_with_a_healthcheck():
     health = runtime["HEALTHCHECK"]
     assert "--interval" in health
     command = exec_form(health[health.index("CMD") + 3:].strip())
-    assert command[-2:] == ["-m", "hulk_ops.healthcheck"]
-    assert (ROOT / "hulk_ops/healthcheck.py").exists()
+    assert command[-2:] == ["-m", "hulk_ops.entrypoints.healthcheck"]
+    assert (ROOT / "hulk_ops/entrypoints/healthcheck.py").exists()
 
 
 def test_entrypoint_and_command_are_real_hulk_ops_subcommands():
@@ -81,7 +81,7 @@ def test_entrypoint_and_command_are_real_hulk_ops_subcommands():
     entrypoint, command = exec_form(runtime["ENTRYPOINT"]), exec_form(runtime["CMD"])
     assert entrypoint == ["hulk-ops"]
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert 'hulk-ops = "hulk_ops.cli:main"' in pyproject
+    assert 'hulk-ops = "hulk_ops.entrypoints.cli:main"' in pyproject
     args = build_parser().parse_args(command)  # the default role; --config comes from HULK_OPS_CONFIG
     assert args.command == "collect" and args.metrics_host == "0.0.0.0"
     assert "HULK_OPS_CONFIG=/etc/hulk-ops/config.yaml" in runtime["ENV"]

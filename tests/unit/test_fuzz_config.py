@@ -1,8 +1,8 @@
 """Fuzzing the config loader through `hulk-ops config check FILE`: whatever the file holds, the command
 ends with exit 0 (valid) or exit 2 and a one-paragraph message naming the file, never a traceback.
 
-The bulk runs in-process through `hulk_ops.cli.main` (10,000 generated files by default; set
-`HULK_FUZZ_CONFIG_EXAMPLES` to change it); a handful run through a real `python -m hulk_ops.cli` subprocess.
+The bulk runs in-process through `hulk_ops.entrypoints.cli.main` (10,000 generated files by default; set
+`HULK_FUZZ_CONFIG_EXAMPLES` to change it); a handful run through a real `python -m hulk_ops` subprocess.
 Generated files mix: a valid base config mutated (wrong types, unknown fields and kinds, duplicate names,
 bad numbers and URLs, huge and unicode strings, `${ENV}` references to unset variables), random YAML
 structures, broken YAML text and YAML that only PyYAML's loader can build (anchors, recursive aliases).
@@ -27,8 +27,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hulk_ops import cli
-from probes import registry
+from hulk_ops.entrypoints import cli
+from hulk_ops.probes import registry
 
 EXAMPLES = int(os.environ.get("HULK_FUZZ_CONFIG_EXAMPLES", "10000"))
 settings.register_profile(
@@ -218,7 +218,7 @@ def test_config_check_subprocess_exits_2_without_traceback(tmp_path: Path, text:
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != UNSET}
-    proc = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(path)],
                           capture_output=True, text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -24,12 +24,12 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from actions import model as m
-from actions.guard import GuardedAction
-from actions.model import REQUEST_TYPES, BadRequest, Principal, parse_request
-from hulk_ops import cli
-from hulk_ops.action_config import ActionsSettings, ScaleBounds
-from hulk_ops.config import Config
+from hulk_ops.actions import model as m
+from hulk_ops.actions.guard import GuardedAction
+from hulk_ops.actions.model import REQUEST_TYPES, BadRequest, Principal, parse_request
+from hulk_ops.core.action_config import ActionsSettings, ScaleBounds
+from hulk_ops.core.config import Config
+from hulk_ops.entrypoints import cli
 from tests.unit.fakes_actions import MemoryAuditLog, RecordingExecutor
 from tests.unit.test_actions_guard import targets
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hulk_ops.incidents import Incident, explained_by, group, roots_of
+from hulk_ops.core.incidents import Incident, explained_by, group, roots_of
 
 GRAPH = {
     "api": ["orders-db", "cache"],

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from probes import k8s_metrics as km
+from hulk_ops.probes import k8s_metrics as km
 from sandbox import k8s_objects as ko
 from sandbox import k8s_updates as updates
 from sandbox.k8s_cluster import ApiError, Cluster

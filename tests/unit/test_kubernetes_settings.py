@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hulk_ops.config import ConfigError, parse_config
-from hulk_ops.rules import DEFAULT_RULES
-from probes import registry
+from hulk_ops.core.config import ConfigError, parse_config
+from hulk_ops.core.rules import DEFAULT_RULES
+from hulk_ops.probes import registry
 
 
 def parse(**fields):
@@ -53,7 +53,7 @@ def test_rejected_with_file_target_and_field(fields, message) -> None:
 
 
 def test_registered_with_rules_and_tracked_metrics() -> None:
-    assert registry.KINDS["kubernetes"] == "probes.kubernetes"
+    assert registry.KINDS["kubernetes"] == "hulk_ops.probes.kubernetes"
     assert "deployments_short > 0" in DEFAULT_RULES["kubernetes"]
     assert "pods_crashloop > 0" in DEFAULT_RULES["kubernetes"]
     assert {"ns.*", "node.*", "gpu_requests"} <= set(registry.tracked_metrics("kubernetes"))
@@ -64,7 +64,7 @@ def test_cli_config_check_rejects_a_bad_kubernetes_target(tmp_path: Path) -> Non
     bad.write_text(yaml.safe_dump({"targets": [
         {"name": "prod", "kind": "kubernetes", "url": "https://10.0.0.1:6443", "token": "t"},
         {"name": "gpu", "kind": "kubernetes", "kubeconfig": "/k", "in_cluster": True}]}))
-    failed = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(bad)],
+    failed = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 2
     assert f"{bad}: target 'gpu' (targets[1]): kubeconfig: cannot be combined with in_cluster" in failed.stderr

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hulk_ops import cli
-from hulk_ops.model import ProbeResult
-from hulk_ops.rules import RuleSet
-from probes import registry
-from probes.neo4j import Settings, database_details, database_metrics, kernel_component
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.core.rules import RuleSet
+from hulk_ops.entrypoints import cli
+from hulk_ops.probes import registry
+from hulk_ops.probes.neo4j import Settings, database_details, database_metrics, kernel_component
 
 
 def test_registered_with_rules_and_tracked_metrics() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.notify import payloads
-from collectors.notify.tracker import Notice
-from hulk_ops.config import ConfigError, parse_config
-from hulk_ops.silences import Silence, from_config, may_silence, silenced_map, silenced_until
+from hulk_ops.collectors.notify import payloads
+from hulk_ops.collectors.notify.tracker import Notice
+from hulk_ops.core.config import ConfigError, parse_config
+from hulk_ops.core.silences import Silence, from_config, may_silence, silenced_map, silenced_until
 
 OPEN = Notice("open", "db-1700000000000", "db", "down", ("api", "worker"), 1_700_000_000.0, 1_700_000_030.0)
 RESOLVE = Notice("resolve", "db-1700000000000", "db", "up", ("api", "worker"), 1_700_000_000.0, 1_700_000_600.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.notify.tracker import IncidentTracker, Policy, Tracked
+from hulk_ops.collectors.notify.tracker import IncidentTracker, Policy, Tracked
 
 DEPS = {"cache": [], "api": ["cache"], "worker": ["cache"], "jobs": ["cache"], "bus": []}
 UP = {name: "up" for name in DEPS}

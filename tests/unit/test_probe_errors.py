@@ -1,8 +1,8 @@
-"""The generic error texts and retries of the probe contract (probes/base.py) for network failures."""
+"""The generic error texts and retries of the probe contract (hulk_ops/probes/base.py) for network failures."""
 
 from __future__ import annotations
 
-from probes.base import closed_transport, describe_error
+from hulk_ops.probes.base import closed_transport, describe_error
 from tests.unit.fakes import ScriptedProbe, settings
 
 UVLOOP_CLOSED = "unable to perform operation on <TCPTransport closed=True reading=False 0x7f>; the handler is closed"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hulk_ops.cli import main
+from hulk_ops.entrypoints.cli import main
 
 PROM = {"name": "prom", "kind": "prometheus", "url": "http://127.0.0.1:9090"}
 HTTP = {"name": "web", "kind": "http", "url": "http://127.0.0.1:8080/health"}

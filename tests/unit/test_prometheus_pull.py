@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from collectors.memory_store import MemoryResultStore
-from collectors.prometheus_pull import QueryJob, build_query_jobs, series_name
-from collectors.scheduler import Scheduler
-from collectors.telemetry import CollectorMetrics
-from collectors.writer import BufferedWriter
-from hulk_ops.config import parse_config
-from probes.prometheus_api import PromQueryError, parse_result
+from hulk_ops.collectors.memory_store import MemoryResultStore
+from hulk_ops.collectors.prometheus_pull import QueryJob, build_query_jobs, series_name
+from hulk_ops.collectors.scheduler import Scheduler
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.collectors.writer import BufferedWriter
+from hulk_ops.core.config import parse_config
+from hulk_ops.probes.prometheus_api import PromQueryError, parse_result
 
 
 def test_series_name_sorts_labels_drops_the_metric_name_and_escapes() -> None:
@@ -136,7 +136,7 @@ async def test_query_job_counts_a_store_failure() -> None:
 
 
 async def test_client_calls_run_off_the_loop_and_a_stalled_server_holds_at_most_its_own_slots() -> None:
-    from probes.prometheus_api import WORKERS, PromBusy, PromClient
+    from hulk_ops.probes.prometheus_api import WORKERS, PromBusy, PromClient
 
     client = PromClient("http://127.0.0.1:9", timeout_s=1.0)
     release = threading.Event()

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from qdrant_client.http import models
 
-from hulk_ops import cli
-from hulk_ops.config import parse_config
-from hulk_ops.model import ProbeResult
-from hulk_ops.rules import RuleSet
-from probes import registry
-from probes.qdrant import cluster_metrics, collection_details, collection_metrics
+from hulk_ops.core.config import parse_config
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.core.rules import RuleSet
+from hulk_ops.entrypoints import cli
+from hulk_ops.probes import registry
+from hulk_ops.probes.qdrant import cluster_metrics, collection_details, collection_metrics
 from sandbox.qdrant_data import SimCollection, cluster_status
 
 GOOD = "targets:\n  - name: vec\n    kind: qdrant\n    url: http://qdrant.internal:6333\n"
@@ -27,7 +27,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_kind_is_registered_with_tracked_metrics():
-    assert registry.KINDS["qdrant"] == "probes.qdrant"
+    assert registry.KINDS["qdrant"] == "hulk_ops.probes.qdrant"
     assert "collection.*.points" in registry.tracked_metrics("qdrant")
 
 
@@ -62,7 +62,7 @@ def test_bad_target_is_rejected_naming_file_target_and_field(tmp_path, capsys, t
 def test_config_check_exit_code_from_the_command_line(tmp_path):
     path = write(tmp_path, "targets:\n  - name: vec\n    kind: qdrant\n")
 
-    proc = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(path)],
                           capture_output=True, text=True, timeout=60)
 
     assert proc.returncode == 2

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from hulk_ops.model import ProbeResult
-from hulk_ops.rules import RuleSet, parse_rule
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.core.rules import RuleSet, parse_rule
 
 
 def result(status: str = "up", latency: float | None = 2.0, **metrics: float) -> ProbeResult:

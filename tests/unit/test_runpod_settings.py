@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hulk_ops.cli import main
-from hulk_ops.config import ConfigError, parse_config
-from hulk_ops.model import ProbeResult
-from hulk_ops.rules import RuleSet
-from probes import registry
-from probes.runpod import TRACKED_METRICS, endpoint_metrics, pod_metrics, pod_summary
-from probes.runpod_sdk import ApiBaseGate
+from hulk_ops.core.config import ConfigError, parse_config
+from hulk_ops.core.model import ProbeResult
+from hulk_ops.core.rules import RuleSet
+from hulk_ops.entrypoints.cli import main
+from hulk_ops.probes import registry
+from hulk_ops.probes.runpod import TRACKED_METRICS, endpoint_metrics, pod_metrics, pod_summary
+from hulk_ops.probes.runpod_sdk import ApiBaseGate
 
 
 def target(**overrides: object) -> dict:

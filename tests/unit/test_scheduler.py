@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from collectors.breaker import TargetBreaker
-from collectors.memory_store import MemoryResultStore
-from collectors.scheduler import Job, Scheduler
-from collectors.telemetry import CollectorMetrics
-from collectors.writer import BufferedWriter
+from hulk_ops.collectors.breaker import TargetBreaker
+from hulk_ops.collectors.memory_store import MemoryResultStore
+from hulk_ops.collectors.scheduler import Job, Scheduler
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.collectors.writer import BufferedWriter
 from tests.unit.fakes import ScriptedProbe, settings
 
 
@@ -124,8 +124,8 @@ async def test_breaker_transitions_are_logged_and_flag_a_publish() -> None:
 async def test_only_breakers_of_targets_this_replica_probes_are_published() -> None:
     import time
 
-    from collectors.service import breaker_states
-    from hulk_ops.bootstrap import Collector
+    from hulk_ops.collectors.service import breaker_states
+    from hulk_ops.entrypoints.bootstrap import Collector
 
     store, metrics, writer, scheduler = make([("mine", 1.0, 0.5, 0.0), ("other", 1.0, 0.5, 0.0)])
     mine, other = scheduler.jobs

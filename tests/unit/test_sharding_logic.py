@@ -12,11 +12,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from collectors import sharding
-from collectors.membership import MemoryMembership
-from collectors.shard_coordinator import ShardCoordinator
-from collectors.telemetry import CollectorMetrics
-from hulk_ops.config import ShardingSettings, TargetSettings
+from hulk_ops.collectors import sharding
+from hulk_ops.collectors.membership import MemoryMembership
+from hulk_ops.collectors.shard_coordinator import ShardCoordinator
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.core.config import ShardingSettings, TargetSettings
 
 SETTINGS = ShardingSettings(enabled=True, membership_ttl_s=1.0, sync_s=0.25, handover_s=1.0, max_clock_skew_s=0.05)
 

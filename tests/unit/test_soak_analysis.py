@@ -34,7 +34,7 @@ def test_error_lines_are_read_by_level_and_only_from_this_run(tmp_path: Path) ->
 
 
 def test_the_heap_sampler_writes_lines_the_soak_reads(tmp_path: Path) -> None:
-    code = ("import time; from hulk_ops import heapstats; heapstats.start('collector'); heapstats.start('collector');"
+    code = ("import time; from bench import heapstats; heapstats.start('collector'); heapstats.start('collector');"
             "keep = [bytearray(1000) for _ in range(2000)]; time.sleep(3)")
     env = dict(os.environ, HULK_OPS_HEAP_STATS=str(tmp_path), HULK_OPS_HEAP_STATS_S="0.2")
     since = time.time()
@@ -50,7 +50,7 @@ def test_the_heap_sampler_writes_lines_the_soak_reads(tmp_path: Path) -> None:
 
 
 def test_without_the_variable_nothing_starts() -> None:
-    code = "import threading, tracemalloc; from hulk_ops import heapstats; " \
+    code = "import threading, tracemalloc; from bench import heapstats; " \
            "print(heapstats.start('dashboard'), threading.active_count(), tracemalloc.is_tracing())"
     env = {k: v for k, v in os.environ.items() if k != "HULK_OPS_HEAP_STATS"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
@@ -76,7 +76,7 @@ def test_type_growth_names_the_types_whose_object_count_grew() -> None:
 
 def test_a_sample_counts_what_is_kept_not_garbage_waiting_for_the_collector(tmp_path: Path) -> None:
     """Cyclic garbage is collected before each sample; types and call paths are recorded with TOP / FRAMES."""
-    code = ("import gc, json, time; from hulk_ops import heapstats\n"
+    code = ("import gc, json, time; from bench import heapstats\n"
             "class Kept: pass\n"
             "class Cycle:\n"
             "    def __init__(self): self.me = self; self.pad = bytearray(10_000)\n"

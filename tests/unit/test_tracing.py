@@ -1,4 +1,4 @@
-"""hulk_ops.tracing: off without a provider, spans and cleaned attributes with one, trace ids in logs."""
+"""hulk_ops.observe.tracing: off without a provider, spans and cleaned attributes with one, trace ids in logs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN
 
-from hulk_ops import logs, tracing
-from hulk_ops.observe_config import TelemetrySettings
+from hulk_ops.core.observe_config import TelemetrySettings
+from hulk_ops.observe import logs, tracing
 
 
 def recording() -> tuple[InMemorySpanExporter, TracerProvider]:

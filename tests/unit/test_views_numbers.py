@@ -8,11 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from dashboard.readmodel.chunks import FlatSamples
-from dashboard.readmodel.cost import integrate_usd, month_end, month_start
-from dashboard.readmodel.latency import budget_left
-from dashboard.readmodel.rollup import HIST_BUCKETS, hist_quantiles, summarise
-from dashboard.readmodel.series import MAX_POINTS, FitSums, bucket_width, bucketize, group_quantiles, linear_fit
+from hulk_ops.dashboard.readmodel.chunks import FlatSamples
+from hulk_ops.dashboard.readmodel.cost import integrate_usd, month_end, month_start
+from hulk_ops.dashboard.readmodel.latency import budget_left
+from hulk_ops.dashboard.readmodel.rollup import HIST_BUCKETS, hist_quantiles, summarise
+from hulk_ops.dashboard.readmodel.series import (
+    MAX_POINTS,
+    FitSums,
+    bucket_width,
+    bucketize,
+    group_quantiles,
+    linear_fit,
+)
 
 
 def test_group_quantiles_equal_numpy_per_group() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.readmodel.radar import DEFAULT_FILE, RadarError, drift, load_radar, parse_version
-from dashboard.readmodel.store import Event
-from dashboard.readmodel.timeline import from_event
-from hulk_ops.config import ConfigError, parse_config
+from hulk_ops.core.config import ConfigError, parse_config
+from hulk_ops.dashboard.readmodel.radar import DEFAULT_FILE, RadarError, drift, load_radar, parse_version
+from hulk_ops.dashboard.readmodel.store import Event
+from hulk_ops.dashboard.readmodel.timeline import from_event
 
 
 @pytest.mark.parametrize(("text", "parsed"), [
@@ -94,7 +94,7 @@ def test_bad_view_sections_are_rejected(text: str, expected: str) -> None:
 def test_config_check_exits_2_on_a_bad_slo(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("targets: [{name: cache, kind: redis, url: 'redis://x', slo: {availability: 101}}]\n")
-    run = subprocess.run([sys.executable, "-m", "hulk_ops.cli", "config", "check", str(bad)], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "hulk_ops", "config", "check", str(bad)], capture_output=True,
                          text=True, timeout=60)
     assert run.returncode == 2
     assert f"{bad}: target 'cache' (targets[0]): slo.availability: must be below 100" in run.stderr + run.stdout

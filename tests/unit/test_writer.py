@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from collectors.memory_store import MemoryResultStore
-from collectors.telemetry import CollectorMetrics
-from collectors.writer import BufferedWriter
-from hulk_ops.model import ProbeResult
+from hulk_ops.collectors.memory_store import MemoryResultStore
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.collectors.writer import BufferedWriter
+from hulk_ops.core.model import ProbeResult
 
 
 def result(i: int) -> ProbeResult:

@@ -1,6 +1,0 @@
-"""Guarded actions: the only code in hulk-ops that changes anything (see docs/ACTIONS.md).
-
-The public API is the guard, `actions.guard.GuardedAction` (built by `actions.guard.build_guard`), with
-the typed requests of `actions.model`. Executors (`actions.executors.*`) are held by the guard and run
-only with the `Permit` it mints after the audit row is committed; nothing else calls them.
-"""

@@ -1,0 +1,155 @@
+"""Kubernetes deployment scaling (official `kubernetes` client, AppsV1Api scale subresource).
+
+Deny by default: a deployment without `actions.scale` bounds in config cannot be scaled, and the
+replicas must lie within them. Dry-run: the deployment as it is, the API server's own answer to the
+change with `dryRun=All` (admission and validation run, nothing is stored), current -> new replicas
+and the hourly cost delta from the pod template's requests x the configured unit prices.
+Execution replaces the scale subresource carrying the resourceVersion just read; a 409 (someone
+changed the deployment in between) is answered by reading again and retrying, at most
+`actions.conflict_retries` times, then it fails saying so. Every conflict is counted in `after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import urllib3.exceptions
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.utils.quantity import parse_quantity
+
+from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
+from hulk_ops.actions.model import Preview, ScaleDeployment
+from hulk_ops.core.action_config import PriceSettings
+from hulk_ops.probes.base import describe_error
+from hulk_ops.probes.kubernetes import api_error_text, build_api_client
+
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+GIB = Decimal(1024**3)
+
+
+class KubernetesScale(Executor[ScaleDeployment]):
+    actions = ("scale",)
+
+    async def preview(self, request: ScaleDeployment) -> Preview:
+        return await asyncio.to_thread(self._call, self._preview, request)
+
+    async def _execute(self, request: ScaleDeployment, preview: Preview) -> dict[str, Any]:
+        return await asyncio.to_thread(self._call, self._scale, request)
+
+    # -- sync parts (the client is synchronous) ---------------------------------------------
+    def _call(self, fn: Any, request: ScaleDeployment) -> Any:
+        where = f"{request.namespace}/{request.deployment}"
+        try:
+            api = build_api_client(self.target)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ActionFailed(self.redact(f"cannot configure the Kubernetes client for {self.target.name}: "
+                                           f"{exc}")) from None
+        try:
+            return fn(client.AppsV1Api(api), request)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise ActionRefused(f"deployment {where} not found on {self.target.name}") from None
+            if exc.status == 0:
+                raise ActionFailed(self.redact(describe_error(exc, str(self.target.url), self._timeout))) from None
+            raise ActionFailed(f"{self.target.name}: {api_error_text(exc)}") from None
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+            raise ActionFailed(self.redact(describe_error(exc, str(self.target.url), self._timeout))) from None
+        finally:
+            api.close()
+
+    @property
+    def _timeout(self) -> float:
+        return min(self.target.timeout_s, self.settings.timeout_s)
+
+    def _preview(self, apps: client.AppsV1Api, request: ScaleDeployment) -> Preview:
+        where = f"{request.namespace}/{request.deployment}"
+        bounds = self.settings.bounds(self.target.name, request.namespace, request.deployment)
+        if bounds is None:
+            raise ActionRefused(f"{where} on {self.target.name} has no replica bounds in config (actions.scale): "
+                                "scaling it is not allowed")
+        deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
+                                                     _request_timeout=self._timeout)
+        current = int(deployment.spec.replicas or 0)
+        per_pod = pod_hourly_cost(deployment.spec.template.spec.containers, self.settings.prices)
+        delta = round((request.replicas - current) * per_pod, 6)
+        status = deployment.status
+        before = {"replicas": current, "ready": int(status.ready_replicas or 0),
+                  "available": int(status.available_replicas or 0),
+                  "resource_version": deployment.metadata.resource_version,
+                  "pod_requests": pod_requests(deployment.spec.template.spec.containers),
+                  "pod_cost_usd_per_hour": round(per_pod, 6), "bounds": [bounds.min, bounds.max]}
+        refusal = None
+        if not bounds.min <= request.replicas <= bounds.max:
+            refusal = (f"{request.replicas} replicas is outside the bounds of {where} ({bounds.min}..{bounds.max}, "
+                       "actions.scale in config)")
+        expected: dict[str, Any] = {"replicas": request.replicas}
+        if refusal is None:
+            answer = apps.patch_namespaced_deployment_scale(
+                request.deployment, request.namespace, {"spec": {"replicas": request.replicas}}, dry_run="All",
+                _request_timeout=self._timeout)
+            expected["server_dry_run"] = {"replicas": int(answer.spec.replicas or 0), "dryRun": "All"}
+        return Preview(
+            summary=f"scale {where} on {self.target.name} from {current} to {request.replicas} replicas "
+                    f"({delta:+.4f} USD/h)",
+            object_name=request.deployment, before=before, expected=expected, cost_usd_per_hour_delta=delta,
+            blast_radius=_radius(where, current, request.replicas, before["ready"]), refusal=refusal,
+        )
+
+    def _scale(self, apps: client.AppsV1Api, request: ScaleDeployment) -> dict[str, Any]:
+        where = f"{request.namespace}/{request.deployment}"
+        conflicts = 0
+        for _attempt in range(self.settings.conflict_retries + 1):
+            scale = apps.read_namespaced_deployment_scale(request.deployment, request.namespace,
+                                                          _request_timeout=self._timeout)
+            previous = int(scale.spec.replicas or 0)
+            # a merge patch carrying the resourceVersion read above: the API server refuses it with 409 when the
+            # scale changed in between (optimistic concurrency, with RBAC `patch` only — no `update`)
+            body = {"metadata": {"resourceVersion": scale.metadata.resource_version},
+                    "spec": {"replicas": request.replicas}}
+            self._before_write(request)
+            try:
+                written = apps.patch_namespaced_deployment_scale(request.deployment, request.namespace, body,
+                                                                 _request_timeout=self._timeout)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                conflicts += 1  # stale resourceVersion: read the deployment again and retry
+                continue
+            return {"replicas": int(written.spec.replicas or 0), "previous_replicas": previous,
+                    "resource_version": written.metadata.resource_version, "conflicts_retried": conflicts}
+        raise ActionFailed(f"{where} kept changing: {conflicts} conflicting writes (409, stale resourceVersion) "
+                           f"in a row; nothing was applied. Look at who else scales it, then retry.")
+
+    def _before_write(self, request: ScaleDeployment) -> None:
+        """Between reading the scale and writing it (a seam for tests that stage a concurrent writer)."""
+
+
+def pod_requests(containers: list[Any]) -> dict[str, float]:
+    cpu = mem = gpu = Decimal(0)
+    for container in containers or []:
+        requests = (container.resources.requests if container.resources else None) or {}
+        cpu += parse_quantity(requests.get("cpu", "0"))
+        mem += parse_quantity(requests.get("memory", "0"))
+        gpu += sum((parse_quantity(requests.get(r, "0")) for r in GPU_RESOURCES), Decimal(0))
+    return {"cpu": float(cpu), "memory_gib": round(float(mem / GIB), 4), "gpu": float(gpu)}
+
+
+def pod_hourly_cost(containers: list[Any], prices: PriceSettings) -> float:
+    r = pod_requests(containers)
+    return r["cpu"] * prices.cpu_hour + r["memory_gib"] * prices.gib_hour + r["gpu"] * prices.gpu_hour
+
+
+def _radius(where: str, current: int, new: int, ready: int) -> list[str]:
+    if new < current:
+        lines = [f"{current - new} pod(s) of {where} will be terminated"]
+        if new == 0:
+            lines.append(f"{where} will have no pods at all: it stops serving")
+        elif new < ready:
+            lines.append(f"ready pods drop from {ready} to {new}")
+        return lines
+    if new > current:
+        return [f"{new - current} new pod(s) of {where} will be scheduled (each requests the template's resources)"]
+    return [f"no change: {where} already has {current} replicas"]

@@ -1,0 +1,156 @@
+"""The Actions page's forms and result panels: each form returns the request dict to dry-run, or None.
+
+Only targets the signed-in person may act on are offered (`GuardedAction.offered`); the guard
+refuses anything else whatever a form sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from hulk_ops.actions.model import ActionResult, Principal
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.dashboard import context
+
+VERB = {"purge_stream": "Purge stream", "scale": "Scale deployment", "launch_gpu": "Launch GPU pod",
+        "run_job": "Run job", "stop_pod": "Stop pod", "terminate_pod": "Terminate pod"}
+
+
+def targets_for(action: str, offered: dict[str, list[str]]) -> list[TargetSettings]:
+    return [t for t in context.config().targets if action in offered.get(t.name, [])]
+
+
+def _target(action: str, choices: list[TargetSettings]) -> TargetSettings:
+    def label(t: TargetSettings) -> str:
+        env = t.labels.get("env", "")
+        return f"{t.name} ({env})" if env else t.name
+
+    return st.selectbox("Target", choices, format_func=label, key=f"{action}_target")
+
+
+def purge_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("purge_stream", choices)
+    known = _known_streams(target.name)
+    stream = st.text_input("Stream", key="purge_stream_name",
+                           help="known streams: " + ", ".join(known) if known else None)
+    cols = st.columns(2)
+    subject = cols[0].text_input("Only this subject (optional)", key="purge_subject")
+    keep = cols[1].number_input("Keep the newest N (0: none)", min_value=0, step=1, key="purge_keep")
+    if not st.button("Dry-run", key="purge_dry", type="primary", disabled=not stream):
+        return None
+    return {"action": "purge_stream", "target": target.name, "stream": stream, "subject": subject or None,
+            "keep": int(keep) or None}
+
+
+def scale_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("scale", choices)
+    bounds = [b for b in context.config().actions.scale if b.target == target.name]
+    if not bounds:
+        st.caption(f"No deployment of {target.name} has replica bounds in config (actions.scale): none can be "
+                   "scaled.")
+        return None
+    entry = st.selectbox("Deployment", bounds, key="scale_deployment",
+                         format_func=lambda b: f"{b.namespace}/{b.deployment} (replicas {b.min}..{b.max})")
+    current = _desired(target.name, entry.namespace, entry.deployment)
+    start = min(max(current, entry.min), entry.max) if current is not None else entry.min
+    replicas = st.number_input("Replicas", min_value=entry.min, max_value=entry.max, value=start, step=1,
+                               key="scale_replicas",
+                               help=f"now {current} (last probe)" if current is not None else None)
+    if not st.button("Dry-run", key="scale_dry", type="primary"):
+        return None
+    return {"action": "scale", "target": target.name, "namespace": entry.namespace, "deployment": entry.deployment,
+            "replicas": int(replicas)}
+
+
+def launch_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("launch_gpu", choices)
+    limits = context.config().actions.runpod
+    cols = st.columns(3)
+    gpu_type = cols[0].text_input("GPU type", key="launch_gpu_type", placeholder="NVIDIA A100 80GB PCIe")
+    count = cols[1].number_input("GPUs", min_value=1, max_value=limits.max_gpu_count, step=1, key="launch_count")
+    hours = cols[2].number_input("Max runtime (h)", min_value=0.25, max_value=limits.max_hours, value=1.0,
+                                 step=0.25, key="launch_hours")
+    image = st.text_input("Image", key="launch_image", placeholder="runpod/pytorch:2.4.0-py3.11-cuda12.4.1")
+    name = st.text_input("Pod name (optional)", key="launch_name")
+    st.caption(f"Budget cap per launch: {limits.budget_usd:.2f} USD (price x GPUs x max runtime)")
+    if not st.button("Dry-run", key="launch_dry", type="primary", disabled=not (gpu_type and image)):
+        return None
+    return {"action": "launch_gpu", "target": target.name, "gpu_type": gpu_type, "count": int(count),
+            "image": image, "max_hours": float(hours), "name": name or None}
+
+
+def pod_form(choices: list[TargetSettings], offered: dict[str, list[str]]) -> dict[str, Any] | None:
+    target = _target("stop_pod", choices)
+    pod_id = st.text_input("Pod id", key="pod_id")
+    verbs = [a for a in ("stop_pod", "terminate_pod") if a in offered.get(target.name, [])]
+    verb = st.radio("Action", verbs, format_func=lambda a: VERB[a], horizontal=True, key="pod_verb")
+    if not st.button("Dry-run", key="pod_dry", type="primary", disabled=not pod_id):
+        return None
+    return {"action": verb, "target": target.name, "pod_id": pod_id}
+
+
+def _desired(target: str, namespace: str, deployment: str) -> int | None:
+    """The deployment's replicas as the last probe saw them (a default for the form, not a decision)."""
+    try:
+        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
+    except Exception:  # the store being down must not hide the form
+        return None
+    value = result.metrics.get(f"deploy.{namespace}.{deployment}.desired") if result else None
+    return int(value) if value is not None else None
+
+
+def _known_streams(target: str) -> list[str]:
+    try:
+        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
+    except Exception:  # the store being down must not hide the form: streams are a hint
+        return []
+    return [s.get("name", "") for s in (result.details.get("streams", []) if result else [])]
+
+
+def show_preview(result: ActionResult) -> None:
+    preview = result.preview
+    if preview is None:
+        return
+    st.markdown(f"**{preview.summary}**")
+    figures = [(_label(k), f"{v:,}") for k, v in preview.expected.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)][:3]
+    if preview.cost_usd_per_hour_delta is not None:
+        figures.append(("Cost change", f"{preview.cost_usd_per_hour_delta:+.4f} USD/h"))
+    if preview.cost_usd_max is not None:
+        figures.append(("Cost at most", f"{preview.cost_usd_max:.2f} USD"))
+    for col, (label, value) in zip(st.columns(max(1, len(figures))), figures, strict=False):
+        col.metric(label, value)
+    if preview.blast_radius:
+        st.markdown("**Blast radius**\n" + "\n".join(f"- {line}" for line in preview.blast_radius))
+    with st.expander("State before and expected after"):
+        st.json({"before": preview.before, "expected": preview.expected}, expanded=True)
+    for warning in result.warnings:
+        st.warning(warning)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def show_result(result: ActionResult) -> None:
+    if result.status in ("succeeded", "replayed"):
+        st.success(f"**Done.** {result.message}", icon="✅")
+        if result.after:
+            with st.expander("State after"):
+                st.json(result.after, expanded=True)
+    elif result.status == "pending_approval":
+        st.info(f"**Waiting for approval.** {result.message}", icon="⏳")
+    elif result.status == "dry_run":
+        show_preview(result)
+    else:
+        st.error(f"**{result.status.capitalize()}.** {result.message}", icon="🛑")
+    for warning in result.warnings:
+        st.warning(warning)
+    approved = f" · approved by {result.approver}" if result.approver else ""
+    st.caption(f"request {result.request_id}{approved} · audited")
+
+
+def may_approve(who: Principal, requester: str) -> bool:
+    return who.role == "admin" and who.name != requester

@@ -1,0 +1,151 @@
+"""Cost: RunPod pods and serverless workers, Kubernetes requests by namespace, spend over the window,
+projections against the monthly budget, idle GPUs, and a CSV for cost reviews."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from hulk_ops.dashboard import charts, context, nav
+from hulk_ops.dashboard import components as ui
+from hulk_ops.dashboard.readmodel import StoreUnavailable
+from hulk_ops.dashboard.readmodel.cost import CostReport, cost_report
+from hulk_ops.dashboard.readmodel.series import WINDOWS_S, bucketize
+
+CHART_POINTS = 500  # a rate that changes in steps: 500 points (3 min buckets over a day) draw it faithfully
+
+
+def render() -> None:
+    config = context.config()
+    st.title("Cost")
+    window = st.segmented_control("Window", list(WINDOWS_S), default="24 h", key="cost_window") or "24 h"
+
+    @st.fragment(run_every=max(config.dashboard.refresh_s, 15.0))
+    def live() -> None:
+        model = context.read_model()
+        try:
+            report = cost_report(model, WINDOWS_S[window])
+            fresh = model.freshness()
+        except StoreUnavailable as exc:
+            ui.store_error(exc, max(config.dashboard.refresh_s, 15.0))
+            return
+        ui.page_freshness(fresh, "days and months are UTC")
+        if report.not_fresh:
+            st.warning(f"Cost sources not current (down, stale or never seen): {', '.join(report.not_fresh)} — "
+                       "their figures are the last known ones.", icon=":material/warning:")
+        headline(report, window)
+        budget(report)
+        st.download_button("Download CSV (cost review)", csv(report), file_name="hulk-ops-cost.csv",
+                           mime="text/csv", icon=":material/download:")
+        pods(report)
+        workers(report)
+        namespaces(report)
+        spend_chart(model, report)
+
+    live()
+
+
+def headline(report: CostReport, window: str) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Now, all sources", f"{ui.money(report.total_per_hr)}/h")
+    cols[1].metric("RunPod pods", f"{ui.money(report.runpod_per_hr)}/h",
+                   help="sum of costPerHr over the RUNNING pods of the newest runpod results")
+    cols[2].metric("Serverless workers", f"{ui.money(report.workers_per_hr)}/h")
+    cols[3].metric("Kubernetes requests", f"{ui.money(report.k8s_per_hr)}/h")
+    cols[4].metric("Idle GPU pods", f"{ui.money(report.idle_per_hr)}/h",
+                   help="running pods whose GPUs report utilisation under the target's idle_util_pct")
+    cols = st.columns(4)
+    covered = "" if report.window_covered_s >= report.window_s - 60 else \
+        f" (history covers {ui.duration(report.window_covered_s)})"
+    cols[0].metric(f"Spent, last {window}", ui.money(report.window_spend_usd), help="integrated from stored rates"
+                   + covered)
+    cols[1].metric("Today so far (UTC)", ui.money(report.today_usd))
+    cols[2].metric("Projected today", ui.money(report.projected_day_usd),
+                   help="today so far + the current rate until midnight UTC")
+    cols[3].metric("Projected month", ui.money(report.projected_month_usd),
+                   help="month to date + the current rate until the month ends")
+
+
+def budget(report: CostReport) -> None:
+    b = report.budget
+    if b is None:
+        st.info("No budget: set `cost: {monthly_budget_usd: N}` in the config for burn rate and runway.",
+                icon=":material/info:")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Monthly budget", ui.money(b.monthly_usd, 0))
+    cols[1].metric("Month to date" + (" (estimated)" if b.estimated else ""), ui.money(b.month_to_date_usd),
+                   f"{b.used_pct:.1f} % of budget", delta_color="off",
+                   help="stored spend since the 1st; estimated at the stored average rate for the part older "
+                        "than the history" if b.estimated else "stored spend since the 1st (UTC)")
+    cols[2].metric("Burn rate", f"{ui.money(report.total_per_hr * 24)}/day")
+    cols[3].metric("Runway", "-" if b.runway_days is None else f"{b.runway_days:.1f} days",
+                   help="budget left this month / current daily burn")
+    if b.projected_month_usd > b.monthly_usd:
+        st.error(f"At the current rate this month ends at {ui.money(b.projected_month_usd)}, "
+                 f"{ui.money(b.projected_month_usd - b.monthly_usd)} over budget.", icon=":material/trending_up:")
+
+
+def pods(report: CostReport) -> None:
+    st.subheader("RunPod pods")
+    if not report.pods:
+        st.caption("No RunPod pods (or no runpod target).")
+        return
+    frame = pd.DataFrame([{
+        "target": p.target, "pod": p.name, "id": p.id, "status": p.status, "GPUs": f"{p.gpu_count} × {p.gpu_type}",
+        "$/h": p.cost_per_hr, "GPU util %": p.gpu_util_pct, "idle": "IDLE" if p.idle else "",
+        "$/month at this rate": round(p.cost_per_hr * 730, 2),
+    } for p in sorted(report.pods, key=lambda p: (p.status != "RUNNING", not p.idle, -p.cost_per_hr))])
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def workers(report: CostReport) -> None:
+    if not report.workers:
+        return
+    st.subheader("Serverless endpoints")
+    frame = pd.DataFrame([{
+        "target": w.target, "endpoint": w.endpoint, "workers running": w.running, "workers idle": w.idle,
+        "jobs queued or running": w.jobs_waiting, "$/h": round(w.cost_per_hr, 4),
+        "flag": "workers up, no jobs" if w.paying_for_nothing else "",
+    } for w in report.workers])
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def namespaces(report: CostReport) -> None:
+    st.subheader("Kubernetes by namespace")
+    if not report.namespaces:
+        st.caption("No Kubernetes namespace requests (or no kubernetes target).")
+        return
+    frame = pd.DataFrame([{
+        "target": n.target, "namespace": n.namespace, "CPU cores": n.cpu, "memory GiB": n.memory_gib,
+        "GPUs": n.gpu, "$/h": round(n.cost_per_hr, 4), "$/month at this rate": round(n.cost_per_hr * 730, 2),
+    } for n in sorted(report.namespaces, key=lambda n: -n.cost_per_hr)])
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def csv(report: CostReport) -> str:
+    rows = [{"source": "runpod pod", "target": p.target, "item": f"{p.name} ({p.id})", "status": p.status,
+             "usd_per_hour": p.cost_per_hr, "idle": p.idle} for p in report.pods]
+    rows += [{"source": "runpod serverless", "target": w.target, "item": w.endpoint, "status": f"{w.running} running",
+              "usd_per_hour": w.cost_per_hr, "idle": w.paying_for_nothing} for w in report.workers]
+    rows += [{"source": "kubernetes namespace", "target": n.target, "item": n.namespace, "status": "",
+              "usd_per_hour": n.cost_per_hr, "idle": False} for n in report.namespaces]
+    frame = pd.DataFrame(rows, columns=["source", "target", "item", "status", "usd_per_hour", "idle"])
+    frame["usd_per_day"] = frame["usd_per_hour"] * 24
+    frame["usd_per_month"] = frame["usd_per_hour"] * 730
+    return frame.to_csv(index=False)
+
+
+def spend_chart(model, report: CostReport) -> None:
+    if not report.runpod_rates:
+        return
+    start = report.read_at - report.window_s
+    series = {name: bucketize(ts, rate, start, report.read_at, max_points=CHART_POINTS, how="mean")
+              for name, (ts, rate) in sorted(report.runpod_rates.items())}
+    series = {name: buckets for name, buckets in series.items() if len(buckets)}
+    if not series:  # a figure without traces makes Plotly raise (PlotlyEmptyDataError)
+        st.caption("No RunPod spend sample in this window yet.")
+        return
+    st.plotly_chart(charts.lines(series, "mean", "RunPod $/h over the window", "$/h"), key="cost_chart")
+    for name in series:
+        nav.link_target(name, f"{name}: target detail")

@@ -1,0 +1,202 @@
+"""Generic HTTP probe (aiohttp.ClientSession, one per target, kept alive and reused; rebuilt after a failure).
+
+One request per cycle; latency is its full round trip (headers and body). Metrics: status_code,
+body_bytes (bytes read, at most `max_body_bytes`). Down, with the reason, when the status is not
+an expected one ("expected status 200, got 503") or the body lacks `expect_body` (a substring, or
+`{regex: ...}` searched in the body read). Header values are secrets: never shown, redacted from
+errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import functools
+import re
+import ssl
+import time
+from typing import Literal
+
+import aiohttp
+import certifi
+from pydantic import Field, SecretStr, field_validator
+
+from hulk_ops.core.config import Strict, TargetSettings
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
+
+METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+
+
+class BodyRegex(Strict):
+    regex: str = Field(min_length=1)
+
+
+class Settings(TargetSettings):
+    kind: Literal["http"]
+    method: METHODS = "GET"
+    expect_status: int | list[int] = 200
+    expect_body: str | BodyRegex | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    verify_tls: bool = True
+    follow_redirects: bool = True
+    max_body_bytes: int = Field(1_048_576, ge=0, le=64 * 1_048_576)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("expect_body", mode="before")
+    @classmethod
+    def _body(cls, value: object) -> object:
+        # checked here so that a mistake gets one message, not one per member of the union
+        if value is None or isinstance(value, str | BodyRegex):
+            return value
+        if not isinstance(value, dict) or set(value) != {"regex"} or not isinstance(value["regex"], str):
+            raise ValueError("must be a substring, or {regex: <pattern>}")
+        try:
+            re.compile(value["regex"])
+        except re.error as exc:
+            raise ValueError(f"regex: invalid regular expression: {exc}") from None
+        return value
+
+    @field_validator("expect_status")
+    @classmethod
+    def _statuses(cls, value: int | list[int]) -> int | list[int]:
+        for code in value if isinstance(value, list) else [value]:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code (100-599)")
+        if isinstance(value, list) and not value:
+            raise ValueError("must list at least one status code")
+        return value
+
+    def statuses(self) -> list[int]:
+        return self.expect_status if isinstance(self.expect_status, list) else [self.expect_status]
+
+    def secrets(self) -> list[str]:
+        # short header values ("1", "yes") are no secrets; redacting them would garble every message
+        values = [v.get_secret_value() for v in self.headers.values()]
+        return [*super().secrets(), *(v for v in values if len(v) >= 4)]
+
+
+class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
+    kind = "http"
+
+    async def _connect(self) -> aiohttp.ClientSession:
+        # the shared TLS context is built once per verify setting (loading the CA bundle: ~35 ms of CPU), in a
+        # worker thread so the event loop never pays it; later clients reuse it
+        context = await asyncio.to_thread(ssl_context, self.settings.verify_tls)
+        s = self.settings
+        return aiohttp.ClientSession(
+            headers={k: v.get_secret_value() for k, v in s.headers.items()},
+            connector=aiohttp.TCPConnector(ssl=context, limit=0),
+            timeout=aiohttp.ClientTimeout(total=s.timeout_s),
+            raise_for_status=False,
+        )
+
+    async def _close(self, client: aiohttp.ClientSession) -> None:
+        await client.close()
+
+    async def _measure(self, client: aiohttp.ClientSession) -> Measurement:
+        s = self.settings
+        started = time.perf_counter()
+        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects,
+                                  max_redirects=MAX_REDIRECTS) as response:
+            body = await read_body(response, s.max_body_bytes)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if response.status not in s.statuses():
+            expected = " or ".join(str(c) for c in s.statuses())
+            reason = f" {response.reason}" if response.reason else ""
+            raise ProbeFailure(f"expected status {expected}, got {response.status}{reason}")
+        if s.expect_body is not None:
+            check_body(s.expect_body, body.decode(_encoding(response.charset), errors="replace"))
+        version = response.version
+        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"),
+                           metrics={"status_code": response.status, "body_bytes": len(body)},
+                           details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
+
+    def describe(self, exc: BaseException) -> str | None:
+        if isinstance(exc, TimeoutError):  # aiohttp's own timeouts (connect, read) are TimeoutErrors
+            return f"timed out after {self.settings.timeout_s:.1f} s"
+        if isinstance(exc, aiohttp.TooManyRedirects):
+            return f"too many redirects from {self.settings.url}"
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return f"TLS error: {exc.certificate_error}"[:300]
+        if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+            return f"TLS error: {exc.__cause__ or exc}"[:300]
+        if isinstance(exc, _DNS_ERROR):  # aiohttp's resolver raises a plain OSError, not socket.gaierror
+            return f"cannot resolve host ({host_port(self.settings.url)})"
+        if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before (all of) the answer came
+            return f"connection closed by peer ({host_port(self.settings.url)})"
+        if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP (garbage, a broken status line or header)
+            said = " ".join(str(exc.message).split()) or type(exc).__name__
+            return f"unreadable answer from {host_port(self.settings.url)}: {said}"[:300]
+        return None
+
+
+_DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.11
+
+
+# httpx's default, kept when the probe moved to aiohttp (whose default is 10)
+MAX_REDIRECTS = 20
+
+
+@functools.cache
+def ssl_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per setting for every HTTP probe (certifi's CA bundle, as httpx used): building one loads
+    the bundle (~35 ms of CPU); with clients rebuilt after failures, 100 targets that time out together would
+    spend seconds on it and time out again."""
+    if not verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@functools.lru_cache(maxsize=64)  # bounded: the charset is whatever the servers send
+def _encoding(charset: str | None) -> str:
+    if not charset:
+        return "utf-8"
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:  # a server naming a charset Python does not know: read it as UTF-8, replacing errors
+        return "utf-8"
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most `limit` bytes of the (decompressed) body; a longer body is cut there, its connection dropped."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def check_body(expect: str | BodyRegex | None, text: str) -> None:
+    if expect is None:
+        return
+    if isinstance(expect, BodyRegex):
+        if not re.search(expect.regex, text):
+            raise ProbeFailure(f"body does not match /{expect.regex}/ ({_excerpt(text)})")
+    elif expect not in text:
+        raise ProbeFailure(f"expected the body to contain {expect!r} ({_excerpt(text)})")
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    if not flat:
+        return "body is empty"
+    return f"body starts {flat[:80]!r}"
+
+
+# Metrics kept as history by the store.
+TRACKED_METRICS = ("body_bytes",)
+
+PROBE = HttpProbe

@@ -1,0 +1,202 @@
+"""NATS JetStream probe (nats-py).
+
+Latency is the connection's PING/PONG round trip; a connection that closes mid-cycle (a reset)
+ends the cycle at once. Metrics: js.memory_bytes, js.storage_bytes, js.streams, js.consumers,
+js.max_memory_bytes / js.max_storage_bytes and js.memory_used_pct /
+js.storage_used_pct (when the account has limits); per stream stream.<s>.messages, .bytes,
+.consumers, .max_msgs / .max_bytes and .used_pct (when limited); per consumer
+consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivered, .waiting.
+Down when JetStream is expected (the default) and not enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from pydantic import Field, SecretStr
+
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+
+
+class Settings(TargetSettings):
+    kind: Literal["nats"]
+    expect_jetstream: bool = True
+    streams: list[str] = Field(default_factory=list, description="streams to report (default: all)")
+    max_streams: int = Field(100, ge=1, le=10_000)
+    user: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+
+
+class NatsProbe(Probe[Settings, NATS]):
+    kind = "nats"
+    transient = (ConnectionResetError, BrokenPipeError, nats.errors.ConnectionClosedError)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lost: dict[NATS, asyncio.Event] = {}  # per client: set when its connection closes
+
+    async def _connect(self) -> NATS:
+        s = self.settings
+
+        seen: list[Exception] = []
+
+        lost = asyncio.Event()
+
+        async def remember(exc: Exception) -> None:  # errors surface through the calls themselves
+            seen.append(exc)
+
+        async def closed() -> None:
+            lost.set()
+
+        try:
+            client = await nats.connect(
+                servers=[s.url],
+                name="hulk-ops-probe",
+                connect_timeout=s.timeout_s,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,  # nats-py: 0 would mean "forever" while selecting a server
+                reconnect_time_wait=0,
+                error_cb=remember,
+                disconnected_cb=closed,
+                closed_cb=closed,
+                user=s.user,
+                password=s.password.get_secret_value() if s.password else None,
+                token=s.token.get_secret_value() if s.token else None,
+            )
+        except nats.errors.NoServersError as exc:
+            if seen:  # the pool gives up without saying why; the callback heard the real reason
+                raise seen[-1] from exc
+            raise
+        self._lost[client] = lost
+        return client
+
+    async def _close(self, client: NATS) -> None:
+        self._lost.pop(client, None)
+        await client.close()
+
+    async def _measure(self, client: NATS) -> Measurement:
+        """Measure, but stop as soon as the connection dies: nats-py leaves a pending request waiting for its
+        timeout when its reader hits a reset, so without this a reset would read "timed out" after timeout_s."""
+        if not client.is_connected:
+            raise nats.errors.ConnectionClosedError
+        lost = self._lost.get(client)
+        if lost is None:
+            return await self._measure_connected(client)
+        work = asyncio.ensure_future(self._measure_connected(client))
+        watch = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not work.done():
+                work.cancel()
+        if work.done() and not work.cancelled():
+            return work.result()
+        error = client.last_error
+        if isinstance(error, Exception):
+            raise error
+        raise nats.errors.ConnectionClosedError
+
+    async def _measure_connected(self, client: NATS) -> Measurement:
+        rtt = await client.rtt(timeout=max(1, int(self.settings.timeout_s)))
+        version = str(client.connected_server_version._server_version or "") or None
+        metrics: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        js = client.jetstream(timeout=self.settings.timeout_s)
+        try:
+            account = await js.account_info()
+        except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError,
+                nats.js.errors.NotFoundError) as exc:
+            if self.settings.expect_jetstream:
+                raise ProbeFailure("JetStream is not enabled on this server (expect_jetstream: true)") from exc
+            return Measurement(latency_ms=rtt * 1000, version=version, metrics={"js.enabled": 0})
+        metrics.update(account_metrics(account))
+        streams = await js.streams_info()
+        wanted = set(self.settings.streams)
+        streams = [st for st in streams if not wanted or st.config.name in wanted][: self.settings.max_streams]
+        details["streams"] = []
+        for stream in streams:
+            name = stream.config.name
+            metrics.update(stream_metrics(stream))
+            consumers = await js.consumers_info(name) if stream.state.consumer_count else []
+            for consumer in consumers:
+                metrics.update(consumer_metrics(name, consumer))
+            details["streams"].append({
+                "name": name,
+                "subjects": list(stream.config.subjects or []),
+                "consumers": [c.name for c in consumers],
+            })
+        return Measurement(latency_ms=rtt * 1000, version=version, metrics=metrics, details=details)
+
+    def describe(self, exc: BaseException) -> str | None:
+        if isinstance(exc, nats.errors.NoServersError):
+            cause = exc.__cause__ or exc.__context__
+            if cause is not None and not isinstance(cause, nats.errors.NoServersError):
+                return None  # the generic describer names the underlying network error
+            return "no NATS server reachable"
+        if "authorization violation" in str(exc).lower():
+            return "authentication failed: authorization violation"
+        if isinstance(exc, nats.errors.TimeoutError):
+            return f"timed out after {self.settings.timeout_s:.1f} s"
+        return None
+
+
+def account_metrics(account: Any) -> dict[str, Any]:
+    limits = account.limits
+    metrics = {
+        "js.enabled": 1,
+        "js.memory_bytes": account.memory,
+        "js.storage_bytes": account.storage,
+        "js.streams": account.streams,
+        "js.consumers": account.consumers,
+    }
+    if limits and limits.max_memory and limits.max_memory > 0:
+        metrics["js.max_memory_bytes"] = limits.max_memory
+        metrics["js.memory_used_pct"] = round(100.0 * account.memory / limits.max_memory, 2)
+    if limits and limits.max_storage and limits.max_storage > 0:
+        metrics["js.max_storage_bytes"] = limits.max_storage
+        metrics["js.storage_used_pct"] = round(100.0 * account.storage / limits.max_storage, 2)
+    return metrics
+
+
+def stream_metrics(stream: Any) -> dict[str, Any]:
+    name, state, config = stream.config.name, stream.state, stream.config
+    metrics: dict[str, Any] = {
+        f"stream.{name}.messages": state.messages,
+        f"stream.{name}.bytes": state.bytes,
+        f"stream.{name}.consumers": state.consumer_count,
+    }
+    used: list[float] = []
+    if config.max_msgs and config.max_msgs > 0:
+        metrics[f"stream.{name}.max_msgs"] = config.max_msgs
+        used.append(100.0 * state.messages / config.max_msgs)
+    if config.max_bytes and config.max_bytes > 0:
+        metrics[f"stream.{name}.max_bytes"] = config.max_bytes
+        used.append(100.0 * state.bytes / config.max_bytes)
+    if used:
+        metrics[f"stream.{name}.used_pct"] = round(max(used), 2)
+    return metrics
+
+
+def consumer_metrics(stream: str, consumer: Any) -> dict[str, Any]:
+    prefix = f"consumer.{stream}.{consumer.name}"
+    return {
+        f"{prefix}.pending": consumer.num_pending or 0,
+        f"{prefix}.ack_pending": consumer.num_ack_pending or 0,
+        f"{prefix}.redelivered": consumer.num_redelivered or 0,
+        f"{prefix}.waiting": consumer.num_waiting or 0,
+    }
+
+
+# Metrics kept as history by the store (capacity trends).
+TRACKED_METRICS = ("js.memory_bytes", "js.storage_bytes", "stream.*.messages", "stream.*.bytes", "consumer.*.pending",
+                   "consumer.*.ack_pending")
+
+PROBE = NatsProbe

@@ -1,0 +1,105 @@
+"""PostgreSQL probe (asyncpg).
+
+Latency is one `SELECT 1`. Metrics: connections, max_connections, connections_used_pct,
+database_size_bytes, oldest_xact_age_s (oldest open transaction of another session),
+in_recovery, replication_lag_s (replicas: time behind the primary, 0 when caught up),
+replicas (primaries: attached standbys), max_replica_lag_s.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import asyncpg
+from pydantic import SecretStr
+
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.probes.base import Measurement, Probe
+
+STATS_SQL = """
+SELECT current_setting('server_version') AS version,
+       current_setting('max_connections')::int AS max_connections,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections,
+       pg_database_size(current_database()) AS database_size,
+       COALESCE((SELECT extract(epoch FROM max(now() - xact_start))::float8 FROM pg_stat_activity
+                  WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()
+                    AND backend_type = 'client backend'), 0) AS oldest_xact_age,
+       pg_is_in_recovery() AS in_recovery,
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0)
+       END AS replication_lag,
+       (SELECT count(*) FROM pg_stat_replication) AS replicas,
+       (SELECT COALESCE(max(extract(epoch FROM replay_lag))::float8, 0) FROM pg_stat_replication)
+           AS max_replica_lag
+"""
+
+
+class Settings(TargetSettings):
+    kind: Literal["postgres"]
+    password: SecretStr | None = None
+
+
+class PostgresProbe(Probe[Settings, asyncpg.Connection]):
+    kind = "postgres"
+    transient = (ConnectionResetError, BrokenPipeError, asyncpg.exceptions.ConnectionDoesNotExistError)
+
+    async def _connect(self) -> asyncpg.Connection:
+        s = self.settings
+        return await asyncpg.connect(
+            s.url,
+            password=s.password.get_secret_value() if s.password else None,
+            timeout=s.timeout_s,
+            command_timeout=s.timeout_s,
+            server_settings={"application_name": "hulk-ops-probe"},
+        )
+
+    async def _close(self, client: asyncpg.Connection) -> None:
+        client.terminate()
+
+    async def _measure(self, client: asyncpg.Connection) -> Measurement:
+        if client.is_closed():
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        started = time.perf_counter()
+        await client.fetchval("SELECT 1")
+        latency_ms = (time.perf_counter() - started) * 1000
+        row = await client.fetchrow(STATS_SQL)
+        max_conn = row["max_connections"] or 0
+        metrics = {
+            "connections": row["connections"],
+            "max_connections": max_conn,
+            "connections_used_pct": round(100.0 * row["connections"] / max_conn, 2) if max_conn else None,
+            "database_size_bytes": row["database_size"],
+            "oldest_xact_age_s": round(row["oldest_xact_age"], 3),
+            "in_recovery": row["in_recovery"],
+            "replicas": row["replicas"],
+            "max_replica_lag_s": row["max_replica_lag"],
+        }
+        if row["replication_lag"] is not None:
+            metrics["replication_lag_s"] = row["replication_lag"]
+        return Measurement(
+            latency_ms=latency_ms,
+            version=row["version"].split(" ")[0],
+            metrics=metrics,
+            details={"role": "replica" if row["in_recovery"] else "primary", "server_version": row["version"]},
+        )
+
+    def describe(self, exc: BaseException) -> str | None:
+        if isinstance(exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+            return f"authentication failed: {exc}"
+        if isinstance(exc, asyncpg.InvalidCatalogNameError):
+            return f"database does not exist: {exc}"
+        if isinstance(exc, asyncpg.TooManyConnectionsError):
+            return f"too many connections: {exc}"
+        if isinstance(exc, asyncpg.CannotConnectNowError):
+            return f"server not accepting connections: {exc}"
+        return None
+
+
+# Metrics kept as history by the store (capacity trends).
+TRACKED_METRICS = (
+    "connections", "connections_used_pct", "database_size_bytes", "replication_lag_s", "oldest_xact_age_s",
+)
+
+PROBE = PostgresProbe
