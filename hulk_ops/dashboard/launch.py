@@ -1,5 +1,6 @@
 """`hulk-ops dashboard`: this process becomes the Streamlit server
-(`streamlit run hulk_ops/dashboard/app.py`), warmed up first and exiting promptly on SIGTERM (both in hulk_ops/dashboard/serve.py), with the config the CLI already validated.
+(`streamlit run hulk_ops/dashboard/app.py`), warmed up first and exiting promptly on SIGTERM (both in
+hulk_ops/dashboard/serve.py), with the config the CLI already validated.
 
 Security settings are flags, so no `.streamlit/config.toml`, `STREAMLIT_*` variable or working directory can
 turn them off by accident (flags beat every other source): XSRF protection and CORS protection stay on.
