@@ -373,7 +373,7 @@ def _interpolate(value: Any, env: dict[str, str], source: str, path: tuple[str |
     return value
 
 
-_PLAIN_KEY = re.compile(r"^[\w-]{1,64}$")
+_PLAIN_KEY = re.compile(r"[\w-]{1,64}")
 
 
 def _path_text(path: Iterable[str | int]) -> str:
@@ -383,7 +383,7 @@ def _path_text(path: Iterable[str | int]) -> str:
             out += f"[{part}]"
             continue
         part = str(part)
-        if not _PLAIN_KEY.match(part):  # an empty, odd or huge key is quoted, so the message stays readable
+        if not _PLAIN_KEY.fullmatch(part):  # an empty, odd or huge key is quoted, so the message stays readable
             part = _short(part, 40)
         out += f".{part}" if out else part
     return out or "(top level)"

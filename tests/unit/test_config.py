@@ -107,3 +107,9 @@ def test_cli_config_check_exit_codes(tmp_path: Path) -> None:
                            timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert usage.returncode == 2
     assert "no config" in usage.stderr
+
+
+def test_a_key_ending_in_a_line_break_is_quoted_so_the_message_stays_one_line():
+    with pytest.raises(ConfigError) as err:
+        parse_config("? '0\n\n  '\n: null\n", "x.yaml")
+    assert all(line.startswith("x.yaml: ") for line in str(err.value).splitlines()), str(err.value)
