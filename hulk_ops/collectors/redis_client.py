@@ -12,6 +12,7 @@ mark tells whether the (possibly new) master has it.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -64,27 +65,47 @@ def where(url: str, sentinel: SentinelSettings | None) -> str:
     return f"Redis Sentinel master {sentinel.master!r} ({', '.join(sentinel.addresses)})"
 
 
-async def replicated(client: aioredis.Redis, sentinel: SentinelSettings, mark_key: str, seq: int) -> bool:
+class Replicas:
+    """How many replicas the master has, re-read every `REFRESH_S` (INFO): `WAIT` for more replicas than are
+    connected would block for its whole timeout on every batch (a promoted master whose old peer is gone)."""
+
+    REFRESH_S = 5.0
+
+    def __init__(self) -> None:
+        self.connected: int | None = None
+        self.read_at = 0.0
+
+    async def count(self, conn: aioredis.Redis, fresh: bool = False) -> int:
+        now = time.monotonic()
+        if fresh or self.connected is None or now - self.read_at > self.REFRESH_S:
+            self.connected = int((await conn.info("replication")).get("connected_slaves", 0))
+            self.read_at = now
+        return self.connected
+
+
+async def replicated(client: aioredis.Redis, sentinel: SentinelSettings, mark_key: str, seq: int,
+                     replicas: Replicas) -> bool:
     """Whether the master the client reaches has batch `seq` (its mark) and enough replicas have it too.
 
     One connection does it all: a write of its own (so `WAIT` counts from a stream offset past the batch),
-    the mark read (the batch is on *this* master, not a predecessor), then `WAIT`. Raises `NotReplicated`
-    when the master has the batch but too few replicas confirmed it within `ack_timeout_ms`."""
-    conn = client.client()  # a single connection for the three commands
+    the mark read (the batch is on *this* master, not a predecessor), then `WAIT` for `min_replicas`, or for as
+    many as are connected when fewer are (a lone master: all there is has it). Raises `NotReplicated` when the
+    master has the batch but too few replicas confirmed it within `ack_timeout_ms`."""
+    conn = client.client()  # a single connection for the commands below
     try:
         await conn.set(f"{mark_key}:ack", seq, ex=86_400)
         mark = await conn.get(mark_key)
         if mark is None or int(mark) < seq:
             return False
-        if sentinel.min_replicas == 0:
+        need = min(sentinel.min_replicas, await replicas.count(conn))
+        if need == 0:
             return True
-        acked = int(await conn.execute_command("WAIT", sentinel.min_replicas, sentinel.ack_timeout_ms))
-        if acked >= sentinel.min_replicas:
+        acked = int(await conn.execute_command("WAIT", need, sentinel.ack_timeout_ms))
+        if acked >= need:
             return True
-        connected = int((await conn.info("replication")).get("connected_slaves", 0))
-        if acked >= connected:  # a lone master (its peers gone or not yet attached): all there is has it
+        need = min(sentinel.min_replicas, await replicas.count(conn, fresh=True))
+        if acked >= need:  # a replica went away meanwhile
             return True
-        raise NotReplicated(f"batch {seq}: {acked} of {min(sentinel.min_replicas, connected)} replicas confirmed "
-                            f"it within {sentinel.ack_timeout_ms} ms")
+        raise NotReplicated(f"batch {seq}: {acked} of {need} replicas confirmed it within {sentinel.ack_timeout_ms} ms")
     finally:
         await conn.aclose()

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from redis.utils import HIREDIS_AVAILABLE
 
 from hulk_ops.collectors.codec import HOUR, Keys, encode_point, encode_sample, hour_of
-from hulk_ops.collectors.redis_client import NotReplicated, async_client, replicated
+from hulk_ops.collectors.redis_client import NotReplicated, Replicas, async_client, replicated
 from hulk_ops.core.config import SentinelSettings
 from hulk_ops.core.model import ProbeResult, StateChange
 
@@ -109,6 +109,7 @@ class RedisResultStore:
         self._expired_hour = -1
         self._indexed: set[tuple[str, str]] = set()
         self.sentinel = sentinel
+        self._replicas = Replicas()
         # no retries of its own: outages are handled by the buffering writer
         self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-collector")
         packed_commands(self.redis)
@@ -146,7 +147,7 @@ class RedisResultStore:
             self._indexed.clear()
             raise
         if batch is not None and self.sentinel is not None and not await replicated(
-                self.redis, self.sentinel, self.keys.batch_mark(batch[0]), batch[1]):
+                self.redis, self.sentinel, self.keys.batch_mark(batch[0]), batch[1], self._replicas):
             # the master answered EXEC, then another master answered: the batch went with the old one
             raise NotReplicated(f"batch {batch[1]} is not on the current master (a failover)")
 
@@ -175,7 +176,7 @@ class RedisResultStore:
     async def batch_landed(self, writer: str, seq: int) -> bool:
         """Whether batch `seq` of `writer` (or a later one) is stored: sequence numbers only grow."""
         if self.sentinel is not None:  # stored means on the master and its replicas
-            return await replicated(self.redis, self.sentinel, self.keys.batch_mark(writer), seq)
+            return await replicated(self.redis, self.sentinel, self.keys.batch_mark(writer), seq, self._replicas)
         mark = await self.redis.get(self.keys.batch_mark(writer))
         return mark is not None and int(mark) >= seq
 
