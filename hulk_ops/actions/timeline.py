@@ -6,13 +6,12 @@ failure here is logged and never changes the action's result.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 import structlog
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from hulk_ops.actions.model import ActionResult, Principal
 from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.redis_client import async_client
+from hulk_ops.core.config import SentinelSettings
 from hulk_ops.core.model import iso, utcnow
 
 EVENTS_MAX = 100_000
@@ -21,8 +20,9 @@ log = structlog.get_logger("hulk_ops.actions")
 
 
 class Timeline:
-    def __init__(self, redis_url: str, prefix: str) -> None:
+    def __init__(self, redis_url: str, prefix: str, sentinel: SentinelSettings | None = None) -> None:
         self.redis_url = redis_url
+        self.sentinel = sentinel
         self.keys = Keys(prefix)
 
     async def emit(self, result: ActionResult, principal: Principal, kind: str) -> None:
@@ -40,8 +40,7 @@ class Timeline:
             "request_id": result.request_id,
             "at": iso(utcnow()),
         }
-        client = aioredis.Redis.from_url(self.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0,
-                                         retry=Retry(NoBackoff(), 0))
+        client = async_client(self.redis_url, self.sentinel, timeout_s=2.0, client_name="hulk-ops-actions")
         try:
             pipe = client.pipeline(transaction=False)
             pipe.xadd(self.keys.events, fields, maxlen=EVENTS_MAX, approximate=True)  # type: ignore[arg-type]

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-import redis
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
+
+from hulk_ops.collectors.redis_client import sync_client
+from hulk_ops.core.config import SentinelSettings
 
 _NOW = """
 local t = redis.call('TIME')
@@ -104,11 +104,11 @@ class Membership(Protocol):
 
 
 class RedisMembership:
-    def __init__(self, url: str, prefix: str, timeout_s: float = 1.0) -> None:
+    def __init__(self, url: str, prefix: str, timeout_s: float = 1.0,
+                 sentinel: SentinelSettings | None = None) -> None:
         self.index = f"{prefix}shard:members"
         self.member_prefix = f"{prefix}shard:member:"
-        self.redis = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                          retry=Retry(NoBackoff(), 0), client_name="hulk-ops-membership")
+        self.redis = sync_client(url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-membership")
         self._join = self.redis.register_script(JOIN)
         self._sync = self.redis.register_script(SYNC)
         self._leave = self.redis.register_script(LEAVE)

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
 from hulk_ops.collectors.codec import HOUR, Keys, encode_point, encode_sample, hour_of
+from hulk_ops.collectors.redis_client import NotReplicated, Replicas, async_client, replicated
+from hulk_ops.core.config import SentinelSettings
 from hulk_ops.core.model import ProbeResult, StateChange
 
 TARGET_EVENTS_MAX = 500
@@ -98,6 +98,7 @@ class RedisResultStore:
         events_max: int = 100_000,
         tracked: Callable[[str], Callable[[str], bool]] | None = None,
         timeout_s: float = 5.0,
+        sentinel: SentinelSettings | None = None,
     ) -> None:
         self.keys = keys
         self.ttl = int(retention_h * 3600) + HOUR  # a chunk lives until its last sample is retention old
@@ -107,13 +108,10 @@ class RedisResultStore:
         self._expired: set[str] = set()
         self._expired_hour = -1
         self._indexed: set[tuple[str, str]] = set()
-        self.redis = aioredis.Redis.from_url(
-            redis_url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # outages are handled by the buffering writer
-            client_name="hulk-ops-collector",
-        )
+        self.sentinel = sentinel
+        self._replicas = Replicas()
+        # no retries of its own: outages are handled by the buffering writer
+        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-collector")
         packed_commands(self.redis)
 
     async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
@@ -148,6 +146,10 @@ class RedisResultStore:
             self._expired.clear()  # the EXPIREs and SADDs queued above may not have run
             self._indexed.clear()
             raise
+        if batch is not None and self.sentinel is not None and not await replicated(
+                self.redis, self.sentinel, self.keys.batch_mark(batch[0]), batch[1], self._replicas):
+            # the master answered EXEC, then another master answered: the batch went with the old one
+            raise NotReplicated(f"batch {batch[1]} is not on the current master (a failover)")
 
     def _append(self, pipe: Any, key: str, record: bytes) -> None:
         pipe.append(key, record)
@@ -173,6 +175,8 @@ class RedisResultStore:
 
     async def batch_landed(self, writer: str, seq: int) -> bool:
         """Whether batch `seq` of `writer` (or a later one) is stored: sequence numbers only grow."""
+        if self.sentinel is not None:  # stored means on the master and its replicas
+            return await replicated(self.redis, self.sentinel, self.keys.batch_mark(writer), seq, self._replicas)
         mark = await self.redis.get(self.keys.batch_mark(writer))
         return mark is not None and int(mark) >= seq
 

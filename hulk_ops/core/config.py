@@ -45,8 +45,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SentinelSettings(Strict):
+    """The store behind Redis Sentinel: clients ask the sentinels for the master and follow a failover.
+
+    A batch counts as stored once the master and `min_replicas` replicas have it (WAIT; fewer when fewer
+    replicas are connected, e.g. a promoted master whose old peer is gone): a failover then loses none."""
+
+    master: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    addresses: list[str] = Field(min_length=1, max_length=16, description="sentinels as host:port")
+    db: int = Field(0, ge=0, le=15)
+    password: SecretStr | None = Field(None, description="the master's and replicas' password")
+    sentinel_password: SecretStr | None = Field(None, description="the sentinels' own password")
+    min_replicas: int = Field(1, ge=0, le=10, description="replicas that must have a batch before it counts")
+    ack_timeout_ms: int = Field(1000, ge=10, le=60_000, description="how long a batch waits for them")
+
+    @field_validator("addresses")
+    @classmethod
+    def _host_port(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            host, sep, port = address.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{address!r} is not host:port")
+        return addresses
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [(a.rpartition(":")[0].strip("[]"), int(a.rpartition(":")[2])) for a in self.addresses]
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.password, self.sentinel_password) if s is not None]
+
+
 class StoreSettings(Strict):
     redis_url: str = "redis://127.0.0.1:6379/0"
+    sentinel: SentinelSettings | None = Field(None, description="Redis Sentinel instead of redis_url")
     prefix: str = Field("hulk:", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
     retention_h: float = Field(24.0, gt=0, le=24 * 90)
     events_max: int = Field(100_000, ge=100)
@@ -187,6 +218,8 @@ class Config(Strict):
         out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets()]
         for target in self.targets:
             out.extend(target.secrets())
+        if self.store.sentinel is not None:
+            out.extend(self.store.sentinel.secrets())
         for url in (self.store.redis_url, self.audit.url or ""):
             password = url_password(url)
             if password:

@@ -19,13 +19,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.notify.keys import NotifyKeys
 from hulk_ops.collectors.notify.tracker import Tracked
+from hulk_ops.collectors.redis_client import async_client
+from hulk_ops.core.config import SentinelSettings
 from hulk_ops.core.silences import Silence
 
 _REPLACE_HEAD = """
@@ -45,13 +44,12 @@ return 0
 
 class NotifyStore:
     def __init__(self, redis_url: str, prefix: str, outbox_max: int = 10_000, log_max: int = 1_000,
-                 timeout_s: float = 5.0) -> None:
+                 timeout_s: float = 5.0, sentinel: SentinelSettings | None = None) -> None:
         self.keys = NotifyKeys(prefix)
         self.store_keys = Keys(prefix)
         self.outbox_max = outbox_max
         self.log_max = log_max
-        self.redis = aioredis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                             retry=Retry(NoBackoff(), 0), client_name="hulk-ops-notifier")
+        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier")
         self._replace_head = self.redis.register_script(_REPLACE_HEAD)
         self._leader = self.redis.register_script(_LEADER)
 

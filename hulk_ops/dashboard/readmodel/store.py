@@ -15,14 +15,13 @@ from typing import Any
 import numpy as np
 import orjson
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from hulk_ops.collectors.codec import Keys, decode_points, decode_samples, hours_between
 from hulk_ops.collectors.notify.keys import NotifyKeys
+from hulk_ops.collectors.redis_client import sync_client, where
 from hulk_ops.core import incidents
 from hulk_ops.core import silences as silences_mod
-from hulk_ops.core.config import Config, TargetSettings, redact_url
+from hulk_ops.core.config import Config, TargetSettings
 from hulk_ops.core.model import ProbeResult, parse_iso
 from hulk_ops.core.silences import Silence
 
@@ -139,10 +138,8 @@ class ReadModel:
         self.config = config
         self.keys = Keys(config.store.prefix)
         self.notify_keys = NotifyKeys(config.store.prefix)
-        self.redis = client or redis.Redis.from_url(
-            config.store.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0),
-            client_name="hulk-ops-dashboard",
-        )
+        self.redis = client or sync_client(config.store.redis_url, config.store.sentinel, timeout_s=2.0,
+                                           client_name="hulk-ops-dashboard")
         self.memo: dict[str, Any] = {}  # per-process caches built over this model (see rollup.py)
         self._parsed: dict[str, tuple[bytes, ProbeResult, float]] = {}  # name -> (JSON, result, observed ts)
         self.memo_lock = threading.Lock()
@@ -162,8 +159,10 @@ class ReadModel:
         except (redis.RedisError, OSError) as exc:
             if self.unreachable_since is None:
                 self.unreachable_since = time.time()
+            switching = " (a failover may be under way)" if self.config.store.sentinel is not None else ""
             raise StoreUnavailable(
-                f"cannot read the store at {redact_url(self.config.store.redis_url)}: {type(exc).__name__}: {exc}",
+                f"cannot read the store at {where(self.config.store.redis_url, self.config.store.sentinel)}"
+                f"{switching}: {type(exc).__name__}: {exc}",
                 since=self.unreachable_since,
             ) from None
         self.unreachable_since = None  # every page reads again by itself: the outage is over
