@@ -81,6 +81,18 @@ def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None
     raise ServiceError(f"{what} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s")
 
 
+def postgres_trusts(port: int, host: str = LOOPBACK) -> bool:
+    """Whether the PostgreSQL at host:port lets `postgres` in without a password (what reusing it needs)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"postgresql://postgres@{host}:{port}/postgres", connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
 def find_binary(name: str) -> str | None:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
     if found:
@@ -161,10 +173,20 @@ class Services:
         if env_url := os.environ.get("HULK_OPS_TEST_POSTGRES_URL"):
             return self._remember(Endpoint("postgres", env_url, 0, False))
         port, reuse = self._port("postgres")
+        if reuse and not postgres_trusts(port):
+            # a local server that wants a password (the Debian default for TCP): start our own beside it
+            print(f"PostgreSQL on {LOOPBACK}:{port} refuses password-less login as postgres: starting a private "
+                  "server (or set HULK_OPS_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:PORT/DB)",
+                  file=sys.stderr)
+            port, reuse = free_port(), False
         if reuse:
             return self._remember(Endpoint("postgres", f"postgresql://postgres@{LOOPBACK}:{port}/postgres",
                                            port, False))
-        initdb = self._binary("initdb")
+        try:
+            initdb = self._binary("initdb")
+        except ServiceError as exc:
+            raise ServiceError(f"{exc}; or point the tests and the demo at a PostgreSQL of yours with "
+                               "HULK_OPS_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
         postgres_bin = str(Path(initdb).with_name("postgres"))
         data = self._dir("postgres")
         as_user: list[str] = []
@@ -322,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install":
         needed = [b for b in ("redis-server", "nats-server", "initdb", "prometheus", "promtool", *args.extra)]
         wanted = [b for b in needed if not (b in ("redis-server", "nats-server", "initdb")
-                                            and port_open(DEFAULT_PORTS[_service_of(b)]))]
+                                            and port_open(DEFAULT_PORTS[_service_of(b)])
+                                            and (b != "initdb" or postgres_trusts(DEFAULT_PORTS["postgres"])))]
         install(wanted)
         return 0
     with Services(args.workdir) as services:
