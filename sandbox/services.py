@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,11 @@ def postgres_trusts(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether every directory from / down to path lets other users through (x for others)."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
 def find_binary(name: str) -> str | None:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
     if found:
@@ -130,6 +136,7 @@ class Services:
         self.workdir = Path(workdir).resolve()
         self.reuse = reuse
         self.endpoints: dict[str, Endpoint] = {}
+        self._scratch: list[Path] = []  # directories outside workdir, removed by stop()
 
     def __enter__(self) -> Services:
         return self
@@ -191,6 +198,10 @@ class Services:
         data = self._dir("postgres")
         as_user: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the package's user
+            if not _reachable_by_others(data):  # e.g. under pytest's root-only tmp: a directory it can reach
+                data = Path(tempfile.mkdtemp(prefix="hulk-postgres-"))
+                data.chmod(0o755)
+                self._scratch.append(data)
             shutil.chown(data, "postgres", "postgres")
             as_user = ["runuser", "-u", "postgres", "--"]
         pgdata = data / "data"
@@ -225,6 +236,9 @@ class Services:
         for endpoint in reversed(list(self.endpoints.values())):
             stop_process(endpoint.process)
         self.endpoints.clear()
+        for path in self._scratch:
+            shutil.rmtree(path, ignore_errors=True)
+        self._scratch.clear()
 
     # -- helpers ------------------------------------------------------------------------------
     def _binary(self, name: str) -> str:
