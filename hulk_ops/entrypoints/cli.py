@@ -91,7 +91,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     config = _load(args)
     try:
-        return run_dashboard(config, args.config, port=args.port, host=args.host)
+        return run_dashboard(config, args.config, port=args.port, host=args.host, watch_config=args.watch_config)
     except CookieSecretMissing as exc:
         raise UsageError(str(exc)) from None
 
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(dash)
     dash.add_argument("--port", type=int, default=8501)
     dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--watch-config", action="store_true",
+                      help="reload the config when its file changes (SIGHUP always reloads)")
     dash.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="start a live sandbox (servers, simulators, collector, dashboard)")
