@@ -102,3 +102,42 @@ def test_sighup_adds_removes_changes_and_refuses_an_invalid_file(
     assert wait_for(lambda: math.isnan(proc.metric("hulk_ops_breaker_open", target="dead")), 20)
     assert proc.proc.poll() is None
     assert proc.terminate() < 10 and proc.proc.returncode == 0
+
+
+def test_watch_config_reloads_on_a_file_change(services, store_redis_url: str, store_prefix: str,
+                                               tmp_path: Path) -> None:
+    from tests.fixtures_outage import CollectorProcess
+
+    class Watching(CollectorProcess):
+        def __init__(self, config: Path, log: Path) -> None:
+            from sandbox.services import free_port
+            from tests.fixtures_outage import Process
+
+            self.metrics_port = free_port()
+            Process.__init__(self, ["collect", "--config", str(config), "--metrics-port", str(self.metrics_port),
+                                    "--watch-config"], log)
+
+    cache = services.endpoints["redis"].url
+    path = tmp_path / "watched.yaml"
+    _write(path, store_redis_url, store_prefix, [{"name": "w1", "kind": "redis", "url": cache, "interval_s": 0.5}])
+    proc = Watching(path, tmp_path / "watching.log")
+    try:
+        assert wait_for(lambda: _probes_safe(proc, "w1") > 0, 30), proc.log.read_text()[-2000:]
+        # replaced, as editors and ConfigMap updates do: written beside it, then renamed over it
+        fresh = tmp_path / "watched.yaml.tmp"
+        _write(fresh, store_redis_url, store_prefix, [
+            {"name": "w1", "kind": "redis", "url": cache, "interval_s": 0.5},
+            {"name": "w2", "kind": "redis", "url": cache, "interval_s": 0.5},
+        ])
+        fresh.replace(path)
+        assert wait_for(lambda: _probes_safe(proc, "w2") > 0, 30), proc.log.read_text()[-2000:]
+        assert _reloads(proc, "config_reloaded")[0]["trigger"] == "file change"
+    finally:
+        proc.kill()
+
+
+def _probes_safe(proc: CollectorProcess, name: str) -> float:
+    try:
+        return _probes(proc, name)
+    except OSError:  # /metrics not listening yet
+        return 0.0
