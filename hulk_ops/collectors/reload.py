@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hulk_ops.entrypoints.bootstrap import Collector
 
 log = structlog.get_logger("hulk_ops.reload")
-RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit")
+RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery")
 
 
 def _probe_shape(config: Config, target: TargetSettings) -> tuple[Any, ...]:
@@ -87,6 +87,21 @@ def apply_config(collector: Collector, new: Config) -> dict[str, list[str]]:
     return {"added": added, "removed": removed, "changed": changed, "kept": kept}
 
 
+def apply_merged(collector: Collector) -> dict[str, list[str]]:
+    """Apply the static config plus the discovered targets (hulk_ops/collectors/discovery.py)."""
+    from hulk_ops.collectors import discovery
+
+    static = collector.static_config or collector.config
+    merged, clashes, problems = discovery.merge(static, collector.discovered)
+    for name in set(clashes) - collector.clashes_logged:
+        log.warning("discovery_name_clash", target=name, kept="static",
+                    hidden=next((t.origin for t in collector.discovered if t.name == name), None))
+    collector.clashes_logged = set(clashes)
+    for problem in problems:
+        log.warning("discovery_skipped", problem=problem)
+    return apply_config(collector, merged)
+
+
 def reload(collector: Collector, path: str | None = None, why: str = "SIGHUP") -> bool:
     """Re-read the config file and apply it; False (old config kept, gauge 0) when it is invalid."""
     source = path or collector.config.source
@@ -99,7 +114,8 @@ def reload(collector: Collector, path: str | None = None, why: str = "SIGHUP") -
         log.error("config_reload_refused", source=source, trigger=why, error=str(exc))
         return False
     restart = [s for s in RESTART_SECTIONS if getattr(new, s, None) != getattr(collector.config, s, None)]
-    outcome = apply_config(collector, new)
+    collector.static_config = new
+    outcome = apply_merged(collector)
     metrics.config_reload_success.set(1)
     metrics.config_last_reload.set(time.time())
     log.info("config_reloaded", source=source, trigger=why, targets=len(new.targets),

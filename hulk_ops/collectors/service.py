@@ -88,6 +88,13 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     freezer = asyncio.create_task(_manage_gc(collector, stop))
     notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
     watcher = asyncio.create_task(reload.watch_file(collector, stop)) if watch_config else None
+    if collector.static_config is None:
+        collector.static_config = config
+    finder = None
+    if config.discovery.kubernetes is not None:
+        from hulk_ops.collectors import discovery
+
+        finder = asyncio.create_task(discovery.run(collector, stop))
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
             await asyncio.to_thread(sharding.start)
@@ -99,8 +106,9 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         scheduler_stop.set()
         breakers.cancel()
         freezer.cancel()
-        if watcher is not None:
-            watcher.cancel()
+        for side in (watcher, finder):
+            if side is not None:
+                side.cancel()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
         await _shutdown(collector, replica, server, heartbeat, drain, notifier)
