@@ -202,6 +202,8 @@ class Scheduler:
             if id(job) not in keep:
                 job.retired = True  # Periodic implementations are plain objects: the flag is set on them too
         added = [j for j in [*jobs, *periodic] if id(j) not in known]
+        for job in added:  # a job retired by an earlier swap may come back
+            job.retired = False
         self.jobs, self.periodic = jobs, list(periodic)
         if self._wake is not None:  # running: plan the new ones now and let the loop look again
             self._heap[:] = [entry for entry in self._heap if not getattr(entry[3], "retired", False)]
