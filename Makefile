@@ -1,6 +1,5 @@
 # hulk-ops — everything a user or CI runs goes through these targets.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 export UV_LINK_MODE := copy
 # .pyc files written at install, as in the Docker image: with PYTHONDONTWRITEBYTECODE set (CI, this machine)
@@ -14,12 +13,12 @@ help:
 	@echo "make test   - set everything up and run the whole suite"
 	@echo "make bench  - run the benchmarks in bench/ and write docs/benchmarks.md"
 
-# uv with the committed lock file (pip backtracks for minutes on this dependency set)
-$(UV):
-	python3 -m pip install --user --quiet uv || python3 -m pip install --quiet --break-system-packages uv
-
-.venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python python3
+# uv with the committed lock file (pip backtracks for minutes on this dependency set); scripts/bootstrap.sh finds
+# Python >= 3.11 and uv, getting uv into a private venv (.tools) when missing: never pip into an externally
+# managed system Python
+.venv/.synced: pyproject.toml uv.lock scripts/bootstrap.sh
+	@set -e; uv="$$(sh scripts/bootstrap.sh)"; py="$$(sh scripts/bootstrap.sh --python)"; \
+	  echo "$$uv sync --frozen --python $$py"; "$$uv" sync --frozen --python "$$py"
 	@touch $@
 
 venv: .venv/.synced
@@ -56,4 +55,4 @@ bench: system
 	$(PY) -m bench
 
 clean:
-	rm -rf .venv .services .demo .bench .pytest_cache .ruff_cache
+	rm -rf .venv .tools .services .demo .bench .pytest_cache .ruff_cache

@@ -18,6 +18,7 @@ for the seeded cluster (3 nodes, one with 4 GPUs; namespaces hulk-prod, hulk-sta
 - ``scale`` {namespace, name, replicas}: sets spec.replicas (as the scale subresource would)
 - ``set_token`` {token}: the bearer token accepted from now on (null: no authentication)
 - ``set_ready_delay`` {seconds}: how long new pods take to become ready (default 0)
+- ``put_service`` / ``delete_service`` / ``put_secret``: Services and Secrets (sandbox/k8s_services.py)
 - ``heal`` {}: every pod healthy and every node Ready again
 - ``state`` {}: returns {"<ns>/<name>": {"desired": n, "available": n}} for every deployment
 
@@ -35,6 +36,7 @@ import orjson
 from aiohttp import web
 
 from sandbox import k8s_objects as ko
+from sandbox import k8s_services as services
 from sandbox import k8s_updates as updates
 from sandbox.k8s_cluster import ApiError, Cluster, not_found
 from sandbox.k8s_listing import paginate, select
@@ -54,6 +56,7 @@ class KubernetesSimulator(HttpSimulator):
         super().__init__(host, port)
         self.token = token
         self.cluster = Cluster(ready_delay_s=ready_delay_s)
+        self.catalog = services.ServiceCatalog(self.cluster)  # Services and Secrets (sandbox/k8s_services.py)
 
     @property
     def url(self) -> str:
@@ -89,6 +92,7 @@ class KubernetesSimulator(HttpSimulator):
         add("GET", deployment + "/scale", self._scale_get)
         add("PATCH", deployment + "/scale", self._scale_write)
         add("PUT", deployment + "/scale", self._scale_write)
+        services.add_routes(app, self.catalog, self.lock)
 
     @web.middleware
     async def _api_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -96,6 +100,8 @@ class KubernetesSimulator(HttpSimulator):
             return _json(ko.status(401, "Unauthorized", "Unauthorized"), 401)
         await request.read()  # the body is read (and cached) before the state's lock is taken
         try:
+            if services.is_watch(request):  # a stream: it takes the lock for each look itself
+                return await handler(request)
             with self.lock:
                 return await handler(request)
         except ApiError as exc:
@@ -195,6 +201,8 @@ class KubernetesSimulator(HttpSimulator):
         if action == "scale":
             scale = {"metadata": {}, "spec": {"replicas": int(body["replicas"])}}
             return updates.update_scale(c, body["namespace"], body["name"], scale, dry_run=False)
+        if action in ("put_service", "delete_service", "put_secret"):
+            return services.control(self.catalog, action, body)
         if action == "set_token":
             self.token = body.get("token")
             return None
@@ -256,7 +264,9 @@ DISCOVERY: dict[str, dict[str, Any]] = {
         _resource("namespaces", "Namespace", False, _READ, shortNames=["ns"]),
         _resource("nodes", "Node", False, _READ, shortNames=["no"]),
         _resource("pods", "Pod", True, _READ, shortNames=["po"], categories=["all"]),
-        _resource("events", "Event", True, _READ, shortNames=["ev"])]},
+        _resource("events", "Event", True, _READ, shortNames=["ev"]),
+        _resource("services", "Service", True, [*_READ, "watch"], shortNames=["svc"], categories=["all"]),
+        _resource("secrets", "Secret", True, ["get"])]},
     "/apis/apps/v1": {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [
         _resource("deployments", "Deployment", True, [*_READ, "patch", "update"], shortNames=["deploy"],
                   categories=["all"]),

@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,23 @@ def wait_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None
     raise ServiceError(f"{what} did not listen on {LOOPBACK}:{port} within {timeout:.0f} s")
 
 
+def postgres_trusts(port: int, host: str = LOOPBACK) -> bool:
+    """Whether the PostgreSQL at host:port lets `postgres` in without a password (what reusing it needs)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"postgresql://postgres@{host}:{port}/postgres", connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _reachable_by_others(path: Path) -> bool:
+    """Whether every directory from / down to path lets other users through (x for others)."""
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
 def find_binary(name: str) -> str | None:
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
     if found:
@@ -118,6 +136,7 @@ class Services:
         self.workdir = Path(workdir).resolve()
         self.reuse = reuse
         self.endpoints: dict[str, Endpoint] = {}
+        self._scratch: list[Path] = []  # directories outside workdir, removed by stop()
 
     def __enter__(self) -> Services:
         return self
@@ -161,14 +180,28 @@ class Services:
         if env_url := os.environ.get("HULK_OPS_TEST_POSTGRES_URL"):
             return self._remember(Endpoint("postgres", env_url, 0, False))
         port, reuse = self._port("postgres")
+        if reuse and not postgres_trusts(port):
+            # a local server that wants a password (the Debian default for TCP): start our own beside it
+            print(f"PostgreSQL on {LOOPBACK}:{port} refuses password-less login as postgres: starting a private "
+                  "server (or set HULK_OPS_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:PORT/DB)",
+                  file=sys.stderr)
+            port, reuse = free_port(), False
         if reuse:
             return self._remember(Endpoint("postgres", f"postgresql://postgres@{LOOPBACK}:{port}/postgres",
                                            port, False))
-        initdb = self._binary("initdb")
+        try:
+            initdb = self._binary("initdb")
+        except ServiceError as exc:
+            raise ServiceError(f"{exc}; or point the tests and the demo at a PostgreSQL of yours with "
+                               "HULK_OPS_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:PORT/DB") from exc
         postgres_bin = str(Path(initdb).with_name("postgres"))
         data = self._dir("postgres")
         as_user: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the package's user
+            if not _reachable_by_others(data):  # e.g. under pytest's root-only tmp: a directory it can reach
+                data = Path(tempfile.mkdtemp(prefix="hulk-postgres-"))
+                data.chmod(0o755)
+                self._scratch.append(data)
             shutil.chown(data, "postgres", "postgres")
             as_user = ["runuser", "-u", "postgres", "--"]
         pgdata = data / "data"
@@ -203,6 +236,9 @@ class Services:
         for endpoint in reversed(list(self.endpoints.values())):
             stop_process(endpoint.process)
         self.endpoints.clear()
+        for path in self._scratch:
+            shutil.rmtree(path, ignore_errors=True)
+        self._scratch.clear()
 
     # -- helpers ------------------------------------------------------------------------------
     def _binary(self, name: str) -> str:
@@ -322,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "install":
         needed = [b for b in ("redis-server", "nats-server", "initdb", "prometheus", "promtool", *args.extra)]
         wanted = [b for b in needed if not (b in ("redis-server", "nats-server", "initdb")
-                                            and port_open(DEFAULT_PORTS[_service_of(b)]))]
+                                            and port_open(DEFAULT_PORTS[_service_of(b)])
+                                            and (b != "initdb" or postgres_trusts(DEFAULT_PORTS["postgres"])))]
         install(wanted)
         return 0
     with Services(args.workdir) as services:

@@ -38,6 +38,11 @@ class Keys:
         return f"{self.prefix}collectors"
 
     @property
+    def discovered(self) -> str:
+        """JSON list of the discovered targets' public settings (no secrets), for the dashboard."""
+        return f"{self.prefix}discovered"
+
+    @property
     def breakers(self) -> str:
         return f"{self.prefix}breakers"
 

@@ -47,6 +47,7 @@ class Job:
     last_run_at: float | None = None  # monotonic time of the newest recorded result
     last_result: ProbeResult | None = field(default=None, repr=False)
     series: JobSeries | None = field(default=None, repr=False)  # its metric children, looked up once
+    retired: bool = False  # removed or replaced by a config reload: its planned runs are dropped
 
     @property
     def name(self) -> str:
@@ -119,6 +120,9 @@ class Scheduler:
         self.heartbeat_mark = (time.monotonic(), 0)  # (when, probes_done) at the previous heartbeat
         self.breakers_changed = asyncio.Event()  # a breaker changed state: the service publishes at once
         self.lags: list[float] = []  # start lags of the probes since the previous heartbeat (seconds)
+        self._heap: list[tuple[float, int, float, Job | Periodic]] = []
+        self._seq = 0
+        self._wake: asyncio.Event | None = None  # set by replace_jobs (and stop) while run() waits
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -140,25 +144,30 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        heap: list[tuple[float, int, float, Job | Periodic]] = []
-        for seq, job in enumerate([*self.jobs, *self.periodic]):
-            first = self.first_due(job, now)
-            heap.append((first, seq, self.steady_base(job, now, first), job))
-        heapq.heapify(heap)
+        self._wake = wake = asyncio.Event()
+        self._heap = heap = []
+        self._plan([*self.jobs, *self.periodic], loop.time())
         ticker = asyncio.create_task(self._lag_ticker(stop), name="lag-ticker")
+        relay = asyncio.create_task(_relay(stop, wake), name="stop-relay")
         try:
-            while heap and not stop.is_set():
+            while not stop.is_set():
+                if not heap:
+                    wake.clear()
+                    await wake.wait()
+                    continue
                 planned, seq, base, job = heap[0]
                 delay = planned - loop.time()
                 if delay > 0:
+                    wake.clear()
                     try:
                         async with asyncio.timeout(delay):
-                            await stop.wait()
-                        break
+                            await wake.wait()
+                        continue  # stopped, or the job set changed: look at the heap again
                     except TimeoutError:
                         pass
                 heapq.heappop(heap)
+                if getattr(job, "retired", False):
+                    continue
                 next_base = base + job.interval_s
                 heapq.heappush(heap, (next_base + self._jitter(job), seq, next_base, job))
                 if not self.owns(job.owner):
@@ -173,6 +182,34 @@ class Scheduler:
                 task.add_done_callback(self.tasks.discard)
         finally:
             ticker.cancel()
+            relay.cancel()
+            self._wake = None
+
+    def _plan(self, jobs: Sequence[Job | Periodic], now: float) -> None:
+        for job in jobs:
+            first = self.first_due(job, now)
+            self._seq += 1
+            heapq.heappush(self._heap, (first, self._seq, self.steady_base(job, now, first), job))
+
+    def replace_jobs(self, jobs: list[Job], periodic: Sequence[Periodic]) -> None:
+        """Swap in a new job set (a config reload): jobs no longer in it are retired (their planned runs are
+        dropped, a run under way finishes), jobs new to it are planned from now; the same Job objects carry
+        on untouched (their breaker, history and phase)."""
+        keep = {id(j) for j in [*jobs, *periodic]}
+        old = [*self.jobs, *self.periodic]
+        known = {id(j) for j in old}
+        for job in old:
+            if id(job) not in keep:
+                job.retired = True  # Periodic implementations are plain objects: the flag is set on them too
+        added = [j for j in [*jobs, *periodic] if id(j) not in known]
+        for job in added:  # a job retired by an earlier swap may come back
+            job.retired = False
+        self.jobs, self.periodic = jobs, list(periodic)
+        if self._wake is not None:  # running: plan the new ones now and let the loop look again
+            self._heap[:] = [entry for entry in self._heap if not getattr(entry[3], "retired", False)]
+            heapq.heapify(self._heap)
+            self._plan(added, asyncio.get_running_loop().time())
+            self._wake.set()
 
     async def cancel_running(self, grace_s: float = 0.0, wait_s: float = 1.0) -> None:
         """At shutdown: give in-flight probes `grace_s`, then cancel them (their results are dropped) and wait
@@ -298,6 +335,11 @@ class Scheduler:
             self.current_lag = self._window_lag
             self.max_lag = max(self.max_lag, self._window_lag)
             self._window_lag = 0.0
+
+
+async def _relay(stop: asyncio.Event, wake: asyncio.Event) -> None:
+    await stop.wait()
+    wake.set()
 
 
 def _fraction(name: str) -> float:

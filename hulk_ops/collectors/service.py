@@ -1,4 +1,5 @@
-"""`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics.
+"""`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics; SIGHUP (and, with
+`watch_config`, a change of the file) reloads the config (`hulk_ops/collectors/reload.py`).
 
 Shutdown is bounded (< 2 s from SIGTERM to exit): stop planning runs, cancel in-flight probes, let the
 store write under way finish and flush the buffered results, write a last heartbeat, close the clients
@@ -37,7 +38,8 @@ SIGNALLED_AT: float | None = None  # monotonic time of the first SIGTERM/SIGINT
 
 
 async def run_collector(config: Config, metrics_port: int | None = 9464, metrics_host: str = "127.0.0.1",
-                        stop: asyncio.Event | None = None, collector: Collector | None = None) -> Collector:
+                        stop: asyncio.Event | None = None, collector: Collector | None = None,
+                        watch_config: bool = False) -> Collector:
     global SIGNALLED_AT
     SIGNALLED_AT = None
     stop = stop or asyncio.Event()
@@ -48,6 +50,11 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     collector = collector or build_collector(config)
+    from hulk_ops.collectors import reload
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
+        loop.add_signal_handler(signal.SIGHUP, reload.reload, collector)
+    collector.metrics.config_last_reload.set(time.time())
     tracing.configure(config.telemetry, config.secrets(), component="collector")
     sharding = collector.sharding
     replica = sharding.replica if sharding else replica_id(config)
@@ -80,6 +87,14 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     gc.set_threshold(*GC_THRESHOLDS)
     freezer = asyncio.create_task(_manage_gc(collector, stop))
     notifier = asyncio.create_task(collector.notifier.run(stop)) if collector.notifier else None
+    watcher = asyncio.create_task(reload.watch_file(collector, stop)) if watch_config else None
+    if collector.static_config is None:
+        collector.static_config = config
+    finder = None
+    if config.discovery.kubernetes is not None:
+        from hulk_ops.collectors import discovery
+
+        finder = asyncio.create_task(discovery.run(collector, stop))
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
             await asyncio.to_thread(sharding.start)
@@ -91,6 +106,9 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         scheduler_stop.set()
         breakers.cancel()
         freezer.cancel()
+        for side in (watcher, finder):
+            if side is not None:
+                side.cancel()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
         await _shutdown(collector, replica, server, heartbeat, drain, notifier)

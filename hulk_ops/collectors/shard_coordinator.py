@@ -64,10 +64,7 @@ class ShardCoordinator:
         self.membership = membership
         self.late_s = late_s  # how late a run may start after its slot (jitter + loop lag): drained before stop
         self.wall, self.mono = wall, mono
-        self.targets = {t.name: TargetSlot(sharding.target_hash(t.name), t.interval_s,
-                                           sharding.slot_offset(t.name, t.interval_s)) for t in targets}
-        self._hashes = np.array([s.hash for s in self.targets.values()], dtype=np.uint64)
-        self.retain_s = 2 * max((t.interval_s for t in targets), default=1.0) + settings.handover_s
+        self.set_targets(targets)
         self.view = View()
         self.token = ""
         self.leaving_at: float | None = None
@@ -93,6 +90,15 @@ class ShardCoordinator:
                                       "Runs made on the last known view while the engine was unreachable", registry=r)
         self.view_age.set_function(lambda: max(0.0, self.wall() - self.view.server_time)
                                    if self.view.server_time > 0 else -1)
+
+    def set_targets(self, targets: list[TargetSettings]) -> None:
+        """The target set (at start and on a config reload): every replica hashes the same names the same way,
+        so each target still has exactly one owner. Attributes are rebound whole (the sync thread reads them)."""
+        self.targets = {t.name: TargetSlot(sharding.target_hash(t.name), t.interval_s,
+                                           sharding.slot_offset(t.name, t.interval_s)) for t in targets}
+        self._hashes = np.array([s.hash for s in self.targets.values()], dtype=np.uint64)
+        self.retain_s = 2 * max((t.interval_s for t in targets), default=1.0) + self.settings.handover_s
+        self._balanced_for = None  # recount what this replica owns at the next sync
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:

@@ -40,6 +40,13 @@ class CollectorMetrics:
         self.last_cycle = Gauge("hulk_ops_last_probe_timestamp_seconds", "Unix time of the latest finished probe",
                                 registry=r)
         self.targets_owned = Gauge("hulk_ops_targets_owned", "Targets this replica probes", ["replica"], registry=r)
+        self.config_reload_success = Gauge("hulk_ops_config_reload_success",
+                                           "1 when the latest config reload succeeded (or none was tried), 0 when "
+                                           "it was refused and the previous config stays in force", registry=r)
+        self.config_reload_success.set(1)
+        self.config_last_reload = Gauge("hulk_ops_config_last_reload_timestamp_seconds",
+                                        "Unix time the config in force was loaded (start or latest good reload)",
+                                        registry=r)
         self.probe_interval = Gauge("hulk_ops_probe_interval_seconds", "Configured probe interval of each target",
                                     ["target", "kind"], registry=r)
         # Prometheus query pulls (hulk_ops/collectors/prometheus_pull.py), labelled by query name (unique per config)

@@ -27,6 +27,7 @@ from pydantic import (
 
 from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
+from hulk_ops.core.discovery_config import DiscoverySettings
 from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
 from hulk_ops.core.view_config import CostSettings, SloSettings, TargetSlo
 
@@ -148,6 +149,8 @@ class TargetSettings(Strict):
     depends_on: list[str] = []
     rules: list[str] = []
     read_only: bool = Field(False, description="no action is offered for this target and the guard refuses any")
+    origin: str | None = Field(None, description="set by discovery, e.g. 'kubernetes: hulk-prod/cache' "
+                               "(None: written in the config file)")
     slo: TargetSlo | None = None
 
     @field_validator("rules")
@@ -199,6 +202,7 @@ class Config(Strict):
     telemetry: TelemetrySettings = TelemetrySettings()
     notify: NotifySettings = NotifySettings()
     silences: list[SilenceSettings] = []
+    discovery: DiscoverySettings = DiscoverySettings()
 
     def target(self, name: str) -> TargetSettings:
         for target in self.targets:
@@ -294,6 +298,10 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
                 rules_mod.parse_rule(text_rule)
         except ValueError as exc:
             raise ConfigError(f"{source}: {_path_text(('rules', kind))}: {exc}") from None
+    k8s = config.discovery.kubernetes
+    if k8s is not None and k8s.target is not None and \
+            next((t.kind for t in targets if t.name == k8s.target), None) != "kubernetes":
+        raise ConfigError(f"{source}: discovery.kubernetes.target: {k8s.target!r} is not a kubernetes target")
     problems = check_references(config.actions, {t.name: t.kind for t in targets})
     if problems:
         raise ConfigError("\n".join(f"{source}: {p}" for p in problems))

@@ -1,16 +1,26 @@
-"""Shared, cached resources of the Streamlit app: the config (validated once) and the read model."""
+"""Shared, cached resources of the Streamlit app: the config (validated once, and again on each reload) and the
+read model.
+
+`reload_config()` (SIGHUP to `hulk-ops dashboard`, or a change of the file with --watch-config) validates the file
+again: a good one replaces the cached config and read model, so the next page run shows the new targets; a bad
+one is logged and the config in force stays.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
 
-from hulk_ops.core.config import Config, load_config
+from hulk_ops.core.config import Config, ConfigError, load_config
 from hulk_ops.dashboard.readmodel import ReadModel
 
 _preloaded: Config | None = None  # validated by `hulk-ops dashboard` before the server started (serve.py)
+_reload_lock = threading.Lock()
+log = logging.getLogger("hulk_ops.dashboard")
 
 
 def preload(loaded: Config | None) -> None:
@@ -19,8 +29,58 @@ def preload(loaded: Config | None) -> None:
     _preloaded = loaded
 
 
-@st.cache_resource(show_spinner=False)
+DISCOVERED_EVERY_S = 10.0  # how often the targets the collector discovered are read again
+_discovered: dict[str, object] = {"raw": None, "at": -1e18, "static": None, "merged": None}
+
+
 def config() -> Config:
+    """The config file's, plus the targets the collector discovered (published in the store) when the file has a
+    `discovery:` section; a static target wins a name clash, as in the collector."""
+    static = _static_config()
+    if static.discovery.kubernetes is None:
+        return static
+    return _with_discovered(static)
+
+
+def _with_discovered(static: Config) -> Config:
+    import time
+
+    now = time.monotonic()
+    cache = _discovered
+    if cache["static"] is static and now - float(cache["at"]) < DISCOVERED_EVERY_S:  # type: ignore[arg-type]
+        return cache["merged"]  # type: ignore[return-value]
+    raw = _read_discovered(static)
+    cache["at"] = now
+    if raw is None:  # the store is unreachable: what was known stays (the pages say the store is down)
+        raw = cache["raw"] if cache["static"] is static else b"[]"
+    if cache["static"] is not static or raw != cache["raw"] or cache["merged"] is None:
+        from hulk_ops.collectors import discovery
+
+        cache["merged"] = discovery.merge(static, discovery.from_public(raw))[0]
+        changed = cache["static"] is static
+        cache["raw"], cache["static"] = raw, static
+        if changed:
+            read_model.clear()  # its config is the one just replaced
+    return cache["merged"]  # type: ignore[return-value]
+
+
+def _read_discovered(static: Config) -> bytes | None:
+    import redis
+
+    from hulk_ops.collectors.codec import Keys
+
+    try:
+        client = redis.Redis.from_url(static.store.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            return client.get(Keys(static.store.prefix).discovered) or b"[]"
+        finally:
+            client.close()
+    except redis.RedisError:
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _static_config() -> Config:
     path = os.environ.get("HULK_OPS_CONFIG")
     if not path:
         raise RuntimeError("HULK_OPS_CONFIG is not set: start the dashboard with `hulk-ops dashboard --config FILE`")
@@ -32,3 +92,22 @@ def config() -> Config:
 @st.cache_resource(show_spinner=False)
 def read_model() -> ReadModel:
     return ReadModel(config())
+
+
+def reload_config() -> bool:
+    """Validate $HULK_OPS_CONFIG again and, when it is good, serve it from the next page run on."""
+    global _preloaded
+    path = os.environ.get("HULK_OPS_CONFIG")
+    if not path:
+        return False
+    with _reload_lock:
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            log.error("config reload refused, the previous config stays in force: %s", exc)
+            return False
+        _preloaded = new
+        _static_config.clear()
+        read_model.clear()
+    log.warning("config reloaded from %s: %d targets", path, len(new.targets))
+    return True

@@ -100,8 +100,9 @@ def _toml(path: Path) -> dict[str, object]:
         return {}  # absent, or Streamlit itself will report the syntax error
 
 
-def run_dashboard(config: Config, config_path: str, port: int = 8501, host: str = "127.0.0.1") -> int:
+def run_dashboard(config: Config, config_path: str, port: int = 8501, host: str = "127.0.0.1",
+                  watch_config: bool = False) -> int:
     check_cookie_secret(config, streamlit_env(config_path))
     from hulk_ops.dashboard import serve
 
-    return serve.run(config, config_path, port, host)
+    return serve.run(config, config_path, port, host, watch_config=watch_config)

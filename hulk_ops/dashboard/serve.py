@@ -23,6 +23,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -124,7 +125,7 @@ def _read_model() -> None:
     cost_report(model, 86400.0)
 
 
-def run(config: Config, config_path: str, port: int, host: str) -> int:
+def run(config: Config, config_path: str, port: int, host: str, watch_config: bool = False) -> int:
     """`hulk-ops dashboard`: warm up (bounded), then serve in this process until Streamlit stops."""
     os.environ["HULK_OPS_CONFIG"] = str(Path(config_path).resolve())
     root = str(APP.parents[2])  # the directory holding hulk_ops, importable by the script Streamlit runs
@@ -139,7 +140,31 @@ def run(config: Config, config_path: str, port: int, host: str) -> int:
     print(f"hulk-ops dashboard: warm-up {'done' if not worker.is_alive() else 'continues in the background'} "
           f"after {time.perf_counter() - started:.1f} s "
           + " ".join(f"{k}={v:.2f}s" for k, v in result.items()), file=sys.stderr, flush=True)
+    _reload_on_sighup()
+    if watch_config:
+        threading.Thread(target=_watch, args=(Path(config_path).resolve(),), name="config-watch", daemon=True).start()
     return main(streamlit_args(port, host))
+
+
+def _reload_on_sighup() -> None:
+    """SIGHUP re-validates the config (in a thread: the handler runs on the main thread, which serves)."""
+    from hulk_ops.dashboard import context
+
+    def handler(_sig: int, _frame: Any) -> None:
+        threading.Thread(target=context.reload_config, name="config-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, handler)
+
+
+def _watch(path: Path) -> None:
+    """Reload when the config file changes (its directory is watched: editors and ConfigMaps replace files)."""
+    import watchfiles
+
+    from hulk_ops.dashboard import context
+
+    for changes in watchfiles.watch(path.parent, debounce=300, recursive=False):
+        if any(Path(p).name in (path.name, "..data") for _c, p in changes):
+            context.reload_config()
 
 
 def main(argv: list[str]) -> int:

@@ -47,6 +47,9 @@ class Collector:
     breakers_written: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the heartbeat last wrote
     heartbeats: int = 0
     gc_full_ms: float | None = None  # duration of the latest periodic full GC (hulk_ops/collectors/service.py)
+    static_config: Config | None = None  # the file's config; `config` adds the discovered targets to it
+    discovered: list[Any] = field(default_factory=list)  # TargetSettings from hulk_ops/collectors/discovery.py
+    clashes_logged: set[str] = field(default_factory=set)  # discovered names a static target hides (logged once)
 
 
 def replica_id(config: Config) -> str:

@@ -79,7 +79,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     heap.start("collector")  # only with HULK_OPS_HEAP_STATS set (bench/soak.py)
     _use_uvloop()
     port = None if args.metrics_port == 0 else args.metrics_port
-    asyncio.run(run_collector(config, metrics_port=port, metrics_host=args.metrics_host))
+    asyncio.run(run_collector(config, metrics_port=port, metrics_host=args.metrics_host,
+                              watch_config=args.watch_config))
     if service.SIGNALLED_AT is not None:  # stopped by SIGTERM/SIGINT: everything is flushed and closed
         _exit_now(EXIT_OK)
     return EXIT_OK
@@ -90,7 +91,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     config = _load(args)
     try:
-        return run_dashboard(config, args.config, port=args.port, host=args.host)
+        return run_dashboard(config, args.config, port=args.port, host=args.host, watch_config=args.watch_config)
     except CookieSecretMissing as exc:
         raise UsageError(str(exc)) from None
 
@@ -152,12 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--metrics-port", type=int, default=9464, help="port of /metrics (0: off)")
     collect.add_argument("--metrics-host", default="127.0.0.1", help="address /metrics listens on")
     collect.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    collect.add_argument("--watch-config", action="store_true",
+                         help="reload the config when its file changes (SIGHUP always reloads)")
     collect.set_defaults(func=cmd_collect)
 
     dash = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     _config_arg(dash)
     dash.add_argument("--port", type=int, default=8501)
     dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--watch-config", action="store_true",
+                      help="reload the config when its file changes (SIGHUP always reloads)")
     dash.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="start a live sandbox (servers, simulators, collector, dashboard)")

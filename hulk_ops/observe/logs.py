@@ -48,6 +48,11 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+def configure_secrets(secrets: Iterable[str]) -> None:
+    """Also mask these (a reloaded config's secrets; the previous ones stay masked)."""
+    _SECRETS[:] = sorted({*_SECRETS, *(s for s in secrets if s and len(s) >= 3)}, key=len, reverse=True)
+
+
 def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = True) -> None:
     _SECRETS[:] = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
     logging.basicConfig(stream=_CurrentStderr(), level=level, format="%(message)s", force=True)

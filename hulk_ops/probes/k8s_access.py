@@ -24,6 +24,10 @@ COLLECTOR_CALLS: frozenset[str] = frozenset({
     "CoreV1Api.list_namespaced_event",
     "AppsV1Api.list_deployment_for_all_namespaces",
     "AppsV1Api.list_namespaced_deployment",
+    # hulk_ops/collectors/discovery.py: annotated Services, and the Secrets they name
+    "CoreV1Api.list_service_for_all_namespaces",
+    "CoreV1Api.list_namespaced_service",
+    "CoreV1Api.read_namespaced_secret",
 })
 
 # hulk_ops/actions/executors/kubernetes.py: read the deployment (its pod template prices the change), read the current

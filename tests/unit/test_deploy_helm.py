@@ -132,8 +132,9 @@ def test_secret_values_stay_out_of_the_config_map(docs):
 
 # -- RBAC: exactly what the code's Kubernetes calls need -------------------------------------------------
 
-def granted(docs: list[dict], service_account: str) -> set[k8s_access.Rule]:
-    """Every (group, resource, verb) bound to a service account, through (Cluster)RoleBindings."""
+def granted(docs: list[dict], service_account: str, named: dict | None = None) -> set[k8s_access.Rule]:
+    """Every (group, resource, verb) bound to a service account, through (Cluster)RoleBindings; rules limited to
+    resourceNames (only secrets may be) go into `named` (resource -> names) as well."""
     roles = {(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")): d
              for d in docs if d["kind"] in ("Role", "ClusterRole")}
     out: set[k8s_access.Rule] = set()
@@ -147,7 +148,11 @@ def granted(docs: list[dict], service_account: str) -> set[k8s_access.Rule]:
         role = roles[(ref["kind"], ref["name"], namespace)]
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-            assert not rule.get("resourceNames") and not rule.get("nonResourceURLs")
+            assert not rule.get("nonResourceURLs")
+            if rule.get("resourceNames"):
+                assert rule["resources"] == ["secrets"] and rule["verbs"] == ["get"], rule
+                if named is not None:
+                    named.setdefault("secrets", []).extend(rule["resourceNames"])
             out |= {k8s_access.Rule(g, r, v) for g in rule["apiGroups"] for r in rule["resources"]
                     for v in rule["verbs"]}
     return out
@@ -161,11 +166,23 @@ def sa_of(docs: list[dict], component: str) -> str:
                          ids=["cluster-wide", "namespaced-actions"])
 def test_rbac_grants_exactly_what_the_code_calls(values):
     docs = render(values)
-    assert granted(docs, sa_of(docs, "collector")) == k8s_access.required_rules(k8s_access.COLLECTOR_CALLS)
+    secret_get = k8s_access.Rule("", "secrets", "get")  # discovery's Secrets: granted by name only (below)
+    assert granted(docs, sa_of(docs, "collector")) == \
+        k8s_access.required_rules(k8s_access.COLLECTOR_CALLS) - {secret_get}
     assert granted(docs, sa_of(docs, "dashboard")) == k8s_access.required_rules(k8s_access.ACTIONS_CALLS)
     assert k8s_access.required_rules(k8s_access.ACTIONS_CALLS) == {
         k8s_access.Rule("apps", "deployments/scale", "get"), k8s_access.Rule("apps", "deployments/scale", "patch"),
         k8s_access.Rule("apps", "deployments", "get")}  # read-only: the pod template prices the change
+
+
+def test_discovery_reads_services_and_only_the_named_secrets():
+    assert k8s_access.Rule("", "services", "list") in k8s_access.required_rules(k8s_access.COLLECTOR_CALLS)
+    docs = render({"rbac": {"discovery": {"secretNames": ["cache-auth", "db-auth"]}}})
+    named: dict = {}
+    rules = granted(docs, sa_of(docs, "collector"), named)
+    assert rules == k8s_access.required_rules(k8s_access.COLLECTOR_CALLS)
+    assert named == {"secrets": ["cache-auth", "db-auth"]}
+    assert not [r for r in rules if r.verb in ("watch", "create", "update", "patch", "delete")]
 
 
 def test_namespaced_actions_are_roles_in_those_namespaces_only():

@@ -146,3 +146,35 @@ def test_rejected_probes_leave_no_frames_on_the_open_breaker() -> None:
     for _ in range(50):
         assert not breaker.allow()
     assert breaker._ctx._state.__traceback__ is None
+
+
+async def test_replace_jobs_while_running_retires_plans_and_keeps() -> None:
+    """A reload's swap: the kept job carries on (same object, runs keep counting), the dropped one stops, the new
+    one starts within its interval; an empty set idles until jobs come."""
+    store, _metrics, writer, scheduler = make([("kept", 0.2, 0.1, 0.0), ("dropped", 0.2, 0.1, 0.0)])
+    kept, dropped = scheduler.jobs
+    stop = asyncio.Event()
+    writer.start()
+    task = asyncio.create_task(scheduler.run(stop))
+    await asyncio.sleep(0.7)
+    s = settings("new", interval_s=0.2, timeout_s=0.1)
+    new = Job(s, ScriptedProbe(s), TargetBreaker("new", 3, 0.5))
+    scheduler.replace_jobs([kept, new], [])
+    runs_dropped, runs_kept = dropped.runs, kept.runs
+    assert dropped.retired and not kept.retired
+    await asyncio.sleep(0.8)
+    assert dropped.runs <= runs_dropped + 1  # at most a run already under way finishes
+    assert kept.runs >= runs_kept + 3 and new.runs >= 3
+    scheduler.replace_jobs([], [])
+    await asyncio.sleep(0.3)
+    idle = (kept.runs, new.runs)
+    await asyncio.sleep(0.5)
+    assert (kept.runs, new.runs) == idle
+    scheduler.replace_jobs([kept], [])
+    await asyncio.sleep(0.6)
+    assert kept.runs >= idle[0] + 2
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    await scheduler.cancel_running()
+    await writer.stop()
+    assert len(store.history["new"]) >= 3

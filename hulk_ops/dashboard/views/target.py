@@ -57,7 +57,9 @@ def render() -> None:
 
 def header(detail: TargetDetail) -> None:
     view, result = detail.view, detail.view.result
-    st.markdown(f"{ui.badge(view.status)} &nbsp; **{view.name}** · {view.kind} · `{redact_url(view.settings.url)}`")
+    origin = view.settings.origin or "static (config file)"
+    st.markdown(f"{ui.badge(view.status)} &nbsp; **{view.name}** · {view.kind} · `{redact_url(view.settings.url)}`"
+                f" · origin: {origin}")
     cols = st.columns(5)
     cols[0].metric("Latency", ui.latency(result.latency_ms if result else None))
     cols[1].metric("Version", (result.version if result else None) or "-")
