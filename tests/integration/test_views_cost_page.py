@@ -131,3 +131,16 @@ def test_csv_rows_are_the_page_rows(cost_store) -> None:
     assert pods[pods["status"] == "RUNNING"]["usd_per_hour"].sum() == pytest.approx(running)
     assert set(frame["source"]) == {"runpod pod", "runpod serverless", "kubernetes namespace"}
     assert frame["usd_per_month"].tolist() == pytest.approx((frame["usd_per_hour"] * 730).tolist())
+
+
+def test_unset_prices_are_named_instead_of_zero(write_config, store_redis_url, store_prefix, open_page) -> None:
+    path = write_config([
+        {"name": "k8s-main", "kind": "kubernetes", "url": "https://k:6443", "token": "t", "interval_s": 60},
+    ], store={"redis_url": store_redis_url, "prefix": store_prefix})
+    config = load_config(path)
+    now = time.time()
+    seed(config, [result("k8s-main", "kubernetes", "up", now - 5, 20.0, "v1.33.4", metrics=NS)])
+    set_last_write(config, now)
+    at = open_page(path, "cost")
+    assert metrics(at)["Kubernetes requests"] == "no prices"
+    assert "set actions.prices" in texts(at)

@@ -51,7 +51,11 @@ def headline(report: CostReport, window: str) -> None:
     cols[1].metric("RunPod pods", f"{ui.money(report.runpod_per_hr)}/h",
                    help="sum of costPerHr over the RUNNING pods of the newest runpod results")
     cols[2].metric("Serverless workers", f"{ui.money(report.workers_per_hr)}/h")
-    cols[3].metric("Kubernetes requests", f"{ui.money(report.k8s_per_hr)}/h")
+    if prices_unset():
+        cols[3].metric("Kubernetes requests", "no prices", help="actions.prices (cpu_hour, gib_hour, gpu_hour) are "
+                       "unset in the config, so Kubernetes requests cannot be priced")
+    else:
+        cols[3].metric("Kubernetes requests", f"{ui.money(report.k8s_per_hr)}/h")
     cols[4].metric("Idle GPU pods", f"{ui.money(report.idle_per_hr)}/h",
                    help="running pods whose GPUs report utilisation under the target's idle_util_pct")
     cols = st.columns(4)
@@ -111,8 +115,17 @@ def workers(report: CostReport) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
+def prices_unset() -> bool:
+    """Whether no unit price is configured (every Kubernetes figure would then be a meaningless $0.00)."""
+    prices = context.config().actions.prices
+    return prices.cpu_hour == 0 and prices.gib_hour == 0 and prices.gpu_hour == 0
+
+
 def namespaces(report: CostReport) -> None:
     st.subheader("Kubernetes by namespace")
+    if prices_unset():
+        st.info("Kubernetes requests are not priced: set actions.prices (cpu_hour, gib_hour, gpu_hour) in the "
+                "config to see their cost.", icon=":material/info:")
     if not report.namespaces:
         st.caption("No Kubernetes namespace requests (or no kubernetes target).")
         return
