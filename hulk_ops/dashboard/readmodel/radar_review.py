@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from hulk_ops.core.config import Config
 from hulk_ops.core.incidents import FAILING
 from hulk_ops.dashboard.readmodel.radar import Component, EolFlag, RadarEntry, RadarFile, eol_flags, radar_entries
-from hulk_ops.dashboard.readmodel.store import ReadModel
+from hulk_ops.dashboard.readmodel.store import Event, ReadModel
 
 if TYPE_CHECKING:
     from hulk_ops.dashboard.readmodel.longrange import WindowStats
@@ -127,21 +127,34 @@ def readiness(component: Component, config: Config) -> Readiness:
                      actions_for(kinds))
 
 
+def status_histories(model: ReadModel, names: Iterable[str], until: float) -> dict[str, list[tuple[float, str]]]:
+    """Each target's state changes up to `until`, oldest first, as (when, status): one pipelined read."""
+    wanted = sorted(set(names))
+    pipe = model.redis.pipeline(transaction=False)
+    for name in wanted:
+        pipe.xrevrange(model.keys.target_events(name), "+", "-", 500)  # `at` (when it happened) is filtered below
+    raw = model._call(pipe.execute)
+    out = {}
+    for name, entries in zip(wanted, raw, strict=True):
+        changes = []
+        for event_id, fields in entries:
+            decoded = {k.decode(): v.decode() for k, v in fields.items()}
+            if decoded.get("type") == "state_change":
+                event = Event(event_id.decode(), int(event_id.split(b"-")[0]) / 1000.0, decoded)
+                if event.at <= until:
+                    changes.append((event.at, decoded.get("current", "")))
+        out[name] = sorted(changes)
+    return out
+
+
 def root_incidents(model: ReadModel, targets: Sequence[str], depends_on: Mapping[str, Sequence[str]],
                    start: float, end: float) -> int:
     """How often a target began failing while none of its dependencies was failing, within [start, end]."""
-    histories: dict[str, list[tuple[float, str]]] = {}
-
-    def history(name: str) -> list[tuple[float, str]]:
-        if name not in histories:  # oldest first: (when, status)
-            events = model.events(limit=500, target=name, until=end)
-            histories[name] = sorted((e.at, e.fields.get("current", "")) for e in events
-                                     if e.fields.get("type") == "state_change")
-        return histories[name]
+    histories = status_histories(model, [*targets, *(d for t in targets for d in depends_on.get(t, ()))], end)
 
     def status_at(name: str, when: float) -> str:
         status = ""
-        for at, current in history(name):
+        for at, current in histories.get(name, ()):
             if at > when:
                 break
             status = current
@@ -150,7 +163,7 @@ def root_incidents(model: ReadModel, targets: Sequence[str], depends_on: Mapping
     count = 0
     for name in targets:
         previous = ""
-        for at, current in history(name):
+        for at, current in histories.get(name, ()):
             starts_failing = current in FAILING and previous not in FAILING
             previous = current
             if not starts_failing or not start <= at <= end:
