@@ -1,8 +1,9 @@
 """What the radar knows beyond ring and version: 30-day fitness and migration readiness per component.
 
 - **Backing targets**: the configured targets the component matches (kinds and name globs, as for versions).
-- **Fitness over the window** (30 days by default), from the long-range rollups (`longrange.summarize`):
-  availability = samples not down / samples over all backing targets; p95 = the worst backing target's p95;
+- **Fitness over the window** (30 days, or as far back as the store keeps raw history: `store.retention_h`,
+  24 h by default; `Fitness.window_s` says which), from the stored probe samples: availability = samples not
+  down / samples over all backing targets; p95 = the worst backing target's p95;
   incidents = times a backing target started failing (down or degraded) while none of its own `depends_on`
   targets was failing: it was the root cause (from the per-target event streams, which keep each target's
   newest 500 state changes); cost per month = the window's mean $/h x 730 h, from the RunPod targets'
@@ -19,22 +20,29 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+
+import numpy as np
 
 from hulk_ops.core.config import Config
 from hulk_ops.core.incidents import FAILING
+from hulk_ops.core.model import STATUS_CODE
 from hulk_ops.dashboard.readmodel.radar import Component, EolFlag, RadarEntry, RadarFile, eol_flags, radar_entries
 from hulk_ops.dashboard.readmodel.store import Event, ReadModel
-
-if TYPE_CHECKING:
-    from hulk_ops.dashboard.readmodel.longrange import WindowStats
 
 WINDOW_DAYS = 30
 HOURS_PER_MONTH = 730.0
 
 
 @dataclass(frozen=True, slots=True)
+class WindowStats:
+    samples: int
+    down: int
+    p95_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Fitness:
+    window_s: float
     samples: int
     availability_pct: float | None
     p95_ms: float | None
@@ -65,6 +73,7 @@ class ComponentReview:
             "drift": self.entry.drift,
             "eol_flags": [{"version": f.version, "cycle": f.cycle, "eol": f.eol.isoformat(), "days_left": f.days_left,
                            "past": f.past, "targets": list(f.targets)} for f in self.flags],
+            "fitness_window_h": round(self.fitness.window_s / 3600, 1),
             "samples_30d": self.fitness.samples,
             "availability_30d_pct": _round(self.fitness.availability_pct, 4),
             "p95_30d_ms": _round(self.fitness.p95_ms, 2),
@@ -201,14 +210,19 @@ def monthly_cost(model: ReadModel, component: Component, config: Config, targets
 
 
 def _mean(model: ReadModel, target: str, metric: str, start: float, end: float) -> float | None:
-    """Sample-weighted mean of a tracked metric over the window, from the hourly/daily rollups."""
-    from hulk_ops.dashboard.readmodel import longrange
+    """Mean of a tracked metric's stored points over the window."""
+    values = model.metric_history(target, metric, start, end)["value"]
+    return float(np.mean(values)) if len(values) else None
 
-    points = longrange.metric_series(model, target, metric, start, end, "day")
-    total = sum(p[5] for p in points)
-    if not total:
-        return None
-    return sum(p[2] * p[5] for p in points) / total
+
+def window_stats(model: ReadModel, targets: Sequence[str], start: float, end: float) -> dict[str, WindowStats]:
+    out = {}
+    for name in targets:
+        samples = model.history(name, start, end)
+        latency = samples["latency"][~np.isnan(samples["latency"])]
+        out[name] = WindowStats(len(samples), int((samples["status"] == STATUS_CODE["down"]).sum()),
+                                float(np.percentile(latency, 95)) if len(latency) else None)
+    return out
 
 
 def fitness(model: ReadModel, component: Component, config: Config, targets: Sequence[str], start: float,
@@ -218,6 +232,7 @@ def fitness(model: ReadModel, component: Component, config: Config, targets: Seq
     p95s = [stats[t].p95_ms for t in targets if t in stats and stats[t].p95_ms is not None]
     depends_on = {t.name: t.depends_on for t in config.targets}
     return Fitness(
+        window_s=end - start,
         samples=samples,
         availability_pct=100.0 * (samples - down) / samples if samples else None,
         p95_ms=max(p95s) if p95s else None,  # type: ignore[type-var]
@@ -229,15 +244,13 @@ def fitness(model: ReadModel, component: Component, config: Config, targets: Seq
 def review(model: ReadModel, radar: RadarFile, config: Config, now: float | None = None,
            days: int = WINDOW_DAYS) -> list[ComponentReview]:
     now = time.time() if now is None else now
-    start = now - days * 86_400
+    start = now - min(days * 86_400, config.store.retention_h * 3600)
     entries = radar_entries(radar, model.target_views(now))
     today = datetime.fromtimestamp(now, UTC).date()
     flags = eol_flags(entries, today, config.radar.eol_warning_days)
     ready = {e.component.name: readiness(e.component, config) for e in entries}
     every = sorted({t for r in ready.values() for t in r.targets})
-    from hulk_ops.dashboard.readmodel import longrange
-
-    stats = longrange.summarize(model, every, start, now) if every else {}
+    stats = window_stats(model, every, start, now)
     out = []
     for entry in entries:
         r = ready[entry.component.name]

@@ -62,10 +62,12 @@ def render() -> None:
             st.warning(f"**{entry.component.name}** pinned {entry.component.pinned}, live {detail}",
                        icon=":material/difference:")
         st.plotly_chart(charts.radar(entries), key="radar_chart")
-        st.caption("Fitness over the last 30 days from the long-range rollups; cost is the mean $/h x 730 h of "
-                   "the spend the cost views attribute (RunPod targets, Kubernetes namespaces in `matches`).")
+        window_h = reviews[0].fitness.window_s / 3600 if reviews else 0.0
+        st.caption(f"Fitness over the stored history (the last {window_h:,.0f} h: up to 30 days as far as "
+                   "`store.retention_h` keeps samples); cost is the mean $/h x 730 h of the spend the cost views "
+                   "attribute (RunPod targets, Kubernetes namespaces in `matches`).")
         st.dataframe(table(reviews), hide_index=True, width="stretch")
-        detail(reviews, moves)
+        component_detail(reviews, moves)
 
     live()
     ring_form(radar)
@@ -90,14 +92,14 @@ def table(reviews: list[ComponentReview]) -> pd.DataFrame:
         eol = "; ".join(f"{x.version}: {'past' if x.past else 'in ' + str(x.days_left) + ' d'}" for x in r.flags)
         rows.append({"component": c.name, "quadrant": c.quadrant, "ring": c.ring, "pinned": c.pinned or "-",
                      "live versions": live or "not seen", "drift": DRIFT_LABEL[e.drift], "end of life": eol or "-",
-                     "availability 30 d": ui.pct(f.availability_pct, 3), "p95 30 d": ui.latency(f.p95_ms),
+                     "availability": ui.pct(f.availability_pct, 3), "p95": ui.latency(f.p95_ms),
                      "incidents as root": f.root_incidents, "$ / month": ui.money(f.cost_month_usd),
                      "targets": len(r.readiness.targets), "dependents": len(r.readiness.dependents),
                      "notes": c.notes})
     return pd.DataFrame(rows)
 
 
-def detail(reviews: list[ComponentReview], moves: list[RingMove]) -> None:
+def component_detail(reviews: list[ComponentReview], moves: list[RingMove]) -> None:
     names = [r.entry.component.name for r in reviews]
     wanted = st.query_params.get("component", ALL)
     choice = st.selectbox("Component", [ALL, *names], index=([ALL, *names].index(wanted) if wanted in names else 0),
