@@ -29,7 +29,7 @@ from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
 from hulk_ops.core.discovery_config import DiscoverySettings
 from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
-from hulk_ops.core.view_config import CostSettings, SloSettings, TargetSlo
+from hulk_ops.core.view_config import CostSettings, RadarSettings, SloSettings, TargetSlo
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -196,6 +196,7 @@ class Config(Strict):
     auth: AuthSettings = AuthSettings()
     slo: SloSettings = SloSettings()
     cost: CostSettings = CostSettings()
+    radar: RadarSettings = RadarSettings()
     rules: dict[str, list[str]] = {}
     targets: list[TargetSettings] = []
     source: str = "<memory>"
@@ -287,6 +288,11 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
     except ValidationError as exc:
         raise ConfigError(_format(exc, source, prefix=())) from None
     _check_silences(config, {t.name for t in targets}, source)
+    webhooks = {w.name for w in config.notify.webhooks}
+    for i, name in enumerate(config.radar.digest.webhooks):
+        if name not in webhooks:
+            raise ConfigError(f"{source}: radar.digest.webhooks[{i}]: unknown webhook {name!r} "
+                              f"(notify.webhooks: {', '.join(sorted(webhooks)) or 'none'})")
     for kind, texts in config.rules.items():
         from hulk_ops.probes import registry
 

@@ -8,6 +8,9 @@
       worker_hour_usd: 0.69       # a running serverless worker per hour (default: actions.prices.gpu_hour)
     actions:
       prices: {cpu_hour: 0.031, gib_hour: 0.004, gpu_hour: 1.89}   # shared with the actions' cost previews
+    radar:
+      eol_warning_days: 180       # flag live versions this close to their end of life (past it: always)
+      digest: {enabled: false, hour_utc: 8, webhooks: []}   # a once-a-day low-severity EOL digest
     targets:
       - {name: orders-db, kind: postgres, url: ..., slo: {availability: 99.95}}   # a target's own objective
 
@@ -52,3 +55,16 @@ class CostSettings(_Strict):
     monthly_budget_usd: float | None = Field(None, gt=0, description="RunPod + Kubernetes spend per calendar month")
     worker_hour_usd: float | None = Field(None, ge=0, description="a running serverless worker per hour "
                                           "(default: actions.prices.gpu_hour)")
+
+
+class RadarDigestSettings(_Strict):
+    """A once-a-day, low-severity notification listing the live versions past or near their end of life."""
+
+    enabled: bool = False
+    hour_utc: int = Field(8, ge=0, le=23, description="the hour (UTC) after which the day's digest is sent")
+    webhooks: list[str] = Field(default_factory=list, description="webhook names (default: every webhook)")
+
+
+class RadarSettings(_Strict):
+    eol_warning_days: int = Field(180, ge=0, le=3650, description="flag live versions this many days before EOL")
+    digest: RadarDigestSettings = RadarDigestSettings()

@@ -81,6 +81,7 @@ def warm(config: Config | None = None) -> dict[str, float]:
         context.preload(config)
     step("config", context.config)
     step("read model", _read_model)
+    step("radar rings", _radar_rings)
     # Streamlit runs a full gc.collect() after every script run (runner.postScriptGC): over the ~450,000
     # objects of the imported libraries and the caches that takes ~0.2 s of CPU holding the GIL, per page
     # view and per fragment refresh. What exists now lives as long as the process: move it out of the
@@ -123,6 +124,17 @@ def _read_model() -> None:
         fleet_latency(model, window)
         capacity_report(model, window)
     cost_report(model, 86400.0)
+
+
+def _radar_rings() -> None:
+    """Record the ring moves radar.yaml made since a dashboard last started (who: radar.yaml)."""
+    from hulk_ops.dashboard import context
+    from hulk_ops.dashboard.readmodel.radar import load_radar, radar_path
+    from hulk_ops.dashboard.rings import RingBook
+
+    config = context.config()
+    for move in RingBook(config, context.read_model().redis).sync_file(load_radar(radar_path(config))):
+        log.info("radar ring move from radar.yaml: %s %s -> %s", move.component, move.previous, move.ring)
 
 
 def run(config: Config, config_path: str, port: int, host: str, watch_config: bool = False) -> int:

@@ -55,7 +55,8 @@ def test_radar_shows_live_versions_and_flags_drift(write_config, open_page, tmp_
     assert table.loc["NATS JetStream", "drift"] == "as pinned"
     assert table.loc["Qdrant", "drift"] == "unknown"
     assert table.loc["Kafka", "live versions"] == "not seen"
-    assert metrics(at) == {"Components": "5", "Seen live": "4", "Drifting from pinned": "2"}
+    assert metrics(at) == {"Components": "5", "Seen live": "4", "Drifting from pinned": "2",
+                           "Past or near end of life": "0"}
     warnings = [w.value for w in at.warning]
     assert "**Redis** pinned 7.2, live 7.0.15 (minor: cache-b)" in warnings
     assert "**PostgreSQL** pinned 16, live 15.4 (major: orders-db)" in warnings
@@ -121,3 +122,39 @@ def test_target_detail_by_url(write_config, open_page) -> None:
 
     missing = open_page(path, "target", query={"target": "nope"})
     assert "No target named **nope**" in texts(missing)
+
+
+def test_a_live_version_past_its_eol_is_flagged_on_the_page_and_in_the_report(write_config, open_page,
+                                                                              tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    radar = {"components": [{"name": "Redis", "quadrant": "Data", "ring": "Adopt", "pinned": "7.2",
+                             "matches": {"kinds": ["redis"]},
+                             "lifecycle": [{"version": "7.0", "released": "2022-04-27", "eol": "2024-07-29"},
+                                           {"version": "7.2", "released": "2023-08-15", "eol": "2029-12-01"}],
+                             "alternatives": [{"name": "Valkey", "notes": "drop-in"}]}]}
+    path = write_config([{"name": "cache-old", "kind": "redis", "url": "redis://a"},
+                         {"name": "cache-new", "kind": "redis", "url": "redis://b"},
+                         {"name": "api", "kind": "http", "url": "http://api/", "depends_on": ["cache-old"]}],
+                        dashboard={"radar_file": "radar.yaml"})
+    (path.parent / "radar.yaml").write_text(yaml.safe_dump(radar))
+    config = load_config(path)
+    now = time.time()
+    seed(config, [result("cache-old", "redis", "up", now - 1, version="7.0.15", latency_ms=2.0),
+                  result("cache-new", "redis", "down", now - 1, version="7.2.4", latency_ms=None, error="x")])
+    set_last_write(config, now)
+    at = open_page(path, "radar")
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Redis 7.0.15 (7.0) past its end of life since 2024-07-29") and e.endswith(": cache-old")
+               for e in errors), errors
+    assert metrics(at)["Past or near end of life"] == "1"
+    done = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "radar", "--config", str(path), "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(f["version"], f["past"], f["targets"]) for f in row["eol_flags"]] == [("7.0.15", True, ["cache-old"])]
+    assert row["targets"] == ["cache-new", "cache-old"] and row["dependents"] == ["api"]
+    assert row["samples_30d"] == 2 and row["availability_30d_pct"] == 50.0 and row["p95_30d_ms"] == 2.0
+    assert row["alternatives"] == [{"name": "Valkey", "notes": "drop-in"}]

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from hulk_ops.collectors.notify import payloads
+from hulk_ops.collectors.notify import digest, payloads
 from hulk_ops.collectors.notify.delivery import Deliverer, drain
 from hulk_ops.collectors.notify.store import NotifyStore
 from hulk_ops.collectors.notify.tracker import IncidentTracker, Notice, Policy
@@ -68,6 +68,8 @@ class Notifier:
             try:
                 async with asyncio.timeout(max(2.0, self.config.notify.evaluate_s)):
                     await self.evaluate(time.time())
+                    if self.leader:
+                        await digest.maybe_send(self.config, self.store, time.time())
                 self.last_error = None
             except (TimeoutError, *STORE_ERRORS) as exc:
                 self._lost(exc)
