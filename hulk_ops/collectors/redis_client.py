@@ -33,29 +33,34 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def async_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float, client_name: str,
-                 retries: int = 0) -> aioredis.Redis:
-    """An asyncio client of the store (no retries of its own by default: callers buffer or report)."""
+def _options(sentinel: SentinelSettings | None, timeout_s: float, client_name: str,
+             retries: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(client options, sentinel options) shared by the asyncio and the blocking client."""
     common: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
                               "retry": Retry(NoBackoff(), retries), "client_name": client_name}
     if sentinel is None:
-        return aioredis.Redis.from_url(url, **common)
-    sentinels = AsyncSentinel(sentinel.endpoints(), socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                              sentinel_kwargs={"password": _secret(sentinel.sentinel_password),
-                                               "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s})
-    return sentinels.master_for(sentinel.master, db=sentinel.db, password=_secret(sentinel.password), **common)
+        return common, {}
+    return ({**common, "db": sentinel.db, "password": _secret(sentinel.password)},
+            {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+             "sentinel_kwargs": {"password": _secret(sentinel.sentinel_password), "socket_timeout": timeout_s,
+                                 "socket_connect_timeout": timeout_s}})
+
+
+def async_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float, client_name: str,
+                 retries: int = 0) -> aioredis.Redis:
+    """An asyncio client of the store (no retries of its own by default: callers buffer or report)."""
+    client, sentinels = _options(sentinel, timeout_s, client_name, retries)
+    if sentinel is None:
+        return aioredis.Redis.from_url(url, **client)
+    return AsyncSentinel(sentinel.endpoints(), **sentinels).master_for(sentinel.master, **client)
 
 
 def sync_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float, client_name: str,
                 retries: int = 0) -> redis.Redis:
-    common: dict[str, Any] = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
-                              "retry": Retry(NoBackoff(), retries), "client_name": client_name}
+    client, sentinels = _options(sentinel, timeout_s, client_name, retries)
     if sentinel is None:
-        return redis.Redis.from_url(url, **common)
-    sentinels = Sentinel(sentinel.endpoints(), socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                         sentinel_kwargs={"password": _secret(sentinel.sentinel_password),
-                                          "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s})
-    return sentinels.master_for(sentinel.master, db=sentinel.db, password=_secret(sentinel.password), **common)
+        return redis.Redis.from_url(url, **client)
+    return Sentinel(sentinel.endpoints(), **sentinels).master_for(sentinel.master, **client)
 
 
 def where(url: str, sentinel: SentinelSettings | None) -> str:
