@@ -9,6 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
+def namespace_names(value: list[str]) -> list[str]:
+    """A pydantic validator: every entry is a Kubernetes namespace name (a DNS label)."""
+    for ns in value:
+        if not re.match(DNS_LABEL, ns):
+            raise ValueError(f"{ns!r} is not a namespace name (lower-case letters, digits, '-', max 63)")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -23,13 +31,7 @@ class KubernetesDiscoverySettings(_Strict):
     interval_s: float | None = Field(None, gt=0, le=86_400, description="probe interval of discovered targets "
                                      "(default: the kinds' default; annotation hulk-ops.io/interval overrides)")
 
-    @field_validator("namespaces")
-    @classmethod
-    def _dns_labels(cls, value: list[str]) -> list[str]:
-        for ns in value:
-            if not re.match(DNS_LABEL, ns):
-                raise ValueError(f"{ns!r} is not a namespace name (lower-case letters, digits, '-', max 63)")
-        return value
+    _namespaces = field_validator("namespaces")(namespace_names)
 
     @model_validator(mode="after")
     def _one_source(self) -> KubernetesDiscoverySettings:

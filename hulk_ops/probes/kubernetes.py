@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import ssl
 import time
 from datetime import UTC, datetime
@@ -38,10 +37,10 @@ from kubernetes.config.config_exception import ConfigException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.discovery_config import namespace_names
 from hulk_ops.probes import k8s_metrics as km
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, describe_error
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # The client loads its API classes (CoreV1Api is ~60k lines) and ~900 model modules lazily; the first
 # list of pods alone pulls in ~200 of them: seconds on a busy host. Loading what we use here, with this
 # module, keeps that cost out of the first probe's timeout. Code loading only: no I/O.
@@ -71,13 +70,7 @@ class Settings(TargetSettings):
             raise ValueError("must start with https:// (or http://), e.g. https://10.0.0.1:6443")
         return value
 
-    @field_validator("namespaces")
-    @classmethod
-    def _dns_labels(cls, value: list[str]) -> list[str]:
-        for ns in value:
-            if not re.match(DNS_LABEL, ns):
-                raise ValueError(f"{ns!r} is not a namespace name (lower-case letters, digits, '-', max 63)")
-        return value
+    _namespaces = field_validator("namespaces")(namespace_names)
 
     @model_validator(mode="after")
     def _one_source(self) -> Settings:
