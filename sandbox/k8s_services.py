@@ -83,8 +83,8 @@ def add_routes(app: web.Application, catalog: ServiceCatalog, lock: threading.RL
     add = app.router.add_route
     for prefix in ("/api/v1", "/api/v1/namespaces/{ns}"):
         add("GET", f"{prefix}/services", _service_list(catalog, lock))
-    add("GET", "/api/v1/namespaces/{ns}/services/{name}", _service_get(catalog))
-    add("GET", "/api/v1/namespaces/{ns}/secrets/{name}", _secret_get(catalog))
+    add("GET", "/api/v1/namespaces/{ns}/services/{name}", _getter(catalog.services, "services"))
+    add("GET", "/api/v1/namespaces/{ns}/secrets/{name}", _getter(catalog.secrets, "secrets"))
 
 
 def is_watch(request: web.Request) -> bool:
@@ -135,23 +135,13 @@ async def _watch(request: web.Request, catalog: ServiceCatalog, lock: threading.
     return response
 
 
-def _service_get(catalog: ServiceCatalog):
+def _getter(table: dict[tuple[str, str], dict[str, Any]], resource: str):
+    """GET of one namespaced object (a Service or a Secret) by its namespace and name."""
     async def handle(request: web.Request) -> web.Response:
         key = (request.match_info["ns"], request.match_info["name"])
-        found = catalog.services.get(key)
+        found = table.get(key)
         if found is None:
-            raise not_found("services", key[1])
-        return _json(found)
-
-    return handle
-
-
-def _secret_get(catalog: ServiceCatalog):
-    async def handle(request: web.Request) -> web.Response:
-        key = (request.match_info["ns"], request.match_info["name"])
-        found = catalog.secrets.get(key)
-        if found is None:
-            raise not_found("secrets", key[1])
+            raise not_found(resource, key[1])
         return _json(found)
 
     return handle
