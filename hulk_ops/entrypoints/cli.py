@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     cli_actions.register(sub, _config_arg)
-    cli_reports.register(sub, _config_arg)
+    cli_reports.register(sub, _config_arg, _load)
     return parser
 
 

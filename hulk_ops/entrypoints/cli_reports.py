@@ -9,27 +9,22 @@ from typing import Any
 
 import orjson
 
-from hulk_ops.core.config import Config, load_config
+from hulk_ops.core.config import Config
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
+             load: Callable[[argparse.Namespace], Config]) -> argparse.ArgumentParser:
+    """`load` reads --config the way every command does (no config given: a usage error, exit 2)."""
     report = sub.add_parser("report", help="reports for reviews and scripts (read from the store)")
     report_sub = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
     radar = report_sub.add_parser("radar", help="the technology radar: rings, live versions, end of life, "
                                                 "30-day fitness, cost and migration readiness per component")
     config_arg(radar)
     radar.add_argument("--json", action="store_true", help="one JSON object per component")
-    radar.set_defaults(func=cmd_report_radar)
+    radar.set_defaults(func=cmd_report_radar, load=load)
     return report_sub
-
-
-def _config(args: argparse.Namespace) -> Config | None:
-    if not args.config:
-        print("hulk-ops: no config: pass --config FILE or set HULK_OPS_CONFIG", file=sys.stderr)
-        return None
-    return load_config(args.config)  # a ConfigError is reported by main() (exit 2)
 
 
 def cmd_report_radar(args: argparse.Namespace) -> int:
@@ -38,9 +33,7 @@ def cmd_report_radar(args: argparse.Namespace) -> int:
     from hulk_ops.dashboard.readmodel.radar_review import review
     from hulk_ops.dashboard.rings import RingBook
 
-    config = _config(args)
-    if config is None:
-        return 2
+    config: Config = args.load(args)
     try:
         radar = load_radar(radar_path(config))
     except RadarError as exc:
