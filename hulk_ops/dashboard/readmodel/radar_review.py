@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from hulk_ops.collectors.codec import decode_samples, hours_between
 from hulk_ops.core.config import Config
 from hulk_ops.core.incidents import FAILING
 from hulk_ops.core.model import STATUS_CODE
@@ -216,9 +217,11 @@ def _mean(model: ReadModel, target: str, metric: str, start: float, end: float) 
 
 
 def window_stats(model: ReadModel, targets: Sequence[str], start: float, end: float) -> dict[str, WindowStats]:
+    hours = hours_between(start, end)
+    blobs = model.history_blobs(targets, hours)  # one MGET for every target's hours
     out = {}
-    for name in targets:
-        samples = model.history(name, start, end)
+    for i, name in enumerate(targets):
+        samples = decode_samples(list(zip(hours, blobs[i * len(hours):(i + 1) * len(hours)], strict=True)), start, end)
         latency = samples["latency"][~np.isnan(samples["latency"])]
         out[name] = WindowStats(len(samples), int((samples["status"] == STATUS_CODE["down"]).sum()),
                                 float(np.percentile(latency, 95)) if len(latency) else None)
