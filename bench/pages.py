@@ -90,7 +90,7 @@ def render_times(label: str, path: str, state: dict, query: dict, runs: int) -> 
 
 
 BUDGET_MS = 300.0
-BUDGET_PAGES = ("overview", "incidents", "latency", "cost", "capacity")  # issue 9: p95 <= 300 ms each
+BUDGET_PAGES = ("overview", "incidents", "latency", "cost", "capacity")  # the pages held to p95 <= 300 ms each
 QUICK_CASES = ("overview", "incidents (timeline 24 h)", "latency 24 h", "cost 24 h", "capacity 24 h")
 
 
