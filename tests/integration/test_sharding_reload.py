@@ -16,6 +16,7 @@ from hulk_ops.collectors.shard_audit import audit
 from hulk_ops.collectors.sharding import assign
 from hulk_ops.core.config import TargetSettings, load_config
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.fixtures_scaleout"]
@@ -30,12 +31,7 @@ def _targets(redis_url: str, count: int, prefix: str) -> list[dict]:
 
 
 def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    assert wait_for(condition, timeout, step=0.1), f"timed out waiting for {what}"
 
 
 @pytest.mark.timeout(120)
