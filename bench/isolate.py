@@ -57,6 +57,9 @@ def call_in_fresh_process(module: str, kwargs: dict[str, Any], timeout: float) -
 
 
 def _child(module: str, kwargs: dict[str, Any], sender: Connection) -> None:
+    # A shell runs background jobs with SIGINT ignored and a spawned child inherits that; restore Python's
+    # handler so the parent's SIGINT becomes KeyboardInterrupt here and the benchmark's cleanup runs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             answer: tuple[str, Any] = ("ok", importlib.import_module(module).run(**kwargs))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -130,6 +131,21 @@ def test_fresh_process_failure_is_raised_with_its_reason() -> None:
         call_in_fresh_process("tests.unit.bench_child", {"mode": "raise"}, 60)
 
 
+@pytest.fixture(params=["sigint default", "sigint ignored"])
+def parent_sigint(request):
+    """The parent as a foreground shell starts it, and as a background job (`make test &`, nohup, CI runners):
+    SIGINT ignored, a disposition the spawned child inherits through exec."""
+    if request.param == "sigint default":
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("parent_sigint")
 def test_fresh_process_timeout_interrupts_it_so_its_cleanup_runs(tmp_path: Path) -> None:
     marker = tmp_path / "cleanup"
     started = time.monotonic()
