@@ -73,6 +73,18 @@ class Keys:
     def metric_index(self, target: str) -> str:
         return f"{self.prefix}mi:{target}"
 
+    def rollup_hourly(self, target: str, day: int) -> str:
+        """A target's hour summaries of one day (unix day number): `hulk_ops.collectors.rollups`."""
+        return f"{self.prefix}rh:{{{target}}}:{day}"
+
+    def rollup_daily(self, target: str, month: int) -> str:
+        """A target's day summaries of one month (year * 12 + month - 1)."""
+        return f"{self.prefix}rd:{{{target}}}:{month}"
+
+    def rollup_names(self, target: str) -> str:
+        """The target's tracked metric names, in the order summaries number them."""
+        return f"{self.prefix}rn:{{{target}}}"
+
 
 def hour_of(ts: float) -> int:
     return int(ts // HOUR)

@@ -90,6 +90,10 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     watcher = asyncio.create_task(reload.watch_file(collector, stop)) if watch_config else None
     if collector.static_config is None:
         collector.static_config = config
+    rollup_task = None
+    rollup_job = rollup_job_of(collector, config)
+    if rollup_job is not None:
+        rollup_task = asyncio.create_task(rollup_job.run(stop))
     finder = None
     if config.discovery.kubernetes is not None:
         from hulk_ops.collectors import discovery
@@ -106,7 +110,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         scheduler_stop.set()
         breakers.cancel()
         freezer.cancel()
-        for side in (watcher, finder):
+        for side in (watcher, finder, rollup_task):
             if side is not None:
                 side.cancel()
         gc.set_threshold(*thresholds)
@@ -161,6 +165,22 @@ async def _manage_gc(collector: Collector, stop: asyncio.Event) -> None:
         freed = gc.collect()
         collector.gc_full_ms = round((time.perf_counter() - started) * 1000, 2)
         log.debug("gc_full", freed=freed, took_ms=collector.gc_full_ms)
+
+
+def rollup_job_of(collector: Collector, config: Config) -> Any:
+    """The collector's long-range tier writer (None when off, or when the store is not Redis)."""
+    redis = getattr(collector.store, "redis", None)
+    if not config.store.rollups.enabled or redis is None:
+        return None
+    from hulk_ops.collectors.rollup_job import RollupJob
+
+    def targets() -> list[str]:
+        sharding = collector.sharding
+        return [j.name for j in collector.scheduler.jobs if sharding is None or sharding.owns(j.name)]
+
+    collector.rollups = RollupJob(redis, collector.store.keys, config.store.rollups, config.store.retention_h,
+                                  targets)
+    return collector.rollups
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
@@ -255,6 +275,7 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         "max_lag_s": round(sched.max_lag, 4),
         "store_ok": writer.store_ok,
         "buffered": len(writer.buffer),
+        "oldest_buffered_at": writer.oldest_buffered_at(),
         "dropped": writer.dropped,
         "stopped": stopped,
         **health(collector),

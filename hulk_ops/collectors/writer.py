@@ -199,3 +199,10 @@ class BufferedWriter:
     def pending(self) -> Sequence[Entry]:
         return list(self.buffer)
 
+    def oldest_buffered_at(self) -> float | None:
+        """When the oldest result still waiting to be stored was observed (the buffer is in probe order)."""
+        for result, _change, _link in self.buffer:
+            if result is not None:
+                return result.observed_ts
+        return None
+

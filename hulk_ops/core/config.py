@@ -76,12 +76,21 @@ class SentinelSettings(Strict):
         return [s.get_secret_value() for s in (self.password, self.sentinel_password) if s is not None]
 
 
+class RollupSettings(Strict):
+    """The long-range tier: per-target hour and day summaries (hulk_ops/collectors/rollups.py)."""
+
+    enabled: bool = Field(True, description="collectors write hour and day summaries as hours close")
+    hourly_days: int = Field(35, ge=2, le=400, description="days the hour summaries are kept")
+    daily_days: int = Field(400, ge=7, le=3660, description="days the day summaries are kept")
+
+
 class StoreSettings(Strict):
     redis_url: str = "redis://127.0.0.1:6379/0"
     sentinel: SentinelSettings | None = Field(None, description="Redis Sentinel instead of redis_url")
     prefix: str = Field("hulk:", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
     retention_h: float = Field(24.0, gt=0, le=24 * 90)
     events_max: int = Field(100_000, ge=100)
+    rollups: RollupSettings = Field(default_factory=RollupSettings)
 
 
 class BreakerSettings(Strict):

@@ -49,6 +49,7 @@ class Collector:
     gc_full_ms: float | None = None  # duration of the latest periodic full GC (hulk_ops/collectors/service.py)
     static_config: Config | None = None  # the file's config; `config` adds the discovered targets to it
     discovered: list[Any] = field(default_factory=list)  # TargetSettings from hulk_ops/collectors/discovery.py
+    rollups: Any = None  # hulk_ops.collectors.rollup_job.RollupJob, when the long-range tier is on
     clashes_logged: set[str] = field(default_factory=set)  # discovered names a static target hides (logged once)
 
 

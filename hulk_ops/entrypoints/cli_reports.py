@@ -24,7 +24,80 @@ def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
     config_arg(radar)
     radar.add_argument("--json", action="store_true", help="one JSON object per component")
     radar.set_defaults(func=cmd_report_radar, load=load)
+    slo = report_sub.add_parser("slo", help="availability, error budget, burn rates and latency percentiles per "
+                                            "target and per kind over a rolling window")
+    config_arg(slo)
+    slo.add_argument("--window", type=window_arg, default=30 * 86_400, metavar="N{m,h,d}",
+                     help="rolling window ending now, e.g. 30d, 28d, 7d, 6h (default 30d)")
+    slo.add_argument("--kind", help="only the targets of this kind")
+    slo.add_argument("--json", action="store_true", help="one JSON object per target, then one per kind")
+    slo.set_defaults(func=cmd_report_slo, load=load)
     return report_sub
+
+
+WINDOW_UNITS = {"m": 60, "h": 3_600, "d": 86_400}
+
+
+def window_arg(text: str) -> float:
+    """'30d' -> seconds; anything else is a usage error naming the accepted form (argparse: exit 2)."""
+    unit = WINDOW_UNITS.get(text[-1:]) if text else None
+    try:
+        count = float(text[:-1]) if unit else -1.0
+    except ValueError:
+        count = -1.0
+    if unit is None or not 0 < count * unit <= 400 * 86_400:
+        raise argparse.ArgumentTypeError(f"invalid window {text!r}: a number and m, h or d, at most 400d (e.g. 30d)")
+    return count * unit
+
+
+def cmd_report_slo(args: argparse.Namespace) -> int:
+    import time
+
+    from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
+    from hulk_ops.dashboard.readmodel.latency import burn_rates, fleet_latency
+
+    config: Config = args.load(args)
+    if args.kind is not None and args.kind not in {t.kind for t in config.targets}:
+        kinds = ", ".join(sorted({t.kind for t in config.targets})) or "none"
+        print(f"hulk-ops: no target of kind {args.kind!r} in the config (kinds: {kinds})", file=sys.stderr)
+        return 2
+    model = ReadModel(config)
+    now = time.time()
+    try:
+        report = fleet_latency(model, args.window, args.kind, now=now)
+        burns = burn_rates(model, args.kind, now=now)
+    except StoreUnavailable as exc:
+        print(f"hulk-ops: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    rows = [{
+        "target": r.target, "kind": r.kind, "window_start": report.start, "window_end": report.end,
+        "samples": r.samples, "down": r.down, "availability_pct": r.availability,
+        "objective_pct": r.slo.availability, "budget_left_pct": r.budget_left_pct,
+        "burn_rate": burns.get(r.target, {}),
+        "p50_ms": _num(r.p50), "p95_ms": _num(r.p95), "p99_ms": _num(r.p99),
+        "p95_objective_ms": r.slo.latency_p95_ms,
+    } for r in report.rows]
+    kinds = [{"kind": k.kind, "targets": k.targets, "samples": k.samples, "down": k.down,
+              "availability_pct": k.availability, "p50_ms": _num(k.p50), "p95_ms": _num(k.p95),
+              "p99_ms": _num(k.p99)} for k in report.kinds]
+    if args.json:
+        for row in rows + kinds:
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        return EXIT_OK
+    head = ("target", "kind", "samples", "avail", "objective", "budget left", "burn 1h", "burn 6h", "burn 3d", "p95")
+    lines = [head]
+    for r in sorted(rows, key=lambda r: r["budget_left_pct"] if r["budget_left_pct"] is not None else 1e18):
+        burn = r["burn_rate"]
+        lines.append((r["target"], r["kind"], str(r["samples"]), _fmt(r["availability_pct"], "%"),
+                      _fmt(r["objective_pct"], "%"), _fmt(r["budget_left_pct"], "%"),
+                      *(_fmt(burn.get(w), "x") for w in ("1h", "6h", "3d")), _fmt(r["p95_ms"], " ms")))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    print("\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines))
+    return EXIT_OK
+
+
+def _num(value: float) -> float | None:
+    return None if value != value else round(value, 3)
 
 
 def cmd_report_radar(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from hulk_ops.dashboard.readmodel.series import QUANTILES, Buckets, bucketize, g
 from hulk_ops.dashboard.readmodel.store import ReadModel
 
 EXACT_CHUNKS = 600
+LONG_AFTER_S = 86_400 + 1  # longer windows are read from hour and day summaries (readmodel/longrange.py)
 DOWN = 2
 
 
@@ -109,10 +110,14 @@ def slo_of(model: ReadModel, target: TargetSettings) -> Slo:
 
 
 def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
-                  now: float | None = None) -> LatencyReport:
-    """Per-target and per-kind percentiles, availability and error budget for the window ending now."""
+                  now: float | None = None, start: float | None = None, end: float | None = None) -> LatencyReport:
+    """Per-target and per-kind percentiles, availability and error budget for the window ending now (or for
+    [start, end]). Windows longer than a day, or reaching past the raw history, come from the long-range tier."""
     now = time.time() if now is None else now
-    start, end = now - window_s, now
+    end = now if end is None else min(end, now)
+    start = end - window_s if start is None else start
+    if end - start >= LONG_AFTER_S or start < now - model.config.store.retention_h * 3600:
+        return _long_latency(model, start, end, kind, now)
     targets = [t for t in model.config.targets if kind is None or t.kind == kind]
     names = [t.name for t in targets]
     hours = hours_between(start, end)
@@ -145,6 +150,37 @@ def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
     return LatencyReport(start, end, rows, kind_rows, exact, now)
 
 
+def _long_latency(model: ReadModel, start: float, end: float, kind: str | None, now: float) -> LatencyReport:
+    from hulk_ops.dashboard.readmodel.longrange import long_range
+
+    targets = [t for t in model.config.targets if kind is None or t.kind == kind]
+    if not targets:
+        return LatencyReport(start, end, [], [], False, now)
+    kinds = sorted({t.kind for t in targets})
+    kind_of = np.array([kinds.index(t.kind) for t in targets], dtype=np.int64)
+    totals = long_range(model).totals([t.name for t in targets], start, end, now)
+    return _from_histograms(model, targets, kinds, kind_of, totals.hist, totals.counts, totals.start, totals.end, now)
+
+
+def _from_histograms(model: ReadModel, targets: Sequence[TargetSettings], kinds: list[str], kind_of: np.ndarray,
+                     hist: np.ndarray, counts: np.ndarray, start: float, end: float, now: float) -> LatencyReport:
+    per_target = rollup_mod.hist_quantiles(hist, QUANTILES)
+    kind_hist = np.zeros((len(kinds), hist.shape[1]), dtype=np.int64)
+    np.add.at(kind_hist, kind_of, hist)
+    per_kind = rollup_mod.hist_quantiles(kind_hist, QUANTILES)
+    kind_counts = np.zeros((len(kinds), counts.shape[1]), dtype=np.int64)
+    np.add.at(kind_counts, kind_of, counts)
+    totals, downs, quants = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist(), per_target.tolist()
+    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], *quants[i], slo_of(model, t))
+            for i, t in enumerate(targets)]
+    kind_rows = [
+        KindRow(k, int((kind_of == j).sum()), int(kind_counts[j].sum()), int(kind_counts[j, DOWN]),
+                *map(float, per_kind[j]))
+        for j, k in enumerate(kinds)
+    ]
+    return LatencyReport(start, end, rows, kind_rows, False, now)
+
+
 def _exact(samples: FlatSamples, kind_of: np.ndarray, n: int, n_kinds: int):
     measured = ~np.isnan(samples.latency)
     lat, groups = samples.latency[measured], samples.group[measured].astype(np.int64)
@@ -155,6 +191,28 @@ def _exact(samples: FlatSamples, kind_of: np.ndarray, n: int, n_kinds: int):
     kind_counts = np.zeros((n_kinds, 3), dtype=np.int64)
     np.add.at(kind_counts, kind_of, counts)
     return per_target, per_kind, counts, kind_counts
+
+
+BURN_WINDOWS_S = {"1h": 3_600, "6h": 21_600, "3d": 3 * 86_400}
+
+
+def burn_rate(samples: int, down: int, objective_pct: float) -> float | None:
+    """How fast the error budget burns: the share of samples down over the share the objective allows
+    (1: spent exactly over the SLO period; 14.4 over 1 h: 2 % of a 30-day budget in that hour)."""
+    if samples == 0 or objective_pct >= 100.0:
+        return None
+    return (down / samples) / (1.0 - objective_pct / 100.0)
+
+
+def burn_rates(model: ReadModel, kind: str | None = None,
+               now: float | None = None) -> dict[str, dict[str, float | None]]:
+    """Per target: the burn rate over 1 h, 6 h and 3 d ending now."""
+    now = time.time() if now is None else now
+    out: dict[str, dict[str, float | None]] = {}
+    for label, window_s in BURN_WINDOWS_S.items():
+        for row in fleet_latency(model, window_s, kind, now=now).rows:
+            out.setdefault(row.target, {})[label] = burn_rate(row.samples, row.down, row.slo.availability)
+    return out
 
 
 def worst_first(rows: Sequence[LatencyRow], limit: int) -> list[str]:

@@ -17,7 +17,6 @@ they landed, until the dashboard restarts. Summaries older than `KEEP_HOURS` are
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,24 +24,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from hulk_ops.collectors.codec import HOUR, hour_of
+from hulk_ops.collectors.rollups import (  # noqa: F401  (HIST_MIDDLES, hist_quantiles: this module's API)
+    HIST_BUCKETS,
+    HIST_MIDDLES,
+    STATUS_CODES,
+    hist_bucket,
+    hist_quantiles,
+)
 from hulk_ops.dashboard.readmodel.chunks import FlatSamples, decode_flat
 from hulk_ops.dashboard.readmodel.store import ReadModel
 
 SETTLE_S = 300.0
 KEEP_HOURS = 27
-HIST_BUCKETS = 256
-HIST_LO_MS = 0.05
-HIST_HI_MS = 300_000.0
-_LOG_RATIO = math.log(HIST_HI_MS / HIST_LO_MS) / HIST_BUCKETS
-HIST_MIDDLES = HIST_LO_MS * np.exp((np.arange(HIST_BUCKETS) + 0.5) * _LOG_RATIO)
-STATUS_CODES = 3  # up, degraded, down (hulk_ops.core.model.STATUS_CODE)
 RAW_CACHE_MIN_TARGETS = 32  # below this, a request reads its own chunks rather than the whole fleet's hour
-
-
-def hist_bucket(latency_ms: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        idx = np.floor(np.log(np.maximum(latency_ms, 1e-12) / HIST_LO_MS) / _LOG_RATIO)
-    return np.clip(idx, 0, HIST_BUCKETS - 1).astype(np.int64)
 
 
 def summarise(samples: FlatSamples, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,27 +47,6 @@ def summarise(samples: FlatSamples, n_groups: int) -> tuple[np.ndarray, np.ndarr
     codes = samples.group.astype(np.int64) * STATUS_CODES + np.minimum(samples.status, STATUS_CODES - 1)
     counts = np.bincount(codes, minlength=n_groups * STATUS_CODES).reshape(n_groups, STATUS_CODES)
     return hist, counts
-
-
-def hist_quantiles(hist: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """Approximate quantiles per row of a histogram, interpolated like numpy's default (linear).
-
-    The samples at ranks floor(q*(n-1)) and the one after are taken as their buckets' middles, so
-    each is within ±3.1 % and so is the value between them.
-    """
-    out = np.full((hist.shape[0], len(qs)), np.nan)
-    cum = np.cumsum(hist, axis=1)
-    total = cum[:, -1] if hist.shape[1] else np.zeros(hist.shape[0])
-    present = total > 0
-    cum, n = cum[present], total[present]
-    for j, q in enumerate(qs):
-        pos = q * (n - 1)
-        lo = np.floor(pos)
-        hi = np.minimum(lo + 1, n - 1)
-        a = HIST_MIDDLES[(cum > lo[:, None]).argmax(axis=1)]
-        b = HIST_MIDDLES[(cum > hi[:, None]).argmax(axis=1)]
-        out[present, j] = a + (b - a) * (pos - lo)
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,6 +309,10 @@ class ReadModel:
         """Raw tracked-metric chunks of (target, metric, hour) items, in order, in one MGET."""
         return self._mget([self.keys.metric(t, m, h) for t, m, h in items])
 
+    def values(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Raw values of store keys built with `self.keys` (the long-range tier's summaries), in one MGET."""
+        return self._mget(list(keys))
+
     def _mget(self, keys: list[str], batch: int = 20_000) -> list[bytes | None]:
         out: list[bytes | None] = []
         for start in range(0, len(keys), batch):

@@ -4,6 +4,7 @@ several targets on one chart, and the series pulled from Prometheus alongside.""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -18,10 +19,13 @@ from hulk_ops.dashboard.readmodel.latency import (
     pulled_series,
     worst_first,
 )
+from hulk_ops.dashboard.readmodel.longrange import hourly_latency
 from hulk_ops.dashboard.readmodel.rollup import HIST_BUCKETS
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
 
 ALL = "all kinds"
+LONG_WINDOWS_S = {"7 d": 7 * 86_400, "28 d": 28 * 86_400, "30 d": 30 * 86_400}
+WINDOWS = {**WINDOWS_S, **LONG_WINDOWS_S, "custom": 0}
 COMPARE_MAX = 8
 STATS = ("p50", "p95", "p99")
 
@@ -31,20 +35,25 @@ def render() -> None:
     st.title("Latency & SLOs")
     kinds = sorted({t.kind for t in config.targets})
     left, middle, right = st.columns([2, 2, 3])
-    window = left.segmented_control("Window", list(WINDOWS_S), default="1 h", key="latency_window") or "1 h"
+    window = left.segmented_control("Window", list(WINDOWS), default="1 h", key="latency_window") or "1 h"
     kind = middle.selectbox("Kind", [ALL, *kinds], key="latency_kind")
     stat = right.segmented_control("Compare by", STATS, default="p95", key="latency_stat") or "p95"
+    span = custom_range() if window == "custom" else None
 
     @st.fragment(run_every=config.dashboard.refresh_s)
     def live() -> None:
         model = context.read_model()
         try:
-            report = fleet_latency(model, WINDOWS_S[window], None if kind == ALL else kind)
+            if span is not None:
+                report = fleet_latency(model, 0, None if kind == ALL else kind, start=span[0], end=span[1])
+            else:
+                report = fleet_latency(model, WINDOWS[window], None if kind == ALL else kind)
             fresh = model.freshness()
         except StoreUnavailable as exc:
             ui.store_error(exc, config.dashboard.refresh_s)
             return
-        note = "" if report.exact else (f"percentiles from per-hour histograms ({HIST_BUCKETS} log buckets, "
+        source = "per-hour histograms" if window in WINDOWS_S else "hour and day summaries"
+        note = "" if report.exact else (f"percentiles from {source} ({HIST_BUCKETS} log buckets, "
                                         f"±3.1 %), window from {ui.utc_time(report.start)}")
         ui.page_freshness(fresh, note)
         summary(report, window)
@@ -56,6 +65,20 @@ def render() -> None:
         compare(report, window, stat)
 
     live()
+
+
+def custom_range() -> tuple[float, float] | None:
+    """A UTC date range (whole days, the last one included) picked on the page."""
+    today = datetime.now(UTC).date()
+    picked = st.date_input("Range (UTC days)", value=(today - timedelta(days=7), today), max_value=today,
+                           key="latency_range")
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        st.info("Pick the first and the last day of the range.")
+        return None
+    first, last = picked
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC).timestamp() + 86_400 - 1
+    return start, end
 
 
 def summary(report: LatencyReport, window: str) -> None:
@@ -111,13 +134,17 @@ def compare(report: LatencyReport, window: str, stat: str) -> None:
         st.session_state[key] = [t for t in wanted if t in options] or worst_first(report.rows, 3)
     st.session_state[key] = [t for t in st.session_state[key] if t in options]
     chosen = st.multiselect("Targets", options, key=key, max_selections=COMPARE_MAX)
-    if chosen:
+    if chosen and (window not in WINDOWS_S):
+        hourly = hourly_latency(model, chosen, report.start, report.end)
+        st.plotly_chart(charts.lines(hourly, stat, f"Probe latency ({stat} per hour, from hour summaries)", "ms"),
+                        key="latency_chart")
+    elif chosen:
         series = latency_series(model, chosen, WINDOWS_S[window], now=report.read_at)
         first = next(iter(series.values()))
         how = "raw samples" if first.raw else f"{stat} per {first.width_s} s bucket"
         st.plotly_chart(charts.lines(series, stat if not first.raw else "p50", f"Probe latency ({how})", "ms"),
                         key="latency_chart")
-    names = model.series_names()
+    names = model.series_names() if window in WINDOWS_S else []
     if names:
         st.subheader("Prometheus series")
         picked = st.multiselect("Series", names, default=names[:min(3, len(names))], key="latency_series",

@@ -1,0 +1,227 @@
+"""Writes the long-range tier (`hulk_ops/collectors/rollups.py`) as hours and days close.
+
+Every collector runs one `RollupJob`; with sharding each summarises the targets it owns. Every
+`EVERY_S` it looks at the hours of the raw retention that are *closed*: over for `SETTLE_S`, and no
+live collector still holds an unstored result observed before their end (each heartbeat says when the
+oldest result its writer buffers was observed: a collector flushing a store outage holds the hours back
+until its backlog has landed). For each closed target-hour without a summary it reads the raw chunk and
+the tracked metric chunks, and appends the summary through the store's Lua script, which writes a slot
+at most once. A day is summarised from its hour summaries once every hour of it is closed, and the
+day's hourly value is then compacted.
+
+What was done is remembered in memory; at start, and for hours missed while the store was down, the
+masks in the store say what is missing, so a restart or an outage is followed by a rebuild from the raw
+chunks still kept (`store.retention_h`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import structlog
+
+from hulk_ops.collectors import rollups
+from hulk_ops.collectors.codec import HOUR, Keys, decode_points, decode_samples, hour_of
+from hulk_ops.core.config import RollupSettings
+
+log = structlog.get_logger("hulk_ops.rollups")
+EVERY_S = 60.0
+SETTLE_S = 60.0
+BATCH = 256  # targets per pipeline
+HEARTBEAT_LIVE_S = 30.0
+DAY = rollups.DAY
+
+
+@dataclass
+class RollupStats:
+    hours_written: int = 0
+    hours_skipped: int = 0  # another writer had it already
+    days_written: int = 0
+    compacted: int = 0
+    last_run_s: float | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class RollupJob:
+    redis: Any  # redis.asyncio client of the store
+    keys: Keys
+    settings: RollupSettings
+    retention_h: float
+    targets: Callable[[], Sequence[str]]  # the targets this collector summarises
+    stats: RollupStats = field(default_factory=RollupStats)
+    _hours_done: set[tuple[str, int]] = field(default_factory=set)
+    _days_done: set[tuple[str, int]] = field(default_factory=set)
+    _name_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    _scripts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._scripts = {
+            "append": self.redis.register_script(rollups.APPEND_LUA),
+            "compact": self.redis.register_script(rollups.COMPACT_LUA),
+            "name": self.redis.register_script(rollups.NAME_ID_LUA),
+        }
+
+    async def run(self, stop: asyncio.Event, every_s: float = EVERY_S) -> None:
+        while not stop.is_set():
+            try:
+                await self.once()
+                self.stats.last_error = None
+            except Exception as exc:  # the store may be down: the next run rebuilds what this one missed
+                self.stats.last_error = str(exc)
+                log.warning("rollup_failed", error=str(exc))
+            try:
+                async with asyncio.timeout(every_s):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+
+    async def once(self, now: float | None = None) -> RollupStats:
+        started = time.perf_counter()
+        now = time.time() if now is None else now
+        fence = min(now - SETTLE_S, await self._fence(now))
+        names = list(self.targets())
+        first = hour_of(now - self.retention_h * HOUR) + 1  # older raw chunks may be partly expired
+        hours = [h for h in range(first, hour_of(now)) if (h + 1) * HOUR <= fence]
+        for i in range(0, len(names), BATCH):
+            await self._hours(names[i:i + BATCH], hours)
+        last_day = int(fence // DAY) - 1  # days that ended before the fence
+        days = [d for d in range(hour_of(now - self.settings.hourly_days * DAY) // 24 + 1, last_day + 1)]
+        for i in range(0, len(names), BATCH):
+            await self._days(names[i:i + BATCH], days)
+        self._forget(first)
+        self.stats.last_run_s = round(time.perf_counter() - started, 3)
+        return self.stats
+
+    async def _fence(self, now: float) -> float:
+        """The end before which every live collector's results are stored."""
+        fence = now
+        for blob in (await self.redis.hgetall(self.keys.collectors)).values():
+            try:
+                info = orjson.loads(blob)
+            except orjson.JSONDecodeError:
+                continue
+            live = now - float(info.get("heartbeat_at") or 0) <= HEARTBEAT_LIVE_S and not info.get("stopped")
+            oldest = info.get("oldest_buffered_at")
+            if live and oldest is not None:
+                fence = min(fence, float(oldest))
+        return fence
+
+    async def _hours(self, names: Sequence[str], hours: Sequence[int]) -> None:
+        todo = [(n, h) for n in names for h in hours if (n, h) not in self._hours_done]
+        if not todo:
+            return
+        day_keys = sorted({(n, h // 24) for n, h in todo})
+        pipe = self.redis.pipeline(transaction=False)
+        for n, day in day_keys:
+            pipe.getrange(self.keys.rollup_hourly(n, day), 0, 3)
+        masks = {k: rollups.mask_of(v) for k, v in zip(day_keys, await pipe.execute(), strict=True)}
+        missing = []
+        for n, h in todo:
+            if masks[(n, h // 24)] >> (h % 24) & 1:
+                self._hours_done.add((n, h))
+            else:
+                missing.append((n, h))
+        if not missing:
+            return
+        targets = sorted({n for n, _ in missing})
+        pipe = self.redis.pipeline(transaction=False)
+        for n, h in missing:
+            pipe.get(self.keys.history(n, h))
+        for n in targets:
+            pipe.smembers(self.keys.metric_index(n))
+        replies = await pipe.execute()
+        chunks = replies[:len(missing)]
+        tracked = {n: sorted(m.decode() for m in members)
+                   for n, members in zip(targets, replies[len(missing):], strict=True)}
+        await self._name_ids_for(tracked)
+        pipe = self.redis.pipeline(transaction=False)
+        wanted = [(n, h, name) for n, h in missing for name in tracked[n]]
+        for n, h, name in wanted:
+            pipe.get(self.keys.metric(n, name, h))
+        points = dict(zip(wanted, await pipe.execute(), strict=True)) if wanted else {}
+        pipe = self.redis.pipeline(transaction=False)
+        written = []
+        for (n, h), chunk in zip(missing, chunks, strict=True):
+            if not chunk:  # nothing probed that hour (not yet a target, or its chunk expired)
+                self._hours_done.add((n, h))
+                continue
+            samples = decode_samples([(h, chunk)], h * HOUR, (h + 1) * HOUR)
+            metrics = {}
+            for name in tracked[n]:
+                blob = points.get((n, h, name))
+                if blob:
+                    metrics[self._name_ids[(n, name)]] = decode_points([(h, blob)], h * HOUR, (h + 1) * HOUR)["value"]
+            summary = rollups.summarise(h % 24, samples["status"], samples["latency"].astype(np.float64),
+                                        {k: v.astype(np.float64) for k, v in metrics.items()})
+            expire_at = (h // 24 + 1 + self.settings.hourly_days) * DAY
+            await self._scripts["append"](keys=[self.keys.rollup_hourly(n, h // 24)],
+                                          args=[h % 24, rollups.encode(summary), expire_at], client=pipe)
+            written.append((n, h))
+        if written:
+            for (n, h), ok in zip(written, await pipe.execute(), strict=True):
+                self._hours_done.add((n, h))
+                if ok:
+                    self.stats.hours_written += 1
+                else:
+                    self.stats.hours_skipped += 1
+
+    async def _name_ids_for(self, tracked: dict[str, list[str]]) -> None:
+        new = [(n, name) for n, names in tracked.items() for name in names if (n, name) not in self._name_ids]
+        if not new:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        ttl = (self.settings.daily_days + 62) * DAY
+        for n, name in new:
+            await self._scripts["name"](keys=[self.keys.rollup_names(n)], args=[name, ttl], client=pipe)
+        for key, pos in zip(new, await pipe.execute(), strict=True):
+            self._name_ids[key] = int(pos)
+
+    async def _days(self, names: Sequence[str], days: Sequence[int]) -> None:
+        todo = [(n, d) for n in names for d in days if (n, d) not in self._days_done]
+        if not todo:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for n, d in todo:
+            month, _slot = rollups.month_of_day(d)
+            pipe.getrange(self.keys.rollup_daily(n, month), 0, 3)
+            pipe.get(self.keys.rollup_hourly(n, d))
+        replies = await pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
+        queued: list[str] = []  # "day" or "compact", in pipeline order
+        for i, (n, d) in enumerate(todo):
+            mask, hourly = rollups.mask_of(replies[2 * i]), replies[2 * i + 1]
+            month, slot = rollups.month_of_day(d)
+            if not hourly:
+                self._days_done.add((n, d))
+                continue
+            if not mask >> slot & 1:
+                day = rollups.merge(slot, rollups.decode(hourly))
+                expire_at = (rollups.month_end_day(month) + self.settings.daily_days) * DAY
+                await self._scripts["append"](keys=[self.keys.rollup_daily(n, month)],
+                                              args=[slot, rollups.encode(day), expire_at], client=pipe)
+                queued.append("day")
+            packed = rollups.compacted(hourly)
+            if packed is not None:
+                await self._scripts["compact"](keys=[self.keys.rollup_hourly(n, d)], args=[hourly, packed],
+                                               client=pipe)
+                queued.append("compact")
+        if queued:
+            for what, ok in zip(queued, await pipe.execute(), strict=True):
+                if what == "day":
+                    self.stats.days_written += int(bool(ok))
+                else:
+                    self.stats.compacted += int(bool(ok))
+        self._days_done.update(todo)
+
+    def _forget(self, first_hour: int) -> None:
+        """Drop what is older than the raw retention (never asked again)."""
+        self._hours_done = {k for k in self._hours_done if k[1] >= first_hour}
+        first_day = first_hour // 24 - self.settings.hourly_days
+        self._days_done = {k for k in self._days_done if k[1] >= first_day}

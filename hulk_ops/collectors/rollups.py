@@ -1,0 +1,283 @@
+"""The long-range tier's format: per target, one summary per hour and one per day.
+
+A summary holds the probe samples' status counts (up / degraded / down), a latency histogram and
+min/mean/max/last of every tracked metric. The histogram has `HIST_BUCKETS` log-spaced buckets from
+0.05 ms to 300 s: a bucket's geometric middle is within ±3.1 % of every value in it, so percentiles
+read from it are within ±3.1 % (a value outside the range counts in the first or last bucket; a
+bucket's count saturates at 65,535 per summary).
+
+Layout in Redis (all keys of one target share its hash tag):
+- hourly: `rh:{target}:<day>`, the day's hour summaries (slot = hour of the day), kept
+  `hourly_days` after the day;
+- daily: `rd:{target}:<month>` (month = year * 12 + month - 1), the month's day summaries (slot = day
+  of the month - 1), kept `daily_days` after the month;
+- `rn:{target}`: the target's tracked metric names; a summary names a metric by its position here.
+
+A value is `mask (u32) | form (u8) | body`. The mask has bit `slot` set once that slot's summary is in
+the value, and the Lua script that appends a summary sets it in the same step, so a slot is written
+at most once whoever writes it (sharded replicas, restarts, rebuilds). Form 0: the body is summaries
+one after another. Form 1 (a closed period, compacted once): `u32 length | zlib(summaries) | summaries
+appended later`.
+
+A summary: `slot u8 | pairs u16 | metrics u8 | up u32 | degraded u32 | down u32`, then `pairs` times
+`bucket u8 | count u16`, then `metrics` times `id u16 | min f32 | mean f32 | max f32 | last f32`.
+Fixed widths, so a window's worth decodes with numpy rather than record by record.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+HIST_BUCKETS = 256
+HIST_LO_MS = 0.05
+HIST_HI_MS = 300_000.0
+_LOG_RATIO = math.log(HIST_HI_MS / HIST_LO_MS) / HIST_BUCKETS
+HIST_MIDDLES = HIST_LO_MS * np.exp((np.arange(HIST_BUCKETS) + 0.5) * _LOG_RATIO)
+HIST_ERROR_PCT = 3.1
+STATUS_CODES = 3  # up, degraded, down (hulk_ops.core.model.STATUS_CODE)
+COUNT_MAX = 65_535
+
+HEAD = struct.Struct("<IB")  # mask, form
+HEADER = struct.Struct("<BHBIII")  # slot, pairs, metrics, up, degraded, down
+PAIR_DTYPE = np.dtype([("bucket", "u1"), ("count", "<u2")])
+METRIC_DTYPE = np.dtype([("id", "<u2"), ("min", "<f4"), ("mean", "<f4"), ("max", "<f4"), ("last", "<f4")])
+DAY = 86_400
+HOUR = 3_600
+
+# Append one summary unless its slot is taken (KEYS[1]; ARGV: slot, summary, expire-at unix seconds).
+# Returns 1 when written, 0 when the slot already had one.
+APPEND_LUA = """
+local head = redis.call('GETRANGE', KEYS[1], 0, 4)
+local slot = tonumber(ARGV[1])
+local bitv = bit.lshift(1, slot)
+if #head < 5 then
+  redis.call('SET', KEYS[1], struct.pack('<i4B', bitv, 0) .. ARGV[2])
+else
+  local mask = struct.unpack('<i4', head)
+  if bit.band(mask, bitv) ~= 0 then return 0 end
+  redis.call('SETRANGE', KEYS[1], 0, struct.pack('<i4', bit.bor(mask, bitv)))
+  redis.call('APPEND', KEYS[1], ARGV[2])
+end
+redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+# Replace a form-0 value by its compacted form if it is still exactly what was read (KEYS[1]; ARGV: the
+# value read, the compacted value). Returns 1 when replaced.
+COMPACT_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+"""
+
+# The position of a metric name in the target's list, added when new (KEYS[1]; ARGV: name, expire seconds).
+NAME_ID_LUA = """
+local pos = redis.call('LPOS', KEYS[1], ARGV[1])
+if not pos then pos = redis.call('RPUSH', KEYS[1], ARGV[1]) - 1 end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return pos
+"""
+
+
+def hist_bucket(latency_ms: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        idx = np.floor(np.log(np.maximum(latency_ms, 1e-12) / HIST_LO_MS) / _LOG_RATIO)
+    return np.clip(idx, 0, HIST_BUCKETS - 1).astype(np.int64)
+
+
+def hist_quantiles(hist: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """Approximate quantiles per row of a histogram, interpolated like numpy's default (linear).
+
+    The samples at ranks floor(q*(n-1)) and the one after are taken as their buckets' middles, so
+    each is within ±3.1 % and so is the value between them.
+    """
+    out = np.full((hist.shape[0], len(qs)), np.nan)
+    cum = np.cumsum(hist, axis=1)
+    total = cum[:, -1] if hist.shape[1] else np.zeros(hist.shape[0])
+    present = total > 0
+    cum, n = cum[present], total[present]
+    for j, q in enumerate(qs):
+        pos = q * (n - 1)
+        lo = np.floor(pos)
+        hi = np.minimum(lo + 1, n - 1)
+        a = HIST_MIDDLES[(cum > lo[:, None]).argmax(axis=1)]
+        b = HIST_MIDDLES[(cum > hi[:, None]).argmax(axis=1)]
+        out[present, j] = a + (b - a) * (pos - lo)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStats:
+    min: float
+    mean: float
+    max: float
+    last: float
+
+
+@dataclass(slots=True)
+class Summary:
+    """One target's hour or day."""
+
+    slot: int
+    counts: np.ndarray  # (3,) int64: up, degraded, down
+    hist: np.ndarray  # (HIST_BUCKETS,) int64
+    metrics: dict[int, MetricStats] = field(default_factory=dict)  # metric id -> stats
+
+    @property
+    def samples(self) -> int:
+        return int(self.counts.sum())
+
+
+def summarise(slot: int, status: np.ndarray, latency: np.ndarray,
+              metrics: dict[int, np.ndarray] | None = None) -> Summary:
+    """The summary of one target's raw samples (status codes, latencies in ms with NaN for none) and metric
+    points (id -> values in time order)."""
+    counts = np.bincount(np.minimum(status.astype(np.int64), STATUS_CODES - 1), minlength=STATUS_CODES)
+    measured = latency[~np.isnan(latency)]
+    hist = np.bincount(hist_bucket(measured), minlength=HIST_BUCKETS).astype(np.int64)
+    stats = {}
+    for mid, values in (metrics or {}).items():
+        values = values[np.isfinite(values)]
+        if values.size:
+            stats[mid] = MetricStats(float(values.min()), float(values.mean()), float(values.max()), float(values[-1]))
+    return Summary(slot, counts.astype(np.int64), hist, stats)
+
+
+def merge(slot: int, parts: Sequence[Summary]) -> Summary:
+    """A day from its hours: counts and histograms add up; a metric's mean is the mean of the hours' means
+    (every hour weighs the same), its last is the latest hour's."""
+    counts = np.zeros(STATUS_CODES, dtype=np.int64)
+    hist = np.zeros(HIST_BUCKETS, dtype=np.int64)
+    seen: dict[int, list[MetricStats]] = {}
+    for part in sorted(parts, key=lambda p: p.slot):
+        counts += part.counts
+        hist += part.hist
+        for mid, s in part.metrics.items():
+            seen.setdefault(mid, []).append(s)
+    stats = {mid: MetricStats(min(s.min for s in ss), sum(s.mean for s in ss) / len(ss), max(s.max for s in ss),
+                              ss[-1].last) for mid, ss in seen.items()}
+    return Summary(slot, counts, hist, stats)
+
+
+def encode(summary: Summary) -> bytes:
+    nonzero = np.flatnonzero(summary.hist)
+    pairs = np.empty(nonzero.size, dtype=PAIR_DTYPE)
+    pairs["bucket"] = nonzero
+    pairs["count"] = np.minimum(summary.hist[nonzero], COUNT_MAX)
+    metrics = np.empty(len(summary.metrics), dtype=METRIC_DTYPE)
+    for i, (mid, s) in enumerate(sorted(summary.metrics.items())):
+        metrics[i] = (mid, s.min, s.mean, s.max, s.last)
+    up, degraded, down = (int(c) for c in summary.counts)
+    return HEADER.pack(summary.slot, nonzero.size, len(summary.metrics), up, degraded, down) + \
+        pairs.tobytes() + metrics.tobytes()
+
+
+def _records(value: bytes) -> bytes:
+    """The summaries of a stored value, compacted part first."""
+    if len(value) < HEAD.size:
+        return b""
+    _mask, form = HEAD.unpack_from(value)
+    body = value[HEAD.size:]
+    if form == 1:
+        (length,) = struct.unpack_from("<I", body)
+        return zlib.decompress(body[4:4 + length]) + body[4 + length:]
+    return body
+
+
+def mask_of(value: bytes | None) -> int:
+    if not value or len(value) < 4:
+        return 0
+    return struct.unpack_from("<I", value)[0]
+
+
+def compacted(value: bytes) -> bytes | None:
+    """The form-1 value of a form-0 one (None when it already is form 1 or holds nothing)."""
+    if len(value) <= HEAD.size:
+        return None
+    mask, form = HEAD.unpack_from(value)
+    if form != 0:
+        return None
+    packed = zlib.compress(value[HEAD.size:], 9)
+    return HEAD.pack(mask, 1) + struct.pack("<I", len(packed)) + packed
+
+
+def decode(value: bytes | None) -> list[Summary]:
+    """Every summary of a stored value (at most one per slot: the mask guarantees it)."""
+    if not value:
+        return []
+    data = _records(value)
+    out = []
+    pos = 0
+    while pos + HEADER.size <= len(data):
+        slot, npairs, nmetrics, up, degraded, down = HEADER.unpack_from(data, pos)
+        pos += HEADER.size
+        pairs = np.frombuffer(data, dtype=PAIR_DTYPE, count=npairs, offset=pos)
+        pos += npairs * PAIR_DTYPE.itemsize
+        metrics = np.frombuffer(data, dtype=METRIC_DTYPE, count=nmetrics, offset=pos)
+        pos += nmetrics * METRIC_DTYPE.itemsize
+        hist = np.zeros(HIST_BUCKETS, dtype=np.int64)
+        hist[pairs["bucket"]] = pairs["count"]
+        stats = {int(m["id"]): MetricStats(float(m["min"]), float(m["mean"]), float(m["max"]), float(m["last"]))
+                 for m in metrics}
+        out.append(Summary(slot, np.array([up, degraded, down], dtype=np.int64), hist, stats))
+    return out
+
+
+def totals(values: Iterable[bytes | None], rows: Iterable[int], n_rows: int,
+           slots: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(hist (n_rows, HIST_BUCKETS), counts (n_rows, 3)) summed over the summaries of `values`, each added
+    to its row; `slots` (first, last), when given, keeps only the summaries of those slots.
+
+    Headers are walked in Python, the histogram pairs gathered and added with numpy in one step."""
+    hist = np.zeros(n_rows * HIST_BUCKETS, dtype=np.int64)
+    counts = np.zeros((n_rows, STATUS_CODES), dtype=np.int64)
+    pair_rows: list[np.ndarray] = []
+    pair_blobs: list[np.ndarray] = []
+    first, last = slots if slots is not None else (0, 255)
+    unpack = HEADER.unpack_from
+    for value, row in zip(values, rows, strict=True):
+        if not value:
+            continue
+        data = _records(value)
+        pos = 0
+        end = len(data)
+        while pos + HEADER.size <= end:
+            slot, npairs, nmetrics, up, degraded, down = unpack(data, pos)
+            pos += HEADER.size
+            size = npairs * 3
+            if first <= slot <= last:
+                counts[row, 0] += up
+                counts[row, 1] += degraded
+                counts[row, 2] += down
+                if npairs:
+                    pair_blobs.append(np.frombuffer(data, dtype=PAIR_DTYPE, count=npairs, offset=pos))
+                    pair_rows.append(np.full(npairs, row, dtype=np.int64))
+            pos += size + nmetrics * METRIC_DTYPE.itemsize
+    if pair_blobs:
+        pairs = np.concatenate(pair_blobs)
+        cells = np.concatenate(pair_rows) * HIST_BUCKETS + pairs["bucket"].astype(np.int64)
+        hist += np.bincount(cells, weights=pairs["count"], minlength=n_rows * HIST_BUCKETS).astype(np.int64)
+    return hist.reshape(n_rows, HIST_BUCKETS), counts
+
+
+def month_of_day(day: int) -> tuple[int, int]:
+    """(month index = year * 12 + month - 1, slot = day of the month - 1) of a day number (unix days)."""
+    d = datetime.fromtimestamp(day * DAY, UTC)
+    return d.year * 12 + d.month - 1, d.day - 1
+
+
+def month_start_day(month: int) -> int:
+    """The unix day number of a month index's first day."""
+    return int(datetime(month // 12, month % 12 + 1, 1, tzinfo=UTC).timestamp()) // DAY
+
+
+def month_end_day(month: int) -> int:
+    """The unix day number of the first day after a month index."""
+    return month_start_day(month + 1)

@@ -1,0 +1,191 @@
+"""Windows longer than the raw history: per-target totals from the long-range tier.
+
+A window is taken in whole hours (from the top of its first hour). Each of its days is read from the
+cheapest source that has it:
+- a day wholly inside the window and over: its day summary; where that is missing, its hour summaries;
+- the other hours (the window's first and last day): their hour summaries;
+- hours with no summary yet (the hour under way, the one just closed, hours the collectors have not
+  summarised): the raw chunks, while `store.retention_h` keeps them.
+
+The sums over past days change only when a summary is added late, so this process keeps them for
+`CACHE_S`; the hours of today are re-read every hour, the raw hours on every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hulk_ops.collectors import rollups
+from hulk_ops.collectors.codec import HOUR, hour_of
+from hulk_ops.dashboard.readmodel.chunks import decode_flat
+from hulk_ops.dashboard.readmodel.rollup import summarise
+from hulk_ops.dashboard.readmodel.series import QUANTILES, Buckets
+from hulk_ops.dashboard.readmodel.store import ReadModel
+
+DAY = rollups.DAY
+CACHE_S = 600.0
+CACHE_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    hist: np.ndarray  # (targets, HIST_BUCKETS) int64
+    counts: np.ndarray  # (targets, 3) int64: up, degraded, down
+    start: float  # the window's effective start (top of its first hour)
+    end: float
+    raw_hours: int  # hours read from raw chunks
+
+
+class LongRange:
+    def __init__(self, model: ReadModel) -> None:
+        self.model = model
+        self._cache: dict[tuple, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
+        self._lock = threading.Lock()
+
+    def totals(self, names: Sequence[str], start: float, end: float, now: float | None = None) -> Totals:
+        now = time.time() if now is None else now
+        end = min(end, now)
+        n = len(names)
+        hist = np.zeros((n, rollups.HIST_BUCKETS), dtype=np.int64)
+        counts = np.zeros((n, rollups.STATUS_CODES), dtype=np.int64)
+        h0, h1 = hour_of(start), hour_of(end)
+        if n == 0 or h1 < h0:
+            return Totals(hist, counts, h0 * HOUR, end, 0)
+        key_names = tuple(names)
+        whole = [d for d in range(h0 // 24, h1 // 24 + 1)
+                 if d * 24 >= h0 and d * 24 + 23 <= h1 and (d + 1) * DAY <= now]
+        if whole:
+            part = self._cached(("days", key_names, whole[0], whole[-1]), now,
+                                lambda: self._days(names, whole[0], whole[-1]))
+            hist += part[0]
+            counts += part[1]
+        partial_days = [d for d in range(h0 // 24, h1 // 24 + 1) if not whole or not whole[0] <= d <= whole[-1]]
+        raw_needed: dict[int, list[int]] = {}
+        for d in partial_days:
+            first, last = max(h0, d * 24) - d * 24, min(h1, d * 24 + 23) - d * 24
+            closed = (d + 1) * DAY <= now
+            version = 0 if closed else hour_of(now)
+            part_hist, part_counts, missing = self._cached(
+                ("hours", key_names, d, first, last, version), now,
+                lambda d=d, a=first, b=last: self._hours(names, d, a, b))
+            hist += part_hist
+            counts += part_counts
+            for row, slots in missing.items():
+                for slot in slots:
+                    raw_needed.setdefault(d * 24 + slot, []).append(row)
+        raw_hours = self._raw(names, raw_needed, now, start, end, hist, counts)
+        return Totals(hist, counts, h0 * HOUR, end, raw_hours)
+
+    def _days(self, names: Sequence[str], first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sums over whole past days: day summaries, else the day's hour summaries."""
+        n = len(names)
+        months: dict[int, tuple[int, int]] = {}
+        for d in range(first_day, last_day + 1):
+            month, slot = rollups.month_of_day(d)
+            lo, hi = months.get(month, (slot, slot))
+            months[month] = (min(lo, slot), max(hi, slot))
+        keys = self.model.keys
+        hist = np.zeros((n, rollups.HIST_BUCKETS), dtype=np.int64)
+        counts = np.zeros((n, rollups.STATUS_CODES), dtype=np.int64)
+        fallback: list[tuple[int, int]] = []  # (row, day) without a day summary
+        for month, (lo, hi) in months.items():
+            values = self.model.values([keys.rollup_daily(name, month) for name in names])
+            part_hist, part_counts = rollups.totals(values, range(n), n, slots=(lo, hi))
+            hist += part_hist
+            counts += part_counts
+            start = rollups.month_start_day(month)
+            for row, value in enumerate(values):
+                mask = rollups.mask_of(value)
+                fallback += [(row, start + s) for s in range(lo, hi + 1) if not mask >> s & 1]
+        if fallback:
+            values = self.model.values([keys.rollup_hourly(names[row], day) for row, day in fallback])
+            part_hist, part_counts = rollups.totals(values, [row for row, _ in fallback], n)
+            hist += part_hist
+            counts += part_counts
+        return hist, counts
+
+    def _hours(self, names: Sequence[str], day: int, first: int, last: int
+               ) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
+        """Sums of one day's hour summaries in slots first..last, and per row the slots without one."""
+        n = len(names)
+        values = self.model.values([self.model.keys.rollup_hourly(name, day) for name in names])
+        hist, counts = rollups.totals(values, range(n), n, slots=(first, last))
+        missing: dict[int, list[int]] = {}
+        for row, value in enumerate(values):
+            mask = rollups.mask_of(value)
+            gaps = [s for s in range(first, last + 1) if not mask >> s & 1]
+            if gaps:
+                missing[row] = gaps
+        return hist, counts, missing
+
+    def _raw(self, names: Sequence[str], needed: dict[int, list[int]], now: float, start: float, end: float,
+             hist: np.ndarray, counts: np.ndarray) -> int:
+        """Add the raw samples of the (hour, rows) not summarised, where raw chunks are still kept."""
+        oldest = hour_of(now - self.model.config.store.retention_h * HOUR)
+        used = 0
+        for hour, rows in sorted(needed.items()):
+            if hour < oldest or hour * HOUR > now:
+                continue
+            picked = [names[r] for r in rows]
+            samples = decode_flat(self.model.history_blobs(picked, [hour]), [hour], len(picked))
+            samples = samples.within(hour_of(start) * HOUR, end)
+            if samples.ts.size == 0:
+                continue
+            part_hist, part_counts = summarise(samples, len(picked))
+            idx = np.array(rows, dtype=np.int64)
+            hist[idx] += part_hist
+            counts[idx] += part_counts
+            used += 1
+        return used
+
+    def _cached(self, key: tuple, now: float, build):
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None and now - found[0] < CACHE_S:
+                return found[1]
+        value = build()
+        with self._lock:
+            if len(self._cache) >= CACHE_MAX:
+                oldest = min(self._cache, key=lambda k: self._cache[k][0])
+                del self._cache[oldest]
+            self._cache[key] = (now, value)
+        return value
+
+
+def hourly_latency(model: ReadModel, names: Sequence[str], start: float, end: float) -> dict[str, Buckets]:
+    """Per target: p50/p95/p99 and availability per hour over [start, end], from the hour summaries (hours
+    without one are gaps)."""
+    days = list(range(hour_of(start) // 24, hour_of(end) // 24 + 1))
+    keys = [model.keys.rollup_hourly(name, d) for name in names for d in days]
+    values = model.values(keys)
+    out = {}
+    for i, name in enumerate(names):
+        ts, hists, counts = [], [], []
+        for j, d in enumerate(days):
+            for s in rollups.decode(values[i * len(days) + j]):
+                at = (d * 24 + s.slot) * HOUR
+                if start - HOUR < at <= end:
+                    ts.append(at)
+                    hists.append(s.hist)
+                    counts.append(s.counts)
+        order = np.argsort(ts)
+        hist = np.array(hists, dtype=np.int64).reshape(-1, rollups.HIST_BUCKETS)[order]
+        quants = rollups.hist_quantiles(hist, QUANTILES)
+        count = np.array(counts, dtype=np.int64).reshape(-1, rollups.STATUS_CODES)[order]
+        total = count.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            availability = np.where(total > 0, 100.0 * (total - count[:, 2]) / np.maximum(total, 1), np.nan)
+        out[name] = Buckets(np.array(ts, dtype=np.float64)[order],
+                            {"p50": quants[:, 0], "p95": quants[:, 1], "p99": quants[:, 2],
+                             "availability": availability}, HOUR, False)
+    return out
+
+
+def long_range(model: ReadModel) -> LongRange:
+    """The model's long-range reader (one per ReadModel, so one per dashboard process)."""
+    return model.memoized("long_range", LongRange)
