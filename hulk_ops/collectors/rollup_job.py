@@ -95,6 +95,11 @@ class RollupJob:
         days = [d for d in range(hour_of(now - self.settings.hourly_days * DAY) // 24 + 1, last_day + 1)]
         for i in range(0, len(names), BATCH):
             await self._days(names[i:i + BATCH], days)
+        if days:
+            month, _slot = rollups.month_of_day(days[-1])
+            last_closed = month if rollups.month_end_day(month) == days[-1] + 1 else month - 1
+            for i in range(0, len(names), BATCH):
+                await self._compact_month(names[i:i + BATCH], last_closed)
         self._forget(first)
         self.stats.last_run_s = round(time.perf_counter() - started, 3)
         return self.stats
@@ -220,8 +225,26 @@ class RollupJob:
                     self.stats.compacted += int(bool(ok))
         self._days_done.update(todo)
 
+    async def _compact_month(self, names: Sequence[str], month: int) -> None:
+        """Compact the day summaries of a month that is over (once per target and month)."""
+        todo = [n for n in names if (n, -month) not in self._days_done]
+        if not todo:
+            return
+        values = await self.redis.mget([self.keys.rollup_daily(n, month) for n in todo])
+        pipe = self.redis.pipeline(transaction=False)
+        queued = 0
+        for n, value in zip(todo, values, strict=True):
+            packed = rollups.compacted(value) if value else None
+            if packed is not None:
+                await self._scripts["compact"](keys=[self.keys.rollup_daily(n, month)], args=[value, packed],
+                                               client=pipe)
+                queued += 1
+        if queued:
+            self.stats.compacted += sum(1 for ok in await pipe.execute() if ok)
+        self._days_done.update((n, -month) for n in todo)
+
     def _forget(self, first_hour: int) -> None:
         """Drop what is older than the raw retention (never asked again)."""
         self._hours_done = {k for k in self._hours_done if k[1] >= first_hour}
         first_day = first_hour // 24 - self.settings.hourly_days
-        self._days_done = {k for k in self._days_done if k[1] >= first_day}
+        self._days_done = {k for k in self._days_done if k[1] >= first_day or k[1] < 0}
