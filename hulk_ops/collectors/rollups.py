@@ -1,7 +1,8 @@
 """The long-range tier's format: per target, one summary per hour and one per day.
 
 A summary holds the probe samples' status counts (up / degraded / down), a latency histogram and
-min/mean/max/last of every tracked metric. The histogram has `HIST_BUCKETS` log-spaced buckets from
+min/mean/max/last of every tracked metric (float32; rounded to 16 mantissa bits, within 0.0015 %, once
+compacted). The histogram has `HIST_BUCKETS` log-spaced buckets from
 0.05 ms to 300 s: a bucket's geometric middle is within ±3.1 % of every value in it, so percentiles
 read from it are within ±3.1 % (a value outside the range counts in the first or last bucket; a
 bucket's count saturates at 65,535 per summary).
@@ -17,7 +18,8 @@ A value is `mask (u32) | form (u8) | body`. The mask has bit `slot` set once tha
 the value, and the Lua script that appends a summary sets it in the same step, so a slot is written
 at most once whoever writes it (sharded replicas, restarts, rebuilds). Form 0: the body is summaries
 one after another. Form 1 (a closed period, compacted once): `u32 length | zlib(summaries) | summaries
-appended later`.
+appended later` where the compressed part holds the summaries column by column, each column byte plane by
+byte plane (exponents and high bytes line up and compress).
 
 A summary: `slot u8 | pairs u16 | metrics u8 | up u32 | degraded u32 | down u32`, then `pairs` times
 `bucket u8 | count u16`, then `metrics` times `id u16 | min f32 | mean f32 | max f32 | last f32`.
@@ -179,16 +181,133 @@ def encode(summary: Summary) -> bytes:
         pairs.tobytes() + metrics.tobytes()
 
 
-def _records(value: bytes) -> bytes:
-    """The summaries of a stored value, compacted part first."""
-    if len(value) < HEAD.size:
-        return b""
+HEADER_DTYPE = np.dtype([("slot", "u1"), ("pairs", "<u2"), ("metrics", "u1"), ("up", "<u4"), ("degraded", "<u4"),
+                         ("down", "<u4")])
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The summaries of a value as arrays: one row per summary in `heads`, its pairs and metrics flat, tagged
+    with the summary's row."""
+
+    heads: np.ndarray  # HEADER_DTYPE
+    pair_row: np.ndarray
+    bucket: np.ndarray
+    count: np.ndarray
+    metric_row: np.ndarray
+    metrics: np.ndarray  # METRIC_DTYPE
+
+    @classmethod
+    def empty(cls) -> Columns:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.zeros(0, dtype=HEADER_DTYPE), none, none, none, none, np.zeros(0, dtype=METRIC_DTYPE))
+
+
+def _planes(array: np.ndarray) -> bytes:
+    """The bytes of a fixed-width array, byte plane by byte plane (what compresses: exponents, high bytes)."""
+    width = array.dtype.itemsize
+    return np.frombuffer(array.tobytes(), dtype=np.uint8).reshape(-1, width).T.tobytes() if array.size else b""
+
+
+def _unplanes(data: bytes, pos: int, count: int, dtype: np.dtype) -> tuple[np.ndarray, int]:
+    width = dtype.itemsize
+    size = count * width
+    raw = np.frombuffer(data, dtype=np.uint8, count=size, offset=pos).reshape(width, count).T.copy()
+    return raw.view(dtype).reshape(count), pos + size
+
+
+def _columns_of_records(data: bytes) -> Columns:
+    """Form-0 summaries, one after another: headers walked in Python, the rest gathered with numpy."""
+    heads, pairs, metrics = [], [], []
+    pos, end = 0, len(data)
+    while pos + HEADER.size <= end:
+        head = np.frombuffer(data, dtype=HEADER_DTYPE, count=1, offset=pos)
+        npairs, nmetrics = int(head["pairs"][0]), int(head["metrics"][0])
+        pos += HEADER.size
+        pairs.append(np.frombuffer(data, dtype=PAIR_DTYPE, count=npairs, offset=pos))
+        pos += npairs * PAIR_DTYPE.itemsize
+        metrics.append(np.frombuffer(data, dtype=METRIC_DTYPE, count=nmetrics, offset=pos))
+        pos += nmetrics * METRIC_DTYPE.itemsize
+        heads.append(head)
+    if not heads:
+        return Columns.empty()
+    head_arr = np.concatenate(heads)
+    pair_arr, metric_arr = np.concatenate(pairs), np.concatenate(metrics)
+    rows = np.arange(head_arr.size)
+    return Columns(head_arr, np.repeat(rows, head_arr["pairs"].astype(np.int64)), pair_arr["bucket"].astype(np.int64),
+                   pair_arr["count"].astype(np.int64), np.repeat(rows, head_arr["metrics"].astype(np.int64)),
+                   metric_arr)
+
+
+def _pack_columns(cols: Columns) -> bytes:
+    """Columnar form of summaries: count, headers, buckets (delta within a summary), counts, metrics, each
+    byte-plane by byte-plane."""
+    starts = np.concatenate([[0], np.cumsum(cols.heads["pairs"].astype(np.int64))])[:-1]
+    delta = cols.bucket.copy()
+    if delta.size:
+        delta[1:] -= cols.bucket[:-1]
+        delta[starts[cols.heads["pairs"] > 0]] = cols.bucket[starts[cols.heads["pairs"] > 0]]
+    return (struct.pack("<I", cols.heads.size) + _planes(cols.heads) + delta.astype(np.uint8).tobytes()
+            + _planes(cols.count.astype("<u2")) + _planes(_rounded(cols.metrics)))
+
+
+def _rounded(metrics: np.ndarray) -> np.ndarray:
+    """Metric values rounded to 16 mantissa bits (relative error <= 2^-16 = 0.0015 %): the low byte of every
+    float is then zero and compresses away, a fifth of a compacted value."""
+    out = metrics.copy()
+    for name in ("min", "mean", "max", "last"):
+        bits = out[name].view("<u4")
+        finite = np.isfinite(out[name])
+        rounded = ((bits.astype(np.uint64) + 0x80) & 0xFFFFFF00).astype(np.uint32)
+        bits[finite] = rounded[finite]
+    return out
+
+
+def _unpack_columns(data: bytes) -> Columns:
+    (n,) = struct.unpack_from("<I", data)
+    heads, pos = _unplanes(data, 4, n, HEADER_DTYPE)
+    npairs = heads["pairs"].astype(np.int64)
+    total_pairs = int(npairs.sum())
+    delta = np.frombuffer(data, dtype=np.uint8, count=total_pairs, offset=pos).astype(np.int64)
+    pos += total_pairs
+    rows = np.arange(n)
+    pair_row = np.repeat(rows, npairs)
+    starts = np.concatenate([[0], np.cumsum(npairs)])[:-1]
+    cum = np.cumsum(delta)  # buckets restart at every summary's first pair
+    has = npairs > 0
+    base = np.repeat(cum[starts[has]] - delta[starts[has]], npairs[has])
+    bucket = cum - base
+    count, pos = _unplanes(data, pos, total_pairs, np.dtype("<u2"))
+    nmetrics = heads["metrics"].astype(np.int64)
+    metrics, pos = _unplanes(data, pos, int(nmetrics.sum()), METRIC_DTYPE)
+    return Columns(heads, pair_row, bucket, count.astype(np.int64), np.repeat(rows, nmetrics), metrics)
+
+
+def _concat(parts: Sequence[Columns]) -> Columns:
+    parts = [p for p in parts if p.heads.size]
+    if not parts:
+        return Columns.empty()
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [p.heads.size for p in parts])[:-1]
+    return Columns(np.concatenate([p.heads for p in parts]),
+                   np.concatenate([p.pair_row + o for p, o in zip(parts, offsets, strict=True)]),
+                   np.concatenate([p.bucket for p in parts]), np.concatenate([p.count for p in parts]),
+                   np.concatenate([p.metric_row + o for p, o in zip(parts, offsets, strict=True)]),
+                   np.concatenate([p.metrics for p in parts]))
+
+
+def columns(value: bytes | None) -> Columns:
+    """Every summary of a stored value (at most one per slot: the mask guarantees it), as arrays."""
+    if not value or len(value) < HEAD.size:
+        return Columns.empty()
     _mask, form = HEAD.unpack_from(value)
     body = value[HEAD.size:]
-    if form == 1:
-        (length,) = struct.unpack_from("<I", body)
-        return zlib.decompress(body[4:4 + length]) + body[4 + length:]
-    return body
+    if form == 0:
+        return _columns_of_records(body)
+    (length,) = struct.unpack_from("<I", body)
+    packed = _unpack_columns(zlib.decompress(body[4:4 + length]))
+    return _concat([packed, _columns_of_records(body[4 + length:])])
 
 
 def mask_of(value: bytes | None) -> int:
@@ -198,72 +317,54 @@ def mask_of(value: bytes | None) -> int:
 
 
 def compacted(value: bytes) -> bytes | None:
-    """The form-1 value of a form-0 one (None when it already is form 1 or holds nothing)."""
+    """The compacted form of a form-0 value (None when it already is compacted or holds nothing)."""
     if len(value) <= HEAD.size:
         return None
     mask, form = HEAD.unpack_from(value)
     if form != 0:
         return None
-    packed = zlib.compress(value[HEAD.size:], 9)
+    packed = zlib.compress(_pack_columns(_columns_of_records(value[HEAD.size:])), 9)
     return HEAD.pack(mask, 1) + struct.pack("<I", len(packed)) + packed
 
 
 def decode(value: bytes | None) -> list[Summary]:
-    """Every summary of a stored value (at most one per slot: the mask guarantees it)."""
-    if not value:
-        return []
-    data = _records(value)
+    """Every summary of a stored value, as objects (for a few values: merging a day, charting hours)."""
+    cols = columns(value)
     out = []
-    pos = 0
-    while pos + HEADER.size <= len(data):
-        slot, npairs, nmetrics, up, degraded, down = HEADER.unpack_from(data, pos)
-        pos += HEADER.size
-        pairs = np.frombuffer(data, dtype=PAIR_DTYPE, count=npairs, offset=pos)
-        pos += npairs * PAIR_DTYPE.itemsize
-        metrics = np.frombuffer(data, dtype=METRIC_DTYPE, count=nmetrics, offset=pos)
-        pos += nmetrics * METRIC_DTYPE.itemsize
+    for i, head in enumerate(cols.heads):
         hist = np.zeros(HIST_BUCKETS, dtype=np.int64)
-        hist[pairs["bucket"]] = pairs["count"]
+        keep = cols.pair_row == i
+        hist[cols.bucket[keep]] = cols.count[keep]
         stats = {int(m["id"]): MetricStats(float(m["min"]), float(m["mean"]), float(m["max"]), float(m["last"]))
-                 for m in metrics}
-        out.append(Summary(slot, np.array([up, degraded, down], dtype=np.int64), hist, stats))
+                 for m in cols.metrics[cols.metric_row == i]}
+        counts = np.array([head["up"], head["degraded"], head["down"]], dtype=np.int64)
+        out.append(Summary(int(head["slot"]), counts, hist, stats))
     return out
 
 
 def totals(values: Iterable[bytes | None], rows: Iterable[int], n_rows: int,
            slots: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(hist (n_rows, HIST_BUCKETS), counts (n_rows, 3)) summed over the summaries of `values`, each added
-    to its row; `slots` (first, last), when given, keeps only the summaries of those slots.
-
-    Headers are walked in Python, the histogram pairs gathered and added with numpy in one step."""
+    to its row; `slots` (first, last), when given, keeps only the summaries of those slots."""
+    first, last = slots if slots is not None else (0, 255)
+    parts, part_rows = [], []
+    for value, row in zip(values, rows, strict=True):
+        if value:
+            cols = columns(value)
+            parts.append(cols)
+            part_rows.append(np.full(cols.heads.size, row, dtype=np.int64))
     hist = np.zeros(n_rows * HIST_BUCKETS, dtype=np.int64)
     counts = np.zeros((n_rows, STATUS_CODES), dtype=np.int64)
-    pair_rows: list[np.ndarray] = []
-    pair_blobs: list[np.ndarray] = []
-    first, last = slots if slots is not None else (0, 255)
-    unpack = HEADER.unpack_from
-    for value, row in zip(values, rows, strict=True):
-        if not value:
-            continue
-        data = _records(value)
-        pos = 0
-        end = len(data)
-        while pos + HEADER.size <= end:
-            slot, npairs, nmetrics, up, degraded, down = unpack(data, pos)
-            pos += HEADER.size
-            size = npairs * 3
-            if first <= slot <= last:
-                counts[row, 0] += up
-                counts[row, 1] += degraded
-                counts[row, 2] += down
-                if npairs:
-                    pair_blobs.append(np.frombuffer(data, dtype=PAIR_DTYPE, count=npairs, offset=pos))
-                    pair_rows.append(np.full(npairs, row, dtype=np.int64))
-            pos += size + nmetrics * METRIC_DTYPE.itemsize
-    if pair_blobs:
-        pairs = np.concatenate(pair_blobs)
-        cells = np.concatenate(pair_rows) * HIST_BUCKETS + pairs["bucket"].astype(np.int64)
-        hist += np.bincount(cells, weights=pairs["count"], minlength=n_rows * HIST_BUCKETS).astype(np.int64)
+    if not parts:
+        return hist.reshape(n_rows, HIST_BUCKETS), counts
+    cols = _concat(parts)
+    owner = np.concatenate(part_rows)
+    keep = (cols.heads["slot"] >= first) & (cols.heads["slot"] <= last)
+    for j, name in enumerate(("up", "degraded", "down")):
+        counts[:, j] = np.bincount(owner[keep], weights=cols.heads[name][keep], minlength=n_rows)
+    pair_keep = keep[cols.pair_row]
+    cells = owner[cols.pair_row[pair_keep]] * HIST_BUCKETS + cols.bucket[pair_keep]
+    hist += np.bincount(cells, weights=cols.count[pair_keep], minlength=n_rows * HIST_BUCKETS).astype(np.int64)
     return hist.reshape(n_rows, HIST_BUCKETS), counts
 
 
