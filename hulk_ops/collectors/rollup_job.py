@@ -88,6 +88,7 @@ class RollupJob:
         fence = min(now - SETTLE_S, await self._fence(now))
         names = list(self.targets())
         first = hour_of(now - self.retention_h * HOUR) + 1  # older raw chunks may be partly expired
+        first = max(first, (int(now // DAY) - self.settings.hourly_days + 1) * 24)  # older hours would expire at once
         hours = [h for h in range(first, hour_of(now)) if (h + 1) * HOUR <= fence]
         for i in range(0, len(names), BATCH):
             await self._hours(names[i:i + BATCH], hours)

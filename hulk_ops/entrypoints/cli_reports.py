@@ -32,7 +32,50 @@ def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
     slo.add_argument("--kind", help="only the targets of this kind")
     slo.add_argument("--json", action="store_true", help="one JSON object per target, then one per kind")
     slo.set_defaults(func=cmd_report_slo, load=load)
+    cost = report_sub.add_parser("cost", help="spend per UTC month (RunPod pods, serverless workers, Kubernetes "
+                                              "namespaces) from the long-range summaries")
+    config_arg(cost)
+    cost.add_argument("--months", type=months_arg, default=12, help="how many months back, this one included "
+                                                                     "(default 12, at most 24)")
+    cost.add_argument("--json", action="store_true", help="one JSON object per month")
+    cost.set_defaults(func=cmd_report_cost, load=load)
     return report_sub
+
+
+def months_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 24:
+        raise argparse.ArgumentTypeError(f"invalid month count {text!r}: a whole number from 1 to 24")
+    return value
+
+
+def cmd_report_cost(args: argparse.Namespace) -> int:
+    from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
+    from hulk_ops.dashboard.readmodel.cost import monthly_costs
+
+    config: Config = args.load(args)
+    try:
+        months = monthly_costs(ReadModel(config), args.months)
+    except StoreUnavailable as exc:
+        print(f"hulk-ops: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    rows = [{"month": m.month, "runpod_usd": round(m.runpod_usd, 4), "workers_usd": round(m.workers_usd, 4),
+             "kubernetes_usd": round(m.kubernetes_usd, 4), "total_usd": round(m.total_usd, 4),
+             "days_covered": m.days_covered} for m in months]
+    if args.json:
+        for row in rows:
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        return EXIT_OK
+    head = ("month", "runpod pods", "serverless", "kubernetes", "total", "days with data")
+    lines = [head] + [(r["month"], _fmt(r["runpod_usd"], "", "$"), _fmt(r["workers_usd"], "", "$"),
+                       _fmt(r["kubernetes_usd"], "", "$"), _fmt(r["total_usd"], "", "$"), str(r["days_covered"]))
+                      for r in rows]
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    print("\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines))
+    return EXIT_OK
 
 
 WINDOW_UNITS = {"m": 60, "h": 3_600, "d": 86_400}

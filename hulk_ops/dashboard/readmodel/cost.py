@@ -7,6 +7,10 @@
   progress is flagged as paying for nothing.
 - Kubernetes: per namespace, requested CPU cores, memory GiB and GPUs x `actions.prices`.
 
+Months before this one, and the part of this one the raw history no longer holds, come from the hour and
+day summaries of the long-range tier (`readmodel/longrange.py`): each summarised hour or day costs its mean
+rate x the time its samples cover (`period_usd`).
+
 Spend over a window integrates the stored rate histories (RunPod `cost_per_hr_total`, workers
 `endpoint.*.workers_running`, cluster `cpu_requests` / `memory_requests_gib` / `gpu_requests`): a
 rate holds until the next sample, for at most 3 probe intervals (a gap is not billed). Days and
@@ -195,13 +199,23 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
     m_start, d_start, w_start = month_start(now), day_start(now), now - window_s
     retention_start = now - config.store.retention_h * 3600.0
     # the month to date needs everything since the 1st that is still stored
-    rates = _rate_histories(model, views, worker_hour, prices, max(min(m_start, d_start, w_start),
-                                                                   retention_start - 3600.0), now)
+    wanted = _wanted(model, views, worker_hour, prices)
+    rates = _rate_histories(model, wanted, max(min(m_start, d_start, w_start), retention_start - 3600.0), now)
     covered_from = min((float(ts[0]) for _, _, ts, _, _ in rates if ts.size), default=now)
     totals = np.zeros(3)
     for _, _, ts, usd_per_hr, gap in rates:
         totals += spends(ts, usd_per_hr, [w_start, d_start, m_start], now, gap)
     window_spend, today, mtd = (float(x) for x in totals)
+    summarised = summarised_spend(model, wanted, m_start, now)
+    if any(periods for _, periods in summarised.values()):
+        # the hour and day summaries since the 1st, then the raw history after the newest summarised period
+        mtd, covered_from = 0.0, m_start
+        for target, metric, ts, usd_per_hr, gap in rates:
+            usd, cut = summarised.get((target, metric), (0.0, 0))
+            cut_at = max(float(cut), m_start)
+            mtd += usd + float(spends(ts, usd_per_hr, [cut_at], now, gap)[0])
+            if cut_at < retention_start:  # raw history does not reach back to where the summaries end
+                covered_from = max(covered_from, retention_start)
     per_hr = (sum(p.cost_per_hr for p in pods if p.status == "RUNNING"), sum(w.cost_per_hr for w in workers),
               sum(n.cost_per_hr for n in namespaces))
     total = sum(per_hr)
@@ -227,10 +241,12 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
     )
 
 
-def _rate_histories(model: ReadModel, views: Iterable[TargetView], worker_hour: float, prices, start: float,
-                    end: float) -> list[tuple[str, str, np.ndarray, np.ndarray, float]]:
-    """(target, metric, ts, $/h, max gap) of every stored cost-rate series in [start, end] (one MGET)."""
-    wanted: list[tuple[str, str, float, float]] = []  # target, metric, price per unit-hour, max gap
+Wanted = list[tuple[str, str, float, float]]  # target, metric, price per unit-hour, max gap
+
+
+def _wanted(model: ReadModel, views: Iterable[TargetView], worker_hour: float, prices) -> Wanted:
+    """Every cost-rate series: (target, metric, price per unit-hour, max gap between samples)."""
+    wanted: Wanted = []
     for view in views:
         gap = GAP_INTERVALS * view.settings.interval_s
         if view.kind == "runpod":
@@ -242,6 +258,89 @@ def _rate_histories(model: ReadModel, views: Iterable[TargetView], worker_hour: 
             wanted += [(view.name, metric, price, gap) for metric, price in (
                 ("cpu_requests", prices.cpu_hour), ("memory_requests_gib", prices.gib_hour),
                 ("gpu_requests", prices.gpu_hour)) if price]
+    return wanted
+
+
+def _interval(model: ReadModel, target: str) -> float:
+    found = model.memo.setdefault("intervals", {})
+    if not found:
+        found.update({t.name: t.interval_s for t in model.config.targets})
+    return found.get(target, 60.0)
+
+
+def period_usd(period, price: float, interval_s: float) -> float:
+    """What a summarised period of a $/unit-hour rate cost: its mean x price x the hours its samples cover."""
+    coverage = min(1.0, period.samples * interval_s / period.length_s)
+    return period.stats.mean * price * period.length_s / 3600.0 * coverage
+
+
+def summarised_spend(model: ReadModel, wanted: Wanted, start: float, end: float
+                     ) -> dict[tuple[str, str], tuple[float, list]]:
+    """Per series: USD over the summarised periods that lie wholly in [start, end], and those periods. The
+    end of the newest one is where raw history has to take over."""
+    from hulk_ops.dashboard.readmodel.longrange import metric_periods
+
+    periods = metric_periods(model, [(t, m) for t, m, _, _ in wanted], start, end)
+    out: dict[tuple[str, str], tuple[float, list]] = {}
+    for target, metric, price, _gap in wanted:
+        inside = [p for p in periods.get((target, metric), []) if p.start >= start and p.start + p.length_s <= end]
+        usd = sum(period_usd(p, price, _interval(model, target)) for p in inside)
+        cut = max((p.start + p.length_s for p in inside), default=0)
+        out[(target, metric)] = (usd, cut)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MonthCost:
+    month: str  # YYYY-MM
+    start: float
+    end: float
+    runpod_usd: float
+    workers_usd: float
+    kubernetes_usd: float
+    days_covered: int  # days with a summary of any cost series
+
+    @property
+    def total_usd(self) -> float:
+        return self.runpod_usd + self.workers_usd + self.kubernetes_usd
+
+
+def monthly_costs(model: ReadModel, months: int = 12, now: float | None = None) -> list[MonthCost]:
+    """Spend per UTC month, the current one to date, from the hour and day summaries (newest last)."""
+    now = time.time() if now is None else now
+    config = model.config
+    prices = config.actions.prices
+    worker_hour = config.cost.worker_hour_usd if config.cost.worker_hour_usd is not None else prices.gpu_hour
+    names = [t.name for t in config.targets if t.kind in ("runpod", "kubernetes")]
+    views = model.target_views(now, names=names)
+    wanted = _wanted(model, views, worker_hour, prices)
+    d = datetime.fromtimestamp(now, UTC)
+    index = d.year * 12 + d.month - 1
+    bounds = []
+    for m in range(index - months + 1, index + 1):
+        first = datetime(m // 12, m % 12 + 1, 1, tzinfo=UTC).timestamp()
+        bounds.append((f"{m // 12:04d}-{m % 12 + 1:02d}", first, min(month_end(first), now)))
+    from hulk_ops.dashboard.readmodel.longrange import metric_periods
+
+    periods = metric_periods(model, [(t, m) for t, m, _, _ in wanted], bounds[0][1], now)
+    kinds = {t.name: t.kind for t in config.targets}
+    out = []
+    for label, first, last in bounds:
+        usd = {"runpod": 0.0, "workers": 0.0, "kubernetes": 0.0}
+        days: set[int] = set()
+        for target, metric, price, _gap in wanted:
+            source = "workers" if metric.endswith(".workers_running") else kinds.get(target, "kubernetes")
+            for p in periods.get((target, metric), []):
+                if first <= p.start < last:
+                    usd[source] += period_usd(p, price, _interval(model, target))
+                    days.add(int(p.start // 86_400))
+        out.append(MonthCost(label, first, last, usd["runpod"], usd["workers"], usd["kubernetes"], len(days)))
+    return out
+
+
+def _rate_histories(model: ReadModel, wanted: Wanted, start: float,
+                    end: float) -> list[tuple[str, str, np.ndarray, np.ndarray, float]]:
+    """(target, metric, ts, $/h, max gap) of every stored cost-rate series in [start, end] (one MGET)."""
     histories = model.metric_histories([(t, m) for t, m, _, _ in wanted], start, end)
     return [(target, metric, data["ts"], data["value"].astype(np.float64) * price, gap)
             for (target, metric, price, gap), data in zip(wanted, histories, strict=True)]

@@ -319,6 +319,17 @@ class ReadModel:
             out.extend(self._call(self.redis.mget, keys[start:start + batch]))
         return out
 
+    def rollup_names(self, targets: Sequence[str]) -> dict[str, list[str]]:
+        """Per target, its tracked metric names in the order the long-range summaries number them."""
+        def read() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            for target in targets:
+                pipe.lrange(self.keys.rollup_names(target), 0, -1)
+            return pipe.execute()
+
+        replies = self._call(read) if targets else []
+        return {t: [n.decode() for n in names] for t, names in zip(targets, replies, strict=True)}
+
     def tracked_metrics(self, target: str) -> list[str]:
         return sorted(m.decode() for m in self._call(self.redis.smembers, self.keys.metric_index(target)))
 

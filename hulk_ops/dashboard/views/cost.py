@@ -9,7 +9,7 @@ import streamlit as st
 from hulk_ops.dashboard import charts, context, nav
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
-from hulk_ops.dashboard.readmodel.cost import CostReport, cost_report
+from hulk_ops.dashboard.readmodel.cost import CostReport, cost_report, monthly_costs
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S, bucketize
 
 CHART_POINTS = 500  # a rate that changes in steps: 500 points (3 min buckets over a day) draw it faithfully
@@ -41,6 +41,7 @@ def render() -> None:
         workers(report)
         namespaces(report)
         spend_chart(model, report)
+        by_month(model, report)
 
     live()
 
@@ -147,6 +148,24 @@ def csv(report: CostReport) -> str:
     frame["usd_per_day"] = frame["usd_per_hour"] * 24
     frame["usd_per_month"] = frame["usd_per_hour"] * 730
     return frame.to_csv(index=False)
+
+
+MONTHS = 12
+
+
+def by_month(model, report: CostReport) -> None:
+    """Spend per UTC month over the last year, from the long-range summaries; this month to date as above."""
+    months = monthly_costs(model, MONTHS, now=report.read_at)
+    if not any(m.days_covered for m in months):
+        return
+    st.subheader("Month by month")
+    rows = [{"month": m.month, "runpod pods $": round(m.runpod_usd, 2), "serverless $": round(m.workers_usd, 2),
+             "kubernetes $": round(m.kubernetes_usd, 2), "total $": round(m.total_usd, 2),
+             "days with data": m.days_covered} for m in months if m.days_covered]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("From the hour and day summaries: each hour or day costs its mean rate x the time its samples "
+               "cover. The current month counts its closed hours only; the month to date above adds the raw "
+               "history since.")
 
 
 def spend_chart(model, report: CostReport) -> None:
