@@ -196,42 +196,55 @@ class Period:
     stats: rollups.MetricStats
 
 
-def metric_periods(model: ReadModel, series: Sequence[tuple[str, str]], start: float, end: float
-                   ) -> dict[tuple[str, str], list[Period]]:
+def metric_periods(model: ReadModel, series: Sequence[tuple[str, str]], start: float, end: float,
+                   hours_first: bool = False) -> dict[tuple[str, str], list[Period]]:
     """Per (target, metric): its summarised periods overlapping [start, end], oldest first: day summaries for the
-    days that have one, hour summaries for the other days' hours."""
+    days that have one, hour summaries for the other days' hours (`hours_first`: the hours wherever they are
+    still kept, days before that)."""
     targets = sorted({t for t, _ in series})
     ids = {t: {name: i for i, name in enumerate(names)} for t, names in model.rollup_names(targets).items()}
     first_day, last_day = int(start // DAY), int(end // DAY)
     months = sorted({rollups.month_of_day(d)[0] for d in range(first_day, last_day + 1)})
-    monthly = model.values([model.keys.rollup_daily(t, m) for t in targets for m in months])
     covered: dict[str, set[int]] = {t: set() for t in targets}
     out: dict[tuple[str, str], list[Period]] = {key: [] for key in series}
     wanted = {t: [(m, ids[t][m]) for tt, m in series if tt == t and m in ids[t]] for t in targets}
+    if hours_first:
+        _hour_periods(model, [(t, d) for t in targets for d in range(first_day, last_day + 1) if wanted[t]],
+                      wanted, start, end, out, covered)
+    monthly = model.values([model.keys.rollup_daily(t, m) for t in targets for m in months])
     for i, t in enumerate(targets):
         for j, month in enumerate(months):
             base = rollups.month_start_day(month)
             for s in rollups.decode(monthly[i * len(months) + j]):
                 day = base + s.slot
-                if not first_day <= day <= last_day:
+                if not first_day <= day <= last_day or day in covered[t]:
                     continue
                 covered[t].add(day)
                 for metric, mid in wanted[t]:
                     if mid in s.metrics:
                         out[(t, metric)].append(Period(day * DAY, DAY, s.samples, s.metrics[mid]))
-    todo = [(t, d) for t in targets for d in range(first_day, last_day + 1) if d not in covered[t] and wanted[t]]
+    if not hours_first:
+        todo = [(t, d) for t in targets for d in range(first_day, last_day + 1) if d not in covered[t] and wanted[t]]
+        _hour_periods(model, todo, wanted, start, end, out, covered)
+    for periods in out.values():
+        periods.sort(key=lambda p: p.start)
+    return out
+
+
+def _hour_periods(model: ReadModel, todo: Sequence[tuple[str, int]], wanted: dict[str, list[tuple[str, int]]],
+                  start: float, end: float, out: dict[tuple[str, str], list[Period]],
+                  covered: dict[str, set[int]]) -> None:
+    """Add the hour summaries of (target, day) pairs; a day with any is marked covered."""
     hourly = model.values([model.keys.rollup_hourly(t, d) for t, d in todo])
     for (t, d), value in zip(todo, hourly, strict=True):
         for s in rollups.decode(value):
             at = (d * 24 + s.slot) * HOUR
+            covered[t].add(d)
             if at + HOUR <= start or at > end:
                 continue
             for metric, mid in wanted[t]:
                 if mid in s.metrics:
                     out[(t, metric)].append(Period(at, HOUR, s.samples, s.metrics[mid]))
-    for periods in out.values():
-        periods.sort(key=lambda p: p.start)
-    return out
 
 
 def long_range(model: ReadModel) -> LongRange:

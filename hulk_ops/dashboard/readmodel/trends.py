@@ -62,6 +62,8 @@ class TrendCache:
             return result
 
     def _compute(self, series: list[Series], window_s: float, now: float) -> TrendSet:
+        if window_s > LONG_AFTER_S:
+            return _long_fits(self.model, series, window_s, now)
         first, last = hour_of(now - window_s), hour_of(now)
         settled = [h for h in range(first, last + 1) if FleetRollup.settled(h, now)]
         live = [h for h in range(first, last + 1) if h not in settled]
@@ -83,6 +85,36 @@ class TrendCache:
         for old in [k for k in self._hours if k[2] < last - KEEP_HOURS]:
             del self._hours[old]
         return TrendSet(fits, start, now)
+
+
+LONG_AFTER_S = 86_400 + 1  # longer windows fit the hour (else day) summaries' means
+
+
+def long_points(model: ReadModel, series: Sequence[Series], start: float, end: float
+                ) -> dict[Series, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per series: (mid-period times, means, mins, maxes) of its summarised periods in [start, end]."""
+    from hulk_ops.dashboard.readmodel.longrange import metric_periods
+
+    periods = metric_periods(model, series, start, end, hours_first=True)
+    out = {}
+    for key in series:
+        found = [p for p in periods.get(key, []) if p.start >= start - p.length_s]
+        out[key] = (np.array([p.start + p.length_s / 2 for p in found], dtype=np.float64),
+                    np.array([p.stats.mean for p in found], dtype=np.float64),
+                    np.array([p.stats.min for p in found], dtype=np.float64),
+                    np.array([p.stats.max for p in found], dtype=np.float64))
+    return out
+
+
+def _long_fits(model: ReadModel, series: list[Series], window_s: float, now: float) -> TrendSet:
+    """Least squares through one point per summarised hour (its mean at its middle), days where the hours are
+    no longer kept."""
+    start = float(hour_of(now - window_s) * HOUR)
+    fits: dict[Series, Fit | None] = {}
+    for key, (ts, means, _mins, _maxes) in long_points(model, series, start, now).items():
+        keep = np.isfinite(means)
+        fits[key] = FitSums(start).add_points(ts[keep], means[keep]).fit()
+    return TrendSet(fits, start, now)
 
 
 def trend_cache(model: ReadModel) -> TrendCache:

@@ -10,10 +10,10 @@ from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.nav import target_url
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.capacity import CapacityReport, Resource, capacity_report
-from hulk_ops.dashboard.readmodel.series import bucketize, linear_fit
-from hulk_ops.dashboard.readmodel.trends import TTL_S
+from hulk_ops.dashboard.readmodel.series import Buckets, bucketize, linear_fit
+from hulk_ops.dashboard.readmodel.trends import LONG_AFTER_S, TTL_S, long_points
 
-WINDOWS = {"1 h": 3600, "6 h": 21600, "24 h": 86400}
+WINDOWS = {"1 h": 3600, "6 h": 21600, "24 h": 86400, "7 d": 7 * 86400, "30 d": 30 * 86400, "90 d": 90 * 86400}
 BACKENDS = {"redis": "Redis", "postgres": "PostgreSQL", "nats": "NATS JetStream", "qdrant": "Qdrant",
             "neo4j": "Neo4j", "kubernetes": "Kubernetes"}
 SOON_S = 7 * 86400
@@ -93,9 +93,14 @@ def chart(model, report: CapacityReport) -> None:
     chosen = st.selectbox("History and trend of", list(labels), key="capacity_chart_of")
     r = labels[chosen]
     start = report.trend_start  # the same points the trend was fitted on
-    data = model.metric_history(r.target, r.metric, start, report.read_at)
-    buckets = bucketize(data["ts"], data["value"], start, report.read_at)
-    fit = linear_fit(data["ts"], data["value"])
+    if report.window_s > LONG_AFTER_S:  # one point per summarised hour (days beyond the hours kept)
+        ts, means, mins, maxes = long_points(model, [(r.target, r.metric)], start, report.read_at)[(r.target, r.metric)]
+        buckets = Buckets(ts, {"mean": means, "min": mins, "max": maxes}, 3600, False)
+        fit = linear_fit(ts, means)
+    else:
+        data = model.metric_history(r.target, r.metric, start, report.read_at)
+        buckets = bucketize(data["ts"], data["value"], start, report.read_at)
+        fit = linear_fit(data["ts"], data["value"])
     # the line reaches the limit when that is within one more window; else it stops one window ahead
     until = report.read_at + min(r.eta_s, report.window_s) if r.eta_s else None
     st.plotly_chart(charts.trend(buckets, fit, r.limit, f"{r.target} · {r.name}", r.unit, until),
