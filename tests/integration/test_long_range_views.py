@@ -122,3 +122,18 @@ def test_latency_page_seven_days_and_custom_range(nine_days, open_page):
     for name in TARGETS:
         count, down, _p95 = _expected(samples[name], start, start + 3 * 86_400 - 1)
         assert (table.loc[name, "samples"], table.loc[name, "down"]) == (count, down)
+
+
+def test_radar_fitness_over_thirty_days_from_summaries(nine_days):
+    path, samples, now = nine_days
+    out = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "radar", "--config", str(path), "--json"],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr
+    rows = {r["name"]: r for r in map(orjson.loads, out.stdout.splitlines())}
+    for component, target in (("PostgreSQL", "orders-db"), ("Redis", "cache")):
+        row = rows[component]
+        count, down, p95 = _expected(samples[target], now - 30 * 86_400, now)
+        assert row["fitness_window_h"] == 720.0
+        assert row["samples_30d"] == count, "nine days of samples, most of them only in the summaries"
+        assert row["availability_30d_pct"] == pytest.approx(100 * (count - down) / count, abs=1e-4)
+        assert abs(row["p95_30d_ms"] / p95 - 1) < rollups.HIST_ERROR_PCT / 100

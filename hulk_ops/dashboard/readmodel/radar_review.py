@@ -1,13 +1,14 @@
 """What the radar knows beyond ring and version: 30-day fitness and migration readiness per component.
 
 - **Backing targets**: the configured targets the component matches (kinds and name globs, as for versions).
-- **Fitness over the window** (30 days, or as far back as the store keeps raw history: `store.retention_h`,
-  24 h by default; `Fitness.window_s` says which), from the stored probe samples: availability = samples not
-  down / samples over all backing targets; p95 = the worst backing target's p95;
+- **Fitness over 30 days**, from the long-range tier's hour and day summaries (and the raw samples of the hours
+  not summarised yet; `readmodel/longrange.py`): availability = samples not down / samples over all backing
+  targets; p95 = the worst backing target's p95 (from the summaries' histograms, within ±3.1 %);
   incidents = times a backing target started failing (down or degraded) while none of its own `depends_on`
   targets was failing: it was the root cause (from the per-target event streams, which keep each target's
-  newest 500 state changes); cost per month = the window's mean $/h x 730 h, from the RunPod targets'
-  `cost_per_hr_total` and, for `matches.namespaces`, the Kubernetes namespaces' requests x `actions.prices`
+  newest 500 state changes); cost per month = the window's mean $/h x 730 h (the summarised periods' means
+  weighted by the time their samples cover), from the RunPod targets' `cost_per_hr_total` and, for
+  `matches.namespaces`, the Kubernetes namespaces' requests x `actions.prices`
   (None when nothing is attributed).
 - **Readiness**: how many targets back it, which targets depend on them through `depends_on` (directly or
   further down: the blast radius of a migration), and which guarded actions touch its kinds.
@@ -23,7 +24,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from hulk_ops.collectors.codec import decode_samples, hours_between
 from hulk_ops.core.config import Config
 from hulk_ops.core.incidents import FAILING
 from hulk_ops.core.model import STATUS_CODE
@@ -211,20 +211,37 @@ def monthly_cost(model: ReadModel, component: Component, config: Config, targets
 
 
 def _mean(model: ReadModel, target: str, metric: str, start: float, end: float) -> float | None:
-    """Mean of a tracked metric's stored points over the window."""
+    """Mean of a tracked metric over the window: its summarised periods' means weighted by the time their samples
+    cover; the raw points when nothing is summarised yet (a store younger than an hour)."""
+    from hulk_ops.dashboard.readmodel.longrange import metric_periods
+
+    interval = config_interval(model, target)
+    periods = metric_periods(model, [(target, metric)], start, end)[(target, metric)]
+    weights = [min(1.0, p.samples * interval / p.length_s) * p.length_s for p in periods]
+    if periods and sum(weights) > 0:
+        return sum(w * p.stats.mean for w, p in zip(weights, periods, strict=True)) / sum(weights)
     values = model.metric_history(target, metric, start, end)["value"]
     return float(np.mean(values)) if len(values) else None
 
 
+def config_interval(model: ReadModel, target: str) -> float:
+    try:
+        return model.config.target(target).interval_s
+    except KeyError:
+        return 60.0
+
+
 def window_stats(model: ReadModel, targets: Sequence[str], start: float, end: float) -> dict[str, WindowStats]:
-    hours = hours_between(start, end)
-    blobs = model.history_blobs(targets, hours)  # one MGET for every target's hours
+    from hulk_ops.collectors.rollups import hist_quantiles
+    from hulk_ops.dashboard.readmodel.longrange import long_range
+
+    totals = long_range(model).totals(list(targets), start, end)
+    p95 = hist_quantiles(totals.hist, [0.95])[:, 0]
     out = {}
     for i, name in enumerate(targets):
-        samples = decode_samples(list(zip(hours, blobs[i * len(hours):(i + 1) * len(hours)], strict=True)), start, end)
-        latency = samples["latency"][~np.isnan(samples["latency"])]
-        out[name] = WindowStats(len(samples), int((samples["status"] == STATUS_CODE["down"]).sum()),
-                                float(np.percentile(latency, 95)) if len(latency) else None)
+        samples = int(totals.counts[i].sum())
+        out[name] = WindowStats(samples, int(totals.counts[i, STATUS_CODE["down"]]),
+                                float(p95[i]) if not np.isnan(p95[i]) else None)
     return out
 
 
@@ -247,7 +264,7 @@ def fitness(model: ReadModel, component: Component, config: Config, targets: Seq
 def review(model: ReadModel, radar: RadarFile, config: Config, now: float | None = None,
            days: int = WINDOW_DAYS) -> list[ComponentReview]:
     now = time.time() if now is None else now
-    start = now - min(days * 86_400, config.store.retention_h * 3600)
+    start = now - days * 86_400
     entries = radar_entries(radar, model.target_views(now))
     today = datetime.fromtimestamp(now, UTC).date()
     flags = eol_flags(entries, today, config.radar.eol_warning_days)
