@@ -80,6 +80,7 @@ def apply_config(collector: Collector, new: Config) -> dict[str, list[str]]:
         _forget_series(metrics, old_jobs[name])
     for job in jobs:
         metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)
+        metrics.slo_objective.labels(job.name, job.settings.kind).set(new.slo_for(job.settings).availability / 100)
     if collector.sharding is None:  # with sharding the coordinator counts what it owns
         metrics.targets_owned.labels(_replica(collector)).set(len(jobs))
     collector.config = new
@@ -159,6 +160,7 @@ def _forget_series(metrics: Any, job: Job) -> None:
     kind = job.settings.kind
     for gauge, labels in ((metrics.target_up, (job.name, kind)), (metrics.target_status, (job.name, kind)),
                           (metrics.probe_interval, (job.name, kind)), (metrics.duration, (job.name, kind)),
+                          (metrics.slo_objective, (job.name, kind)),
                           (metrics.breaker_open, (job.name,))):
         with contextlib.suppress(KeyError):
             gauge.remove(*labels)

@@ -68,6 +68,8 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     collector.metrics.targets_owned.labels(replica).set(0 if sharding else len(collector.scheduler.jobs))
     for job in collector.scheduler.jobs:
         collector.metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)
+        collector.metrics.slo_objective.labels(job.name, job.settings.kind).set(
+            config.slo_for(job.settings).availability / 100)
     scheduler_stop, drain = stop, None
     try:
         previous = await asyncio.wait_for(collector.store.previous_statuses(), timeout=2.0)

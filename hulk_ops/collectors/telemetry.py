@@ -49,6 +49,9 @@ class CollectorMetrics:
                                         registry=r)
         self.probe_interval = Gauge("hulk_ops_probe_interval_seconds", "Configured probe interval of each target",
                                     ["target", "kind"], registry=r)
+        self.slo_objective = Gauge("hulk_ops_slo_objective_ratio",
+                                   "Availability objective of each target (0-1), for error-budget burn rules",
+                                   ["target", "kind"], registry=r)
         # Prometheus query pulls (hulk_ops/collectors/prometheus_pull.py), labelled by query name (unique per config)
         self.query_failures = Counter("hulk_ops_query_failures", "Failed Prometheus query pulls", ["query"],
                                       registry=r)

@@ -25,6 +25,11 @@ class NotifyKeys:
         return f"{self.prefix}notify:seq"
 
     @property
+    def burn(self) -> str:
+        """JSON: the error-budget burn alerts open now (hulk_ops/core/burn.py)."""
+        return f"{self.prefix}notify:burn"
+
+    @property
     def leader(self) -> str:
         return f"{self.prefix}notify:leader"
 

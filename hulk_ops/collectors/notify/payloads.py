@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hulk_ops.collectors.notify.tracker import Notice
+from hulk_ops.core.burn import BurnNotice
 
 ICON = {"open": ":rotating_light:", "update": ":arrows_counterclockwise:", "resolve": ":white_check_mark:"}
 
@@ -118,4 +119,48 @@ def alertmanager(notice: Notice, targets: dict[str, dict[str, Any]], dashboard_u
         "commonAnnotations": annotations,
         "externalURL": dashboard_url or "",
         "alerts": [alert],
+    }
+
+
+def burn_summary(notice: BurnNotice) -> str:
+    what = "PAGE" if notice.severity == "page" else "TICKET"
+    names = ", ".join(notice.targets)
+    if notice.event == "burn_resolve":
+        return f"RESOLVED: error budget no longer burning fast ({notice.severity}) for {names}"
+    cause = f" (root cause: {notice.root})" if notice.root not in notice.targets[:1] else ""
+    rates = "; ".join(f"{t} {r[0]:g}x" for t, r in notice.rates.items())
+    return f"{what}: error budget burning for {names}{cause}: {rates}"
+
+
+def render_burn(notice: BurnNotice, fmt: str, targets: dict[str, dict[str, Any]], message_id: str,
+                dashboard_url: str | None = None) -> dict[str, Any]:
+    """A burn alert in the webhook's format (same envelopes as incidents)."""
+    text = burn_summary(notice)
+    resolved = notice.event == "burn_resolve"
+    if fmt == "slack":
+        icon = ":white_check_mark:" if resolved else (":fire:" if notice.severity == "page" else ":hourglass:")
+        return {"text": f"{icon} {text}", "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{icon} {text}*"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert `{notice.alert_id}` · opened "
+                                              f"{ts_iso(notice.opened_at)}"}]}]}
+    if fmt == "alertmanager":
+        labels = {"alertname": "HulkOpsErrorBudgetBurn", "severity": notice.severity, "root": notice.root,
+                  "alert_id": notice.alert_id}
+        annotations = {"summary": text, "targets": ", ".join(notice.targets), "event": notice.event}
+        alert = {"status": "resolved" if resolved else "firing", "labels": labels, "annotations": annotations,
+                 "startsAt": ts_iso(notice.opened_at),
+                 "endsAt": ts_iso(notice.at) if resolved else "0001-01-01T00:00:00Z",
+                 "generatorURL": dashboard_url or "",
+                 "fingerprint": hashlib.sha256(notice.alert_id.encode()).hexdigest()[:16]}
+        return {"version": "4", "groupKey": f"{{}}:{{alertname=\"HulkOpsErrorBudgetBurn\", root=\"{notice.root}\"}}",
+                "truncatedAlerts": 0, "status": alert["status"], "receiver": "hulk-ops",
+                "groupLabels": {"alertname": "HulkOpsErrorBudgetBurn", "root": notice.root}, "commonLabels": labels,
+                "commonAnnotations": annotations, "externalURL": dashboard_url or "", "alerts": [alert]}
+    return {
+        "version": 1, "message_id": message_id, "event": notice.event, "summary": text,
+        "burn": {"id": notice.alert_id, "severity": notice.severity, "root": notice.root,
+                 "targets": list(notice.targets),
+                 "burn_rates": {t: {"long": r[0], "short": r[1]} for t, r in notice.rates.items()},
+                 "opened_at": ts_iso(notice.opened_at), "resolved_at": ts_iso(notice.at) if resolved else None},
+        "targets": targets, "at": ts_iso(notice.at), "dashboard_url": dashboard_url,
     }

@@ -16,18 +16,22 @@ from typing import Any
 import aiohttp
 import structlog
 
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.notify import digest, payloads
+from hulk_ops.collectors.notify.burnwatch import BurnWatch
 from hulk_ops.collectors.notify.delivery import Deliverer, drain
 from hulk_ops.collectors.notify.store import NotifyStore
 from hulk_ops.collectors.notify.tracker import IncidentTracker, Notice, Policy
 from hulk_ops.collectors.store import STORE_ERRORS
 from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.core import burn
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config
 from hulk_ops.observe import tracing
 
 log = structlog.get_logger("hulk_ops.notify")
 LEADER_TTL_S = 5.0
+BURN_EVERY_S = 30.0  # error-budget burn alerts are evaluated this often (their shortest window is 5 min)
 DELIVERY_TICK_S = 0.2
 
 
@@ -45,6 +49,10 @@ class Notifier:
         self.config_silences = silences_mod.from_config(config)
         self.tracker: IncidentTracker | None = None
         self.leader = False
+        self.objectives = {t.name: config.slo_for(t).availability for t in config.targets}
+        self.burnwatch: BurnWatch | None = None
+        self.burn_state: dict[str, dict[str, Any]] | None = None  # loaded with the tracker
+        self.burn_at = 0.0
         self.outbox: dict[str, int] = {}
         self.last_error: str | None = None
 
@@ -107,6 +115,7 @@ class Notifier:
             return []
         if self.tracker is None:
             self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state())
+            self.burn_state = await self.store.load_burn()
         latest = await self.store.latest()
         names = {t.name for t in self.config.targets}
         statuses = {n: r.get("status", "unknown") for n, r in latest.items() if n in names}
@@ -118,12 +127,17 @@ class Notifier:
             notices = self.tracker.step(statuses, now, lambda name: name in silenced)
             self.metrics.incidents_open.set(sum(1 for t in self.tracker.state.values() if t.opened))
             after = {k: v.to_dict() for k, v in self.tracker.state.items()}
-            if after == before and not notices:
+            burn_state, burn_notices = await self._burn(statuses, silenced, now)
+            if after == before and not notices and burn_state is None:
                 return []
             messages = await self._messages(notices, latest, now)
+            messages += await self._burn_messages(burn_notices, latest, now)
             changed = {k: v for k, v in self.tracker.state.items() if before.get(k) != after[k]}
             try:
-                dropped = await self.store.commit(changed, [k for k in before if k not in after], messages)
+                dropped = await self.store.commit(changed, [k for k in before if k not in after], messages,
+                                                  burn=burn_state)
+                if burn_state is not None:
+                    self.burn_state = burn_state
             except BaseException:
                 self.tracker = None
                 raise
@@ -134,6 +148,37 @@ class Notifier:
         for message in dropped:
             await self._dropped(message)
         return notices
+
+    async def _burn(self, statuses: dict[str, str], silenced: Any, now: float
+                    ) -> tuple[dict[str, dict[str, Any]] | None, list[burn.BurnNotice]]:
+        """Every BURN_EVERY_S: the burn alerts to send and the new open set (None: nothing changed). A silenced
+        target does not burn."""
+        if now - self.burn_at < BURN_EVERY_S or self.burn_state is None:
+            return None, []
+        self.burn_at = now
+        if self.burnwatch is None:
+            self.burnwatch = BurnWatch(self.store.redis, Keys(self.config.store.prefix))
+        names = [n for n in self.objectives if n not in silenced]
+        fired = burn.firing(await self.burnwatch.counts(names, now), self.objectives)
+        state, notices = burn.step(fired, statuses, self.depends_on, self.burn_state, now)
+        return (state if state != self.burn_state or notices else None), notices
+
+    async def _burn_messages(self, notices: list[burn.BurnNotice], latest: dict[str, dict[str, Any]],
+                             now: float) -> list[dict[str, Any]]:
+        webhooks = self.config.notify.webhooks
+        ids = await self.store.next_ids(len(notices) * len(webhooks)) if notices else []
+        out = []
+        for notice in notices:
+            members = {name: _member(latest.get(name)) for name in (notice.root, *notice.targets)}
+            for webhook in webhooks:
+                message_id = f"{notice.alert_id}:{notice.event}:{ids.pop(0)}"
+                body = payloads.render_burn(notice, webhook.format, members, message_id,
+                                            self.config.notify.dashboard_url)
+                out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
+                            "incident_id": notice.alert_id, "root": notice.root,
+                            "summary": payloads.burn_summary(notice), "created_at": now, "attempts": 0,
+                            "next_at": now, "body": body})
+        return out
 
     async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]],
                         now: float) -> list[dict[str, Any]]:

@@ -90,10 +90,17 @@ class NotifyStore:
         last = int(await self.redis.incrby(self.keys.seq, count))
         return list(range(last - count + 1, last + 1))
 
+    async def load_burn(self) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.get(self.keys.burn)
+        return orjson.loads(raw) if raw else {}
+
     async def commit(self, state: dict[str, Tracked], removed: Iterable[str],
-                     messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Persist the incident state and queue the messages at once; returns the messages dropped by the bound."""
+                     messages: Sequence[dict[str, Any]], burn: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Persist the incident state (and the open burn alerts) and queue the messages at once; returns the
+        messages dropped by the bound."""
         pipe = self.redis.pipeline(transaction=True)
+        if burn is not None:
+            pipe.set(self.keys.burn, orjson.dumps(burn))
         if state:
             pipe.hset(self.keys.incidents, mapping={k: orjson.dumps(v.to_dict()) for k, v in state.items()})
         gone = list(removed)
