@@ -36,7 +36,7 @@ def test_warm_up_summarises_the_settled_hours_before_the_first_page(write_config
 
     timings = serve.warm(config)
 
-    assert set(timings) == {"imports", "config", "read model", "radar rings"}
+    assert set(timings) == {"imports", "config", "read model", "long range", "radar rings"}
     assert all(seconds >= 0 for seconds in timings.values()), timings  # no step failed
     assert context.config() is config  # handed over by the CLI, not parsed again
     model = context.read_model()

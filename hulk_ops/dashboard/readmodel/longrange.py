@@ -7,8 +7,9 @@ cheapest source that has it:
 - hours with no summary yet (the hour under way, the one just closed, hours the collectors have not
   summarised): the raw chunks, while `store.retention_h` keeps them.
 
-The sums over past days change only when a summary is added late, so this process keeps them for
-`CACHE_S`; the hours of today are re-read every hour, the raw hours on every request.
+The sums over past days change only when a summary is added late (a rebuild after an outage), so this
+process keeps them for `CACHE_S`; the hours of today are re-read every hour, the raw hours on every request.
+The dashboard's warm-up fills the 7- and 30-day sums before it listens (hulk_ops/dashboard/serve.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from hulk_ops.dashboard.readmodel.series import QUANTILES, Buckets
 from hulk_ops.dashboard.readmodel.store import ReadModel
 
 DAY = rollups.DAY
-CACHE_S = 600.0
+CACHE_S = 3600.0
 CACHE_MAX = 64
 
 
