@@ -30,51 +30,59 @@ def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
     slo.add_argument("--window", type=window_arg, default=30 * 86_400, metavar="N{m,h,d}",
                      help="rolling window ending now, e.g. 30d, 28d, 7d, 6h (default 30d)")
     slo.add_argument("--kind", help="only the targets of this kind")
+    slo.add_argument("--target", help="only this target")
     slo.add_argument("--json", action="store_true", help="one JSON object per target, then one per kind")
     slo.set_defaults(func=cmd_report_slo, load=load)
     cost = report_sub.add_parser("cost", help="spend per UTC month (RunPod pods, serverless workers, Kubernetes "
                                               "namespaces) from the long-range summaries")
     config_arg(cost)
-    cost.add_argument("--months", type=months_arg, default=12, help="how many months back, this one included "
-                                                                     "(default 12, at most 24)")
-    cost.add_argument("--json", action="store_true", help="one JSON object per month")
+    cost.add_argument("--month", type=month_arg, default=None, metavar="YYYY-MM",
+                      help="the UTC month (default: this one, to date)")
+    cost.add_argument("--json", action="store_true", help="one JSON object")
     cost.set_defaults(func=cmd_report_cost, load=load)
     return report_sub
 
 
-def months_arg(text: str) -> int:
+def month_arg(text: str) -> int:
+    """'2026-11' -> month index (year * 12 + month - 1); anything else is a usage error (argparse: exit 2)."""
     try:
-        value = int(text)
+        year, month = (int(p) for p in text.split("-"))
+        if len(text) != 7 or not 1 <= month <= 12 or year < 1970:
+            raise ValueError
     except ValueError:
-        value = 0
-    if not 1 <= value <= 24:
-        raise argparse.ArgumentTypeError(f"invalid month count {text!r}: a whole number from 1 to 24")
-    return value
+        raise argparse.ArgumentTypeError(f"invalid month {text!r}: YYYY-MM, e.g. 2026-11") from None
+    return year * 12 + month - 1
 
 
 def cmd_report_cost(args: argparse.Namespace) -> int:
+    import time
+
     from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
-    from hulk_ops.dashboard.readmodel.cost import monthly_costs
+    from hulk_ops.dashboard.readmodel.cost import month_cost
 
     config: Config = args.load(args)
+    now = time.time()
     try:
-        months = monthly_costs(ReadModel(config), args.months)
+        m = month_cost(ReadModel(config), args.month, now)
     except StoreUnavailable as exc:
         print(f"hulk-ops: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    rows = [{"month": m.month, "runpod_usd": round(m.runpod_usd, 4), "workers_usd": round(m.workers_usd, 4),
-             "kubernetes_usd": round(m.kubernetes_usd, 4), "total_usd": round(m.total_usd, 4),
-             "days_covered": m.days_covered} for m in months]
+    if m is None:
+        print("hulk-ops: that month has not begun", file=sys.stderr)
+        return 2
+    row = {"month": m.month, "total_usd": round(m.total_usd, 4),
+           "by_source": {"runpod_pods": round(m.runpod_usd, 4), "serverless_workers": round(m.workers_usd, 4),
+                         "kubernetes_namespaces": round(m.kubernetes_usd, 4)},
+           "complete": m.complete, "days_covered": m.days_covered, "days": m.days,
+           "to_date": m.end < m.month_end}
     if args.json:
-        for row in rows:
-            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        sys.stdout.write(orjson.dumps(row).decode() + "\n")
         return EXIT_OK
-    head = ("month", "runpod pods", "serverless", "kubernetes", "total", "days with data")
-    lines = [head] + [(r["month"], _fmt(r["runpod_usd"], "", "$"), _fmt(r["workers_usd"], "", "$"),
-                       _fmt(r["kubernetes_usd"], "", "$"), _fmt(r["total_usd"], "", "$"), str(r["days_covered"]))
-                      for r in rows]
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
-    print("\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines))
+    print(f"{row['month']}: {_fmt(row['total_usd'], '', '$')}"
+          f"{' to date' if row['to_date'] else ''} ({m.days_covered} of {m.days} days with data"
+          f"{'' if m.complete else ', incomplete'})")
+    for source, usd in row["by_source"].items():
+        print(f"  {source.replace('_', ' '):24} {_fmt(usd, '', '$')}")
     return EXIT_OK
 
 
@@ -93,6 +101,13 @@ def window_arg(text: str) -> float:
     return count * unit
 
 
+def window_label(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def cmd_report_slo(args: argparse.Namespace) -> int:
     import time
 
@@ -104,6 +119,9 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
         kinds = ", ".join(sorted({t.kind for t in config.targets})) or "none"
         print(f"hulk-ops: no target of kind {args.kind!r} in the config (kinds: {kinds})", file=sys.stderr)
         return 2
+    if args.target is not None and args.target not in {t.name for t in config.targets}:
+        print(f"hulk-ops: no target named {args.target!r} in the config", file=sys.stderr)
+        return 2
     model = ReadModel(config)
     now = time.time()
     try:
@@ -112,27 +130,28 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         print(f"hulk-ops: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    label = window_label(args.window)
     rows = [{
-        "target": r.target, "kind": r.kind, "window_start": report.start, "window_end": report.end,
+        "target": r.target, "kind": r.kind, "window": label, "window_start": report.start, "window_end": report.end,
         "samples": r.samples, "down": r.down, "availability_pct": r.availability,
-        "objective_pct": r.slo.availability, "budget_left_pct": r.budget_left_pct,
+        "objective_pct": r.slo.availability, "budget_remaining_pct": r.budget_left_pct,
         "burn_rate": burns.get(r.target, {}),
         "p50_ms": _num(r.p50), "p95_ms": _num(r.p95), "p99_ms": _num(r.p99),
         "p95_objective_ms": r.slo.latency_p95_ms,
-    } for r in report.rows]
-    kinds = [{"kind": k.kind, "targets": k.targets, "samples": k.samples, "down": k.down,
+    } for r in report.rows if args.target is None or r.target == args.target]
+    kinds = [{"kind": k.kind, "window": label, "targets": k.targets, "samples": k.samples, "down": k.down,
               "availability_pct": k.availability, "p50_ms": _num(k.p50), "p95_ms": _num(k.p95),
               "p99_ms": _num(k.p99)} for k in report.kinds]
     if args.json:
-        for row in rows + kinds:
+        for row in rows + (kinds if args.target is None else []):
             sys.stdout.write(orjson.dumps(row).decode() + "\n")
         return EXIT_OK
     head = ("target", "kind", "samples", "avail", "objective", "budget left", "burn 1h", "burn 6h", "burn 3d", "p95")
     lines = [head]
-    for r in sorted(rows, key=lambda r: r["budget_left_pct"] if r["budget_left_pct"] is not None else 1e18):
+    for r in sorted(rows, key=lambda r: r["budget_remaining_pct"] if r["budget_remaining_pct"] is not None else 1e18):
         burn = r["burn_rate"]
         lines.append((r["target"], r["kind"], str(r["samples"]), _fmt(r["availability_pct"], "%"),
-                      _fmt(r["objective_pct"], "%"), _fmt(r["budget_left_pct"], "%"),
+                      _fmt(r["objective_pct"], "%"), _fmt(r["budget_remaining_pct"], "%"),
                       *(_fmt(burn.get(w), "x") for w in ("1h", "6h", "3d")), _fmt(r["p95_ms"], " ms")))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     print("\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines))

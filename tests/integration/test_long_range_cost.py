@@ -74,23 +74,28 @@ def _month(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
 
 
-def test_report_cost_month_by_month(month_and_more):
+def test_report_cost_per_month(month_and_more):
     path, stamps, now = month_and_more
-    out = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "cost", "--config", str(path), "--months", "3",
-                          "--json"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stderr
-    rows = {r["month"]: r for r in map(orjson.loads, out.stdout.splitlines())}
-    assert len(rows) == 3
     closed = stamps[stamps < ((now - 60) // HOUR) * HOUR]  # the hours the rollup job had closed
-    for month, row in rows.items():
+    this_month = _month(now)
+    first_month = _month(stamps[0])
+    for month in sorted({first_month, this_month}):
+        out = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "cost", "--config", str(path), "--month",
+                              month, "--json"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert out.returncode == 0, out.stderr
+        (row,) = [orjson.loads(line) for line in out.stdout.splitlines()]
         samples = sum(1 for t in closed if _month(t) == month)
         # every sample covers STEP_S of its hour at the sampled rate
-        assert row["runpod_usd"] == pytest.approx(GPU_PER_HR * samples * STEP_S / 3600, rel=1e-4)
-        assert row["kubernetes_usd"] == pytest.approx(CPUS * CPU_HOUR * samples * STEP_S / 3600, rel=1e-4)
-        assert row["total_usd"] == pytest.approx(row["runpod_usd"] + row["kubernetes_usd"] + row["workers_usd"])
-    bad = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "cost", "--config", str(path), "--months", "0"],
-                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert bad.returncode == 2 and "invalid month count '0'" in bad.stderr
+        assert row["month"] == month
+        assert row["by_source"]["runpod_pods"] == pytest.approx(GPU_PER_HR * samples * STEP_S / 3600, rel=1e-4)
+        assert row["by_source"]["kubernetes_namespaces"] == pytest.approx(CPUS * CPU_HOUR * samples * STEP_S / 3600,
+                                                                          rel=1e-4)
+        assert row["total_usd"] == pytest.approx(sum(row["by_source"].values()), abs=1e-3)
+        # the history starts partway through the first month; this month is covered day by day so far
+        assert row["complete"] is (month == this_month and first_month != this_month)
+    bad = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "cost", "--config", str(path), "--month",
+                          "2026-13"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert bad.returncode == 2 and "invalid month '2026-13'" in bad.stderr
 
 
 def test_cost_page_shows_months(month_and_more, open_page):
@@ -104,3 +109,8 @@ def test_cost_page_shows_months(month_and_more, open_page):
     if previous in table.index:
         samples = sum(1 for t in stamps if _month(t) == previous)
         assert table.loc[previous, "runpod pods $"] == round(GPU_PER_HR * samples * STEP_S / 3600, 2)
+    assert {"vs previous %", "days with data", "complete"} <= set(table.columns)
+    if len(table) >= 2:
+        first, second = table.iloc[-2], table.iloc[-1]
+        assert second["vs previous %"] == pytest.approx(100 * (second["total $"] / first["total $"] - 1), abs=0.15)
+    assert any(b.label == "Download CSV (months)" for b in at.get("download_button"))

@@ -90,10 +90,19 @@ def test_report_slo_over_seven_days_from_summaries(nine_days):
         assert (row["samples"], row["down"]) == (count, down)
         assert abs(row["p95_ms"] / p95 - 1) < rollups.HIST_ERROR_PCT / 100
         allowed = 0.005 * count
-        assert row["budget_left_pct"] == pytest.approx(100 * (1 - down / allowed))
+        assert row["window"] == "7d"
+        assert row["budget_remaining_pct"] == pytest.approx(100 * (1 - down / allowed))
         assert set(row["burn_rate"]) == {"1h", "6h", "3d"}
     kinds = {r["kind"]: r for r in lines if "target" not in r}
     assert set(kinds) == set(TARGETS.values())
+
+    one = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "slo", "--config", str(path), "--window", "28d",
+                          "--target", "cache", "--json"], capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert one.returncode == 0, one.stderr
+    (only,) = [orjson.loads(line) for line in one.stdout.splitlines()]
+    assert (only["target"], only["window"]) == ("cache", "28d")
+    assert only["samples"] == _expected(samples["cache"], only["window_start"], only["window_end"])[0]
 
     bad = subprocess.run([sys.executable, "-m", "hulk_ops", "report", "slo", "--config", str(path), "--window",
                           "30x"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -294,15 +294,26 @@ def summarised_spend(model: ReadModel, wanted: Wanted, start: float, end: float
 class MonthCost:
     month: str  # YYYY-MM
     start: float
-    end: float
+    end: float  # the month's end, or now for the month under way
     runpod_usd: float
     workers_usd: float
     kubernetes_usd: float
     days_covered: int  # days with a summary of any cost series
+    month_end: float = 0.0
 
     @property
     def total_usd(self) -> float:
         return self.runpod_usd + self.workers_usd + self.kubernetes_usd
+
+    @property
+    def days(self) -> int:
+        """Days of the month so far (all of them once it is over)."""
+        return max(1, int(-(-(self.end - self.start) // 86_400)))
+
+    @property
+    def complete(self) -> bool:
+        """Whether the history covers every day of the month (so far)."""
+        return self.days_covered >= self.days
 
 
 def monthly_costs(model: ReadModel, months: int = 12, now: float | None = None) -> list[MonthCost]:
@@ -334,8 +345,20 @@ def monthly_costs(model: ReadModel, months: int = 12, now: float | None = None) 
                 if first <= p.start < last:
                     usd[source] += period_usd(p, price, _interval(model, target))
                     days.add(int(p.start // 86_400))
-        out.append(MonthCost(label, first, last, usd["runpod"], usd["workers"], usd["kubernetes"], len(days)))
+        out.append(MonthCost(label, first, last, usd["runpod"], usd["workers"], usd["kubernetes"], len(days),
+                             month_end(first)))
     return out
+
+
+def month_cost(model: ReadModel, month: int | None = None, now: float | None = None) -> MonthCost | None:
+    """One UTC month (index year * 12 + month - 1; default this one) from the summaries; None if not begun."""
+    now = time.time() if now is None else now
+    d = datetime.fromtimestamp(now, UTC)
+    current = d.year * 12 + d.month - 1
+    month = current if month is None else month
+    if month > current:
+        return None
+    return monthly_costs(model, current - month + 1, now)[0]
 
 
 def _rate_histories(model: ReadModel, wanted: Wanted, start: float,

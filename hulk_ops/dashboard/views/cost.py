@@ -154,18 +154,36 @@ MONTHS = 12
 
 
 def by_month(model, report: CostReport) -> None:
-    """Spend per UTC month over the last year, from the long-range summaries; this month to date as above."""
+    """Spend per UTC month over the last year, from the long-range summaries, with the change against the month
+    before; this month to date and its projection as above."""
     months = monthly_costs(model, MONTHS, now=report.read_at)
     if not any(m.days_covered for m in months):
         return
     st.subheader("Month by month")
-    rows = [{"month": m.month, "runpod pods $": round(m.runpod_usd, 2), "serverless $": round(m.workers_usd, 2),
-             "kubernetes $": round(m.kubernetes_usd, 2), "total $": round(m.total_usd, 2),
-             "days with data": m.days_covered} for m in months if m.days_covered]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    st.caption("From the hour and day summaries: each hour or day costs its mean rate x the time its samples "
-               "cover. The current month counts its closed hours only; the month to date above adds the raw "
-               "history since.")
+    frame = month_table(months)
+    st.dataframe(frame, hide_index=True, width="stretch")
+    this = months[-1]
+    st.caption(f"From the hour and day summaries: each hour or day costs its mean rate x the time its samples "
+               f"cover. {this.month} so far: history on {this.days_covered} of {this.days} days"
+               f"{'' if this.complete else ' (incomplete: the projection above is partly estimated)'}; its "
+               f"month to date above adds the raw history since the last closed hour.")
+    st.download_button("Download CSV (months)", frame.to_csv(index=False), file_name="hulk-ops-cost-months.csv",
+                       mime="text/csv", icon=":material/download:", key="cost_months_csv")
+
+
+def month_table(months) -> pd.DataFrame:
+    rows, previous = [], None
+    for m in months:
+        if not m.days_covered:
+            previous = None
+            continue
+        change = None if previous is None or previous <= 0 else round(100.0 * (m.total_usd / previous - 1), 1)
+        rows.append({"month": m.month, "runpod pods $": round(m.runpod_usd, 2),
+                     "serverless $": round(m.workers_usd, 2), "kubernetes $": round(m.kubernetes_usd, 2),
+                     "total $": round(m.total_usd, 2), "vs previous %": change,
+                     "days with data": f"{m.days_covered} / {m.days}", "complete": "yes" if m.complete else "no"})
+        previous = m.total_usd
+    return pd.DataFrame(rows)
 
 
 def spend_chart(model, report: CostReport) -> None:
