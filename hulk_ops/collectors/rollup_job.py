@@ -55,6 +55,7 @@ class RollupJob:
     settings: RollupSettings
     retention_h: float
     targets: Callable[[], Sequence[str]]  # the targets this collector summarises
+    min_expire_at: int = 0  # summaries live at least until then (a history import summarising old hours)
     stats: RollupStats = field(default_factory=RollupStats)
     _hours_done: set[tuple[str, int]] = field(default_factory=set)
     _days_done: set[tuple[str, int]] = field(default_factory=set)
@@ -166,7 +167,7 @@ class RollupJob:
                     metrics[self._name_ids[(n, name)]] = decode_points([(h, blob)], h * HOUR, (h + 1) * HOUR)["value"]
             summary = rollups.summarise(h % 24, samples["status"], samples["latency"].astype(np.float64),
                                         {k: v.astype(np.float64) for k, v in metrics.items()})
-            expire_at = (h // 24 + 1 + self.settings.hourly_days) * DAY
+            expire_at = max((h // 24 + 1 + self.settings.hourly_days) * DAY, self.min_expire_at)
             await self._scripts["append"](keys=[self.keys.rollup_hourly(n, h // 24)],
                                           args=[h % 24, rollups.encode(summary), expire_at], client=pipe)
             written.append((n, h))
@@ -209,7 +210,7 @@ class RollupJob:
                 continue
             if not mask >> slot & 1:
                 day = rollups.merge(slot, rollups.decode(hourly))
-                expire_at = (rollups.month_end_day(month) + self.settings.daily_days) * DAY
+                expire_at = max((rollups.month_end_day(month) + self.settings.daily_days) * DAY, self.min_expire_at)
                 await self._scripts["append"](keys=[self.keys.rollup_daily(n, month)],
                                               args=[slot, rollups.encode(day), expire_at], client=pipe)
                 queued.append("day")

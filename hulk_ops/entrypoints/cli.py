@@ -13,7 +13,7 @@ import orjson
 
 from hulk_ops.actions.model import BadRequest
 from hulk_ops.core.config import Config, ConfigError, load_config
-from hulk_ops.entrypoints import cli_actions, cli_reports
+from hulk_ops.entrypoints import cli_actions, cli_history, cli_reports
 
 EXIT_OK, EXIT_NOT_UP, EXIT_USAGE = 0, 1, 2
 
@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_actions.register(sub, _config_arg)
     cli_reports.register(sub, _config_arg, _load)
+    cli_history.register(sub, _config_arg, _load)
     return parser
 
 
