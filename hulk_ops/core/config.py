@@ -152,6 +152,7 @@ class TargetSettings(Strict):
     origin: str | None = Field(None, description="set by discovery, e.g. 'kubernetes: hulk-prod/cache' "
                                "(None: written in the config file)")
     slo: TargetSlo | None = None
+    runbook_url: str | None = Field(None, description="linked from this target's notifications")
 
     @field_validator("rules")
     @classmethod

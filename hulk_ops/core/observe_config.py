@@ -11,7 +11,8 @@
       webhooks:
         - {name: oncall, url: "https://hooks.slack.com/services/${SLACK_PATH}", format: slack}
         - {name: am, url: "http://127.0.0.1:9093/api/v2/alerts", format: alertmanager,
-           headers: {authorization: "Bearer ${AM_TOKEN}"}}
+           headers: {authorization: "Bearer ${AM_TOKEN}"}, resend_s: 60}   # re-posted while open
+      runbook_url: https://wiki.example/runbooks/hulk-ops   # default; a target's own `runbook_url` wins
     silences:                        # maintenance windows (the dashboard adds more, kept in Redis)
       - {targets: [orders-db], start: 2025-06-01T22:00:00Z, end: 2025-06-01T23:00:00Z,
          author: ana, reason: "minor version upgrade"}
@@ -55,6 +56,8 @@ class WebhookSettings(_Strict):
     format: Literal["generic", "slack", "alertmanager"] = "generic"
     headers: dict[str, SecretStr] = {}
     timeout_s: float = Field(5.0, gt=0, le=60)
+    resend_s: float = Field(60.0, ge=1, le=3600, description="alertmanager: open incidents are posted again this "
+                            "often; each alert ends 4x this long after its last post unless posted again")
 
     @model_validator(mode="after")
     def _http_url(self) -> WebhookSettings:
@@ -85,6 +88,8 @@ class NotifySettings(_Strict):
     outbox_max: int = Field(10_000, ge=10, description="undelivered messages kept per webhook (oldest dropped)")
     log_max: int = Field(1_000, ge=10, description="delivery log entries kept")
     dashboard_url: str | None = Field(None, description="linked from notifications")
+    runbook_url: str | None = Field(None, description="linked from notifications of targets without their own "
+                                    "`runbook_url`")
 
     @model_validator(mode="after")
     def _unique_names(self) -> NotifySettings:

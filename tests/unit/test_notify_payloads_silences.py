@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hulk_ops.collectors.notify import payloads
@@ -38,16 +40,27 @@ def test_slack_body_is_an_incoming_webhook_message() -> None:
     assert body["blocks"][2]["elements"][-1]["text"] == "<http://ops:8501|dashboard>"
 
 
-def test_alertmanager_body_fires_then_resolves_the_same_alert() -> None:
-    firing = payloads.render(OPEN, "alertmanager", MEMBERS, "m", None)
-    resolved = payloads.render(RESOLVE, "alertmanager", MEMBERS, "m", None)
-    assert firing["version"] == "4" and firing["status"] == "firing" and resolved["status"] == "resolved"
-    (alert,) = firing["alerts"]
-    assert alert["labels"] == {"alertname": "HulkOpsIncident", "target": "db", "kind": "postgres",
-                               "severity": "critical", "incident_id": "db-1700000000000"}
-    assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["startsAt"] == "2023-11-14T22:13:20Z"
-    assert resolved["alerts"][0]["endsAt"] == "2023-11-14T22:23:20Z"
-    assert resolved["alerts"][0]["fingerprint"] == alert["fingerprint"]
+def test_alertmanager_body_is_a_list_of_postable_alerts_resolved_with_the_same_labels() -> None:
+    (alert,) = payloads.render(OPEN, "alertmanager", MEMBERS, "m", "http://ops:8501", "https://wiki/db", 240.0)
+    assert alert["labels"] == {"alertname": "HulkOpsIncident", "target": "db", "root_cause": "db",
+                               "kind": "postgres", "severity": "critical", "incident_id": "db-1700000000000"}
+    assert alert["startsAt"] == "2023-11-14T22:13:20Z" and alert["endsAt"] == "2023-11-14T22:17:50Z"  # at + hold
+    assert alert["annotations"]["runbook_url"] == "https://wiki/db" and alert["generatorURL"] == "http://ops:8501"
+    assert alert["annotations"]["description"] == "db (postgres) is down: connection refused (10.0.0.5:5432)"
+    resolve = dataclasses.replace(RESOLVE, previous_status="down")
+    (resolved,) = payloads.render(resolve, "alertmanager", MEMBERS, "m", None)
+    assert resolved["labels"] == alert["labels"] and resolved["endsAt"] == "2023-11-14T22:23:20Z"
+    assert "runbook_url" not in resolved["annotations"]
+
+
+def test_alertmanager_severity_change_ends_the_alert_of_the_old_severity() -> None:
+    update = Notice("update", "db-1", "db", "degraded", (), 1_700_000_000.0, 1_700_000_100.0, previous_status="down")
+    firing, ended = payloads.render(update, "alertmanager", MEMBERS, "m", None)
+    assert (firing["labels"]["severity"], ended["labels"]["severity"]) == ("warning", "critical")
+    assert firing["endsAt"] > ended["endsAt"] == "2023-11-14T22:15:00Z"
+    merged = Notice("update", "db-1", "db", "down", (), 1_700_000_000.0, 1_700_000_100.0, ("net",), "down")
+    (closed,) = payloads.render(merged, "alertmanager", MEMBERS, "m", None)
+    assert closed["endsAt"] == "2023-11-14T22:15:00Z" and closed["annotations"]["merged_into"] == "net"
 
 
 CONFIG = """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,7 @@ from hulk_ops.collectors.store import STORE_ERRORS
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config
+from hulk_ops.core.observe_config import WebhookSettings
 from hulk_ops.observe import tracing
 
 log = structlog.get_logger("hulk_ops.notify")
@@ -42,10 +44,12 @@ class Notifier:
                                             sentinel=config.store.sentinel)
         self.policy = Policy(n.group_wait_s, n.update_interval_s)
         self.depends_on = {t.name: list(t.depends_on) for t in config.targets}
+        self.runbooks = {t.name: t.runbook_url or n.runbook_url for t in config.targets}
         self.config_silences = silences_mod.from_config(config)
         self.tracker: IncidentTracker | None = None
         self.leader = False
         self.outbox: dict[str, int] = {}
+        self.posted: dict[tuple[str, str], float] = {}  # (webhook, incident id) -> last post, for re-posts
         self.last_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -103,7 +107,7 @@ class Notifier:
         """One evaluation (if this replica holds the notifier): notices are queued with the new state."""
         self.leader = await self.store.acquire_leader(self.replica, LEADER_TTL_S)
         if not self.leader:
-            self.tracker = None
+            self.tracker, self.posted = None, {}
             return []
         if self.tracker is None:
             self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state())
@@ -118,9 +122,11 @@ class Notifier:
             notices = self.tracker.step(statuses, now, lambda name: name in silenced)
             self.metrics.incidents_open.set(sum(1 for t in self.tracker.state.values() if t.opened))
             after = {k: v.to_dict() for k, v in self.tracker.state.items()}
-            if after == before and not notices:
+            repeats = self._repeats(notices, now, lambda name: name in silenced)
+            if after == before and not notices and not repeats:
                 return []
             messages = await self._messages(notices, latest, now)
+            messages += await self._messages([n for _, n in repeats], latest, now, [w for w, _ in repeats])
             changed = {k: v for k, v in self.tracker.state.items() if before.get(k) != after[k]}
             try:
                 dropped = await self.store.commit(changed, [k for k in before if k not in after], messages)
@@ -135,20 +141,41 @@ class Notifier:
             await self._dropped(message)
         return notices
 
-    async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]],
-                        now: float) -> list[dict[str, Any]]:
-        webhooks = self.config.notify.webhooks
-        ids = await self.store.next_ids(len(notices) * len(webhooks))
-        out = []
+    def _repeats(self, notices: list[Notice], now: float,
+                 silenced: Callable[[str], bool]) -> list[tuple[WebhookSettings, Notice]]:
+        """Open incidents due to be posted again to each Alertmanager webhook (its alerts expire otherwise)."""
+        assert self.tracker is not None
+        hooks = [w for w in self.config.notify.webhooks if w.format == "alertmanager"]
         for notice in notices:
+            for webhook in hooks:
+                self.posted[(webhook.name, notice.incident_id)] = now
+        open_ids = {t.id for t in self.tracker.state.values()}
+        self.posted = {k: v for k, v in self.posted.items() if k[1] in open_ids}
+        due = []
+        for notice in self.tracker.repeats(now, silenced):
+            for webhook in hooks:
+                key = (webhook.name, notice.incident_id)
+                if now - self.posted.setdefault(key, now) >= webhook.resend_s:
+                    self.posted[key] = now
+                    due.append((webhook, notice))
+        return due
+
+    async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]], now: float,
+                        only: list[WebhookSettings] | None = None) -> list[dict[str, Any]]:
+        """One message per notice and webhook (`only`: the webhook of each notice, same order)."""
+        pairs = ([(n, w) for n in notices for w in self.config.notify.webhooks] if only is None
+                 else list(zip(notices, only, strict=True)))
+        ids = await self.store.next_ids(len(pairs)) if pairs else []
+        out = []
+        for notice, webhook in pairs:
             members = {name: _member(latest.get(name)) for name in (notice.root, *notice.dependents)}
-            for webhook in webhooks:
-                message_id = f"{notice.incident_id}:{notice.event}:{ids.pop(0)}"
-                body = payloads.render(notice, webhook.format, members, message_id, self.config.notify.dashboard_url)
-                out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
-                            "incident_id": notice.incident_id, "root": notice.root,
-                            "summary": payloads.summary(notice), "created_at": now, "attempts": 0,
-                            "next_at": now, "body": body})
+            message_id = f"{notice.incident_id}:{notice.event}:{ids.pop(0)}"
+            body = payloads.render(notice, webhook.format, members, message_id, self.config.notify.dashboard_url,
+                                   self.runbooks.get(notice.root), 4 * webhook.resend_s)
+            out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
+                        "incident_id": notice.incident_id, "root": notice.root,
+                        "summary": payloads.summary(notice), "created_at": now, "attempts": 0,
+                        "next_at": now, "body": body})
         return out
 
     async def _dropped(self, message: dict[str, Any]) -> None:
