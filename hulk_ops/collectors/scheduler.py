@@ -27,7 +27,7 @@ from hulk_ops.collectors.breaker import TargetBreaker
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.collectors.writer import BufferedWriter
 from hulk_ops.core.config import TargetSettings
-from hulk_ops.core.model import STATUS_CODE, ProbeResult, StateChange, iso, utcnow
+from hulk_ops.core.model import ProbeResult, StateChange, iso, utcnow
 from hulk_ops.observe import tracing
 from hulk_ops.probes.base import Probe
 
@@ -65,14 +65,13 @@ class Job:
 class JobSeries:
     """A job's labelled metric children: `.labels()` is a dict lookup under a lock, five of them per probe."""
 
-    __slots__ = ("breaker_open", "duration", "kind", "metrics", "name", "probes", "target_status", "target_up")
+    __slots__ = ("breaker_open", "duration", "kind", "last_duration", "metrics", "name", "probes")
 
     def __init__(self, metrics: CollectorMetrics, name: str, kind: str) -> None:
         self.metrics, self.name, self.kind = metrics, name, kind
         self.probes: dict[str, Any] = {}  # by status, created when first seen (as `.labels()` would)
-        self.duration = metrics.duration.labels(name, kind)
-        self.target_up = metrics.target_up.labels(name, kind)
-        self.target_status = metrics.target_status.labels(name, kind)
+        self.duration = metrics.duration.labels(kind)
+        self.last_duration = metrics.last_duration.labels(name, kind)
         self.breaker_open = metrics.breaker_open.labels(name)
 
 
@@ -235,8 +234,11 @@ class Scheduler:
                     started = time.perf_counter()
                     result = await self.probe_job(job)
                     if result is None:  # a subclass decided at the real start not to run (sharding)
+                        self.metrics.target_state.remove(job.name, job.settings.kind)  # another replica reports it
                         return
-                    self.series(job).duration.observe(time.perf_counter() - started)
+                    series, took = self.series(job), time.perf_counter() - started
+                    series.duration.observe(took)
+                    series.last_duration.set(took)
                     if cycle.is_recording():
                         tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
                     self.record(job, result)
@@ -309,8 +311,7 @@ class Scheduler:
         if counter is None:
             counter = series.probes[result.status] = self.metrics.probes.labels(job.name, kind, result.status)
         counter.inc()
-        series.target_up.set(0 if result.status == "down" else 1)
-        series.target_status.set(STATUS_CODE[result.status])
+        self.metrics.target_state.set(job.name, kind, result.status, job.settings.interval_s)
         series.breaker_open.set(1 if job.breaker.is_open else 0)
         self.metrics.last_cycle.set(self.last_probe_at)
         change = None
