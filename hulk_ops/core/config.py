@@ -27,6 +27,7 @@ from pydantic import (
 
 from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
+from hulk_ops.core.api_config import ApiSettings
 from hulk_ops.core.discovery_config import DiscoverySettings
 from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
 from hulk_ops.core.view_config import CostSettings, RadarSettings, SloSettings, TargetSlo
@@ -205,6 +206,7 @@ class Config(Strict):
     notify: NotifySettings = NotifySettings()
     silences: list[SilenceSettings] = []
     discovery: DiscoverySettings = DiscoverySettings()
+    api: ApiSettings = ApiSettings()
 
     def target(self, name: str) -> TargetSettings:
         for target in self.targets:
@@ -221,7 +223,7 @@ class Config(Strict):
         return rules_mod.RuleSet.for_target(target.kind, self.rules.get(target.kind, []), target.rules)
 
     def secrets(self) -> list[str]:
-        out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets()]
+        out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets(), *self.api.secrets()]
         for target in self.targets:
             out.extend(target.secrets())
         if self.store.sentinel is not None:
