@@ -233,3 +233,77 @@ def test_rules_are_derived_from_the_clients_own_routes():
         k8s_access.Rule("apps", "deployments/scale", "patch")
     assert k8s_access.rule_for("CoreV1Api.list_namespaced_event") == k8s_access.Rule("", "events", "list")
     assert k8s_access.rule_for("VersionApi.get_code") is None  # /version: readable by every client
+
+
+# -- OIDC secrets and the optional API -------------------------------------------------------------------
+
+OIDC_TOML = """[auth]
+redirect_uri = "https://ops.example/oauth2callback"
+cookie_secret = "a-cookie-secret-of-at-least-32-characters"
+client_id = "hulk-ops"
+client_secret = "oidc-client-secret-canary"
+server_metadata_url = "https://idp.example/.well-known/openid-configuration"
+"""
+
+
+def oidc_values(**oidc) -> dict:
+    return {"config": {"store": {"redis_url": "redis://redis:6379/0"}, "targets": TARGETS,
+                       "auth": {"oidc": {"roles_claim": "groups"}}},
+            "dashboard": {"oidc": oidc}}
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_oidc_secrets_toml_is_mounted_where_streamlit_reads_it(version):
+    import tomllib
+
+    from hulk_ops.dashboard.launch import _streamlit_files
+
+    for oidc, secret_name in (({"existingSecret": "hulk-oidc", "key": "oidc.toml"}, "hulk-oidc"),
+                              ({"secretsToml": OIDC_TOML}, "hulk-hulk-ops-oidc")):
+        docs = render(oidc_values(**oidc))
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+        pod = one(docs, "Deployment", "dashboard")["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "oidc")
+        assert volume["secret"]["secretName"] == secret_name
+        assert volume["secret"]["items"] == [{"key": oidc.get("key", "secrets.toml"), "path": "secrets.toml"}]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "oidc")
+        home = next(e["value"] for e in container["env"] if e["name"] == "HOME")
+        assert mount["readOnly"] and mount["subPath"] == "secrets.toml"
+        assert Path(mount["mountPath"]) in _streamlit_files("secrets.toml", {"HOME": home})  # what Streamlit reads
+        tmp = next(m for m in container["volumeMounts"] if m["name"] == "tmp")
+        assert mount["mountPath"].startswith(tmp["mountPath"] + "/")  # the rest of ~/.streamlit stays writable
+    created = one(docs, "Secret", "oidc")
+    assert tomllib.loads(created["stringData"]["secrets.toml"])["auth"]["client_id"] == "hulk-ops"
+    assert "oidc-client-secret-canary" not in yaml.safe_dump(by_kind(docs, "ConfigMap") + by_kind(docs, "Deployment"))
+    assert not [v for v in one(render(), "Deployment", "dashboard")["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "oidc"]
+
+
+def test_oidc_configured_without_its_secret_refuses_to_render():
+    with pytest.raises(Exception, match=r"dashboard\.oidc\.existingSecret"):
+        render(oidc_values())
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_api_is_optional_and_runs_the_real_api_command(version):
+    from hulk_ops.entrypoints.cli import build_parser
+
+    assert not [d for d in render() if "-api" in d["metadata"]["name"]]
+    docs = render({"api": {"enabled": True, "port": 8600}})
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    deploy = one(docs, "Deployment", "-api")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.command, args.config, args.host, args.port) == ("api", "/etc/hulk-ops/config.yaml", "0.0.0.0", 8600)
+    assert container["ports"][0]["containerPort"] == 8600
+    assert container["livenessProbe"]["httpGet"]["path"] == container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["automountServiceAccountToken"] is False and container["securityContext"]["readOnlyRootFilesystem"]
+    assert container["envFrom"][0]["secretRef"]["name"] == one(docs, "Secret", "env")["metadata"]["name"]
+    config_map = one(docs, "ConfigMap", "config")["metadata"]["name"]
+    assert next(v for v in pod["volumes"] if v["name"] == "config")["configMap"]["name"] == config_map
+    service = one(docs, "Service", "-api")
+    assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
