@@ -208,3 +208,25 @@ async def test_delivery_backs_off_keeps_order_gives_up_on_4xx_and_bounds_the_out
            await store.redis.xrange(NotifyKeys(store_prefix).log)]
     assert log == [("m2", "retry")] * 3 + [("m2", "gave_up"), ("m3", "delivered")]
     await store.close()
+
+
+async def test_webhooks_get_only_the_incidents_their_match_takes(webhook_receiver, write_config, closed_port) -> None:
+    url = f"tcp://127.0.0.1:{closed_port}"
+    config = load_config(write_config(
+        [{"name": "orders-db", "kind": "tcp", "url": url, "interval_s": 0.5, "labels": {"team": "payments"}},
+         {"name": "search", "kind": "tcp", "url": url, "interval_s": 0.5, "labels": {"team": "core"}}],
+        collector=FAST, notify={"group_wait_s": 0.5, "evaluate_s": 0.2, "webhooks": [
+            {"name": "all", "url": webhook_receiver.url("/all")},
+            {"name": "payments", "url": webhook_receiver.url("/payments"), "match": {"labels": {"team": "payments"}}},
+            {"name": "warnings", "url": webhook_receiver.url("/warnings"), "match": {"severities": ["warning"]}}]}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_collector(config, metrics_port=None, stop=stop))
+    try:
+        assert await await_for(lambda: len(webhook_receiver.bodies("/all")) >= 2, 10)
+        await asyncio.sleep(1.0)  # anything misrouted would have arrived by now
+        assert sorted(b["incident"]["root"] for b in webhook_receiver.bodies("/all")) == ["orders-db", "search"]
+        assert [b["incident"]["root"] for b in webhook_receiver.bodies("/payments")] == ["orders-db"]
+        assert webhook_receiver.bodies("/warnings") == []  # both are down: critical
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

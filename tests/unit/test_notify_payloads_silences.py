@@ -122,3 +122,38 @@ def test_bad_sections_name_the_field(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(CONFIG + text, "bad.yaml")
     assert "bad.yaml" in str(err.value) and expected in str(err.value)
+
+
+ROUTES = """
+notify:
+  webhooks:
+    - {name: all, url: "http://127.0.0.1:9/all"}
+    - {name: payments, url: "http://127.0.0.1:9/p", match: {labels: {team: payments}}}
+    - {name: pages, url: "http://127.0.0.1:9/pages", match: {severities: [critical], kinds: [postgres]}}
+targets:
+  - {name: db, kind: postgres, url: "postgresql://h/x", labels: {team: payments}}
+  - {name: cache, kind: redis, url: "redis://h", labels: {team: core}}
+"""
+
+
+def test_webhooks_get_the_incidents_their_match_takes_and_every_later_notice_of_them() -> None:
+    from hulk_ops.collectors.notify.service import Notifier
+    from hulk_ops.collectors.notify.tracker import IncidentTracker, Policy
+    from hulk_ops.collectors.telemetry import CollectorMetrics
+
+    config = parse_config(ROUTES)
+    notifier = Notifier(config, CollectorMetrics(), "r1", store=object())  # type: ignore[arg-type]
+    notifier.tracker = IncidentTracker({"db": [], "cache": []}, Policy(0, 0))
+    names = lambda ws: [w.name for w in ws]  # noqa: E731
+    (opened,) = notifier.tracker.step({"db": "down", "cache": "up"}, 0.0)
+    assert names(notifier.routed(opened)) == ["all", "payments", "pages"]
+    (update,) = notifier.tracker.step({"db": "degraded", "cache": "up"}, 1.0)
+    assert names(notifier.routed(update)) == ["all", "payments", "pages"]  # pages was told: it hears the rest
+    (resolve,) = notifier.tracker.step({"db": "up", "cache": "up"}, 2.0)
+    assert names(notifier.routed(resolve)) == ["all", "payments", "pages"]
+    (degraded,) = notifier.tracker.step({"db": "degraded", "cache": "up"}, 3.0)
+    assert names(notifier.routed(degraded)) == ["all", "payments"]  # a warning: not for pages
+    (cache,) = notifier.tracker.step({"db": "degraded", "cache": "down"}, 4.0)
+    assert names(notifier.routed(cache)) == ["all"]
+    with pytest.raises(ConfigError, match="severities"):
+        parse_config(ROUTES.replace("[critical]", "[page]"))

@@ -25,6 +25,7 @@ from hulk_ops.collectors.store import STORE_ERRORS
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config
+from hulk_ops.core.incidents import SEVERITY
 from hulk_ops.core.observe_config import WebhookSettings
 from hulk_ops.observe import tracing
 
@@ -45,6 +46,7 @@ class Notifier:
         self.policy = Policy(n.group_wait_s, n.update_interval_s)
         self.depends_on = {t.name: list(t.depends_on) for t in config.targets}
         self.runbooks = {t.name: t.runbook_url or n.runbook_url for t in config.targets}
+        self.targets = {t.name: t for t in config.targets}
         self.config_silences = silences_mod.from_config(config)
         self.tracker: IncidentTracker | None = None
         self.leader = False
@@ -147,13 +149,13 @@ class Notifier:
         assert self.tracker is not None
         hooks = [w for w in self.config.notify.webhooks if w.format == "alertmanager"]
         for notice in notices:
-            for webhook in hooks:
+            for webhook in self.recipients(notice, hooks):
                 self.posted[(webhook.name, notice.incident_id)] = now
         open_ids = {t.id for t in self.tracker.state.values()}
         self.posted = {k: v for k, v in self.posted.items() if k[1] in open_ids}
         due = []
         for notice in self.tracker.repeats(now, silenced):
-            for webhook in hooks:
+            for webhook in self.recipients(notice, hooks):
                 key = (webhook.name, notice.incident_id)
                 if now - self.posted.setdefault(key, now) >= webhook.resend_s:
                     self.posted[key] = now
@@ -162,8 +164,8 @@ class Notifier:
 
     async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]], now: float,
                         only: list[WebhookSettings] | None = None) -> list[dict[str, Any]]:
-        """One message per notice and webhook (`only`: the webhook of each notice, same order)."""
-        pairs = ([(n, w) for n in notices for w in self.config.notify.webhooks] if only is None
+        """One message per notice and webhook it is routed to (`only`: the webhook of each notice, same order)."""
+        pairs = ([(n, w) for n in notices for w in self.routed(n)] if only is None
                  else list(zip(notices, only, strict=True)))
         ids = await self.store.next_ids(len(pairs)) if pairs else []
         out = []
@@ -177,6 +179,26 @@ class Notifier:
                         "summary": payloads.summary(notice), "created_at": now, "attempts": 0,
                         "next_at": now, "body": body})
         return out
+
+    def recipients(self, notice: Notice, webhooks: list[WebhookSettings] | None = None) -> list[WebhookSettings]:
+        """The webhooks (of `webhooks`, default all) this notice goes to: those told about the incident before,
+        and, unless it closes an incident they were told about, those whose `match` takes its root cause now."""
+        webhooks = self.config.notify.webhooks if webhooks is None else webhooks
+        target = self.targets.get(notice.root)
+        labels, kind = (dict(target.labels), target.kind) if target is not None else ({}, "")
+        status = notice.previous_status if notice.closes and notice.previous_status else notice.status
+        severity = SEVERITY.get(status)
+        if notice.closes and notice.routed:
+            return [w for w in webhooks if w.name in notice.routed]
+        return [w for w in webhooks if w.name in notice.routed or w.match.matches(labels, kind, severity)]
+
+    def routed(self, notice: Notice) -> list[WebhookSettings]:
+        """`recipients`, remembered on the tracked incident so its later notices reach the same webhooks."""
+        chosen = self.recipients(notice)
+        tracked = self.tracker.state.get(notice.root) if self.tracker is not None else None
+        if tracked is not None and tracked.id == notice.incident_id:
+            tracked.routed = sorted({*tracked.routed, *(w.name for w in chosen)})
+        return chosen
 
     async def _dropped(self, message: dict[str, Any]) -> None:
         self.metrics.notifications.labels(message["webhook"], message.get("event", "?"), "dropped").inc()

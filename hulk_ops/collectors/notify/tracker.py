@@ -44,6 +44,7 @@ class Tracked:
     sent_status: str | None = None
     sent_dependents: list[str] = field(default_factory=list)
     cleared_at: float | None = None  # the root recovered, the resolve waits for a silence to end
+    routed: list[str] = field(default_factory=list)  # webhooks told about it (set by the notifier)
 
     @property
     def opened(self) -> bool:
@@ -69,6 +70,7 @@ class Notice:
     at: float
     merged_into: tuple[str, ...] = ()
     previous_status: str | None = None  # the root's status in the notice sent before this one
+    routed: tuple[str, ...] = ()  # webhooks told about this incident before
 
     @property
     def severity(self) -> str:
@@ -83,6 +85,7 @@ class Notice:
         data = dataclasses.asdict(self)
         data["dependents"] = list(self.dependents)
         data["merged_into"] = list(self.merged_into)
+        data["routed"] = list(self.routed)
         return data
 
     @classmethod
@@ -90,7 +93,7 @@ class Notice:
         return cls(event=data["event"], incident_id=data["incident_id"], root=data["root"], status=data["status"],
                    dependents=tuple(data.get("dependents") or ()), opened_at=float(data["opened_at"]),
                    at=float(data["at"]), merged_into=tuple(data.get("merged_into") or ()),
-                   previous_status=data.get("previous_status"))
+                   previous_status=data.get("previous_status"), routed=tuple(data.get("routed") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +173,11 @@ class IncidentTracker:
     def repeats(self, now: float, silenced: Callable[[str], bool] = lambda _name: False) -> list[Notice]:
         """What was last sent for each open incident, again (receivers that expire alerts want them re-posted)."""
         return [Notice("repeat", t.id, t.root, t.sent_status or t.status, tuple(t.sent_dependents),
-                       t.opened_at or now, now, previous_status=t.sent_status)
+                       t.opened_at or now, now, previous_status=t.sent_status, routed=tuple(t.routed))
                 for t in self.state.values() if t.opened and t.cleared_at is None and not silenced(t.root)]
 
     @staticmethod
     def _notice(tracked: Tracked, event: EventType, now: float, merged_into: tuple[str, ...] = (),
                 previous: str | None = None) -> Notice:
         return Notice(event, tracked.id, tracked.root, tracked.status, tuple(tracked.dependents),
-                      tracked.opened_at or now, now, merged_into, previous)
+                      tracked.opened_at or now, now, merged_into, previous, tuple(tracked.routed))
