@@ -38,7 +38,7 @@ USER 10001:10001
 WORKDIR /home/hulk
 # 9464: the collector's /metrics; 8501: the dashboard; 8502: the API
 EXPOSE 9464 8501 8502
-# checks whichever role runs: /metrics of the collector, /_stcore/health of the dashboard, /healthz of the API
+# checks whichever role runs: /healthz of the collector (its event loop runs), /_stcore/health of the dashboard, /healthz of the API
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "hulk_ops.entrypoints.healthcheck"]
 ENTRYPOINT ["hulk-ops"]

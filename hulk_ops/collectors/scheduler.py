@@ -122,6 +122,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, float, Job | Periodic]] = []
         self._seq = 0
         self._wake: asyncio.Event | None = None  # set by replace_jobs (and stop) while run() waits
+        self.ticked_at: float | None = None  # monotonic time of the last 1 s tick: the loop runs (/healthz)
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -331,7 +332,9 @@ class Scheduler:
 
     async def _lag_ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.ticked_at = time.monotonic()
             await asyncio.sleep(1.0)
+            self.ticked_at = time.monotonic()
             self.metrics.cycle_lag.set(self._window_lag)
             self.current_lag = self._window_lag
             self.max_lag = max(self.max_lag, self._window_lag)

@@ -2,8 +2,8 @@
 
 The role is read from PID 1's command line (the image runs `hulk-ops collect ...`, `hulk-ops api ...` or
 `hulk-ops dashboard ...`, which serves Streamlit in the same process; `python -m dashboard.serve ...` and
-`streamlit run ...` are recognised too): the collector must serve /metrics, the API its /healthz, the
-dashboard must answer Streamlit's /_stcore/health. `--pid`, `--url` for tests.
+`streamlit run ...` are recognised too): the collector's /healthz must say its event loop runs, the API
+must serve its /healthz, the dashboard must answer Streamlit's /_stcore/health. `--pid`, `--url` for tests.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def health_url(argv: Sequence[str]) -> str | None:
     """The URL that says whether the process started with `argv` is healthy (None: not a hulk-ops role)."""
     if "collect" in argv:
         port = _option(argv, "--metrics-port") or DEFAULT_PORTS["collect"]
-        return f"http://127.0.0.1:{port}/metrics"
+        return f"http://127.0.0.1:{port}/healthz"  # 503 when the event loop is stuck (/metrics still answers)
     if "api" in argv:
         port = _option(argv, "--port") or DEFAULT_PORTS["api"]
         return f"http://127.0.0.1:{port}/healthz"

@@ -96,7 +96,7 @@ def test_image_default_command_runs_the_collector_and_is_healthy(config, tmp_pat
             assert b"hulk_ops_targets_owned" in resp.read()
         result = healthcheck(proc.pid)
         assert result.returncode == 0, result.stderr
-        assert f"127.0.0.1:{port}/metrics" in result.stdout
+        assert f"127.0.0.1:{port}/healthz" in result.stdout
     finally:
         code = stop(proc)
     assert code == 0, (tmp_path / "collector.log").read_text(errors="replace")[-2000:]
@@ -166,12 +166,12 @@ def test_compose_dashboard_with_the_setup_login_and_the_api_serve_and_are_health
 def test_healthcheck_reads_the_role_from_a_command_line():
     from hulk_ops.entrypoints.healthcheck import health_url
 
-    assert health_url(["hulk-ops", "collect"]) == "http://127.0.0.1:9464/metrics"
-    assert health_url(["hulk-ops", "collect", "--metrics-port=9500"]) == "http://127.0.0.1:9500/metrics"
+    assert health_url(["hulk-ops", "collect"]) == "http://127.0.0.1:9464/healthz"
+    assert health_url(["hulk-ops", "collect", "--metrics-port=9500"]) == "http://127.0.0.1:9500/healthz"
     assert health_url(["python", "-m", "streamlit", "run", "app.py", "--server.port", "8600"]) == \
         "http://127.0.0.1:8600/_stcore/health"
     assert health_url(["hulk-ops", "dashboard"]) == "http://127.0.0.1:8501/_stcore/health"
     assert health_url(["hulk-ops", "api", "--port", "8600"]) == "http://127.0.0.1:8600/healthz"
     assert health_url(["hulk-ops", "api"]) == "http://127.0.0.1:8502/healthz"
-    assert health_url(["hulk-ops", "collect", "--metrics-port", "1", "--metrics-port", "2"]).endswith(":2/metrics")
+    assert health_url(["hulk-ops", "collect", "--metrics-port", "1", "--metrics-port", "2"]).endswith(":2/healthz")
     assert health_url(["sleep", "10"]) is None

@@ -90,7 +90,7 @@ def test_collector_deployment_runs_collect_non_root_with_probes_and_resources(do
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert container["livenessProbe"]["httpGet"]["path"] == "/metrics"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"  # fails when the event loop is stuck
     assert container["readinessProbe"]["httpGet"]["path"] == "/metrics"
     assert container["resources"]["requests"] and container["resources"]["limits"]
     env = {e["name"]: e for e in container["env"]}
