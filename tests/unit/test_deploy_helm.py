@@ -307,3 +307,57 @@ def test_api_is_optional_and_runs_the_real_api_command(version):
     assert next(v for v in pod["volumes"] if v["name"] == "config")["configMap"]["name"] == config_map
     service = one(docs, "Service", "-api")
     assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+
+
+# -- values schema, ServiceMonitor, Ingress ----------------------------------------------------------------
+
+def test_values_schema_accepts_the_defaults_and_helm_refuses_a_misspelt_value():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load((CHART / "values.yaml").read_text()), schema)
+    for wrong in ({"dashbaord": {"replicas": 1}}, {"collector": {"replicas": "two"}},
+                  {"image": {"pullPolicy": "Sometimes"}}, {"dashboard": {"cookieSecret": "short"}}):
+        with pytest.raises(Exception, match="values don't meet the specifications of the schema"):
+            render(wrong)
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_service_monitor_selects_the_collector_metrics_service(version):
+    docs = render({"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}, "interval": "15s"}})
+    monitor = one(docs, "ServiceMonitor", "collector")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"] == "kps"
+    selected = [s for s in by_kind(docs, "Service")
+                if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    assert [s["metadata"]["name"] for s in selected] == ["hulk-hulk-ops-collector-metrics"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["ports"]} and endpoint["interval"] == "15s"
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == ["ops"]
+    for doc in docs:
+        if doc["kind"] != "ServiceMonitor":  # a CRD: not in the Kubernetes schemas
+            kubernetes_validate.validate(doc, version, strict=True)
+    assert not by_kind(render(), "ServiceMonitor")
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_ingress_routes_the_dashboard_and_the_api_to_their_services(version):
+    docs = render({"api": {"enabled": True}, "ingress": {
+        "enabled": True, "host": "ops.example.com", "className": "nginx",
+        "tls": [{"hosts": ["ops.example.com"], "secretName": "ops-tls"}]}})
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    ingress = one(docs, "Ingress", "hulk")
+    (rule,) = ingress["spec"]["rules"]
+    services = {s["metadata"]["name"]: {p["name"] for p in s["spec"]["ports"]} for s in by_kind(docs, "Service")}
+    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    assert set(routes) == {"/", "/api/"} and rule["host"] == "ops.example.com"
+    for backend in routes.values():
+        assert backend["port"]["name"] in services[backend["name"]]
+    assert routes["/"]["name"].endswith("-dashboard") and routes["/api/"]["name"].endswith("-api")
+    only_dashboard = one(render({"ingress": {"enabled": True, "host": "ops.example.com"}}), "Ingress", "hulk")
+    assert [p["path"] for p in only_dashboard["spec"]["rules"][0]["http"]["paths"]] == ["/"]
+    with pytest.raises(Exception, match=r"ingress\.host is required"):
+        render({"ingress": {"enabled": True}})
