@@ -1,7 +1,8 @@
 """The ASGI app: routes, authentication, rate limit, request log and JSON errors.
 
 Handlers are plain functions run in Starlette's thread pool (the read model is a blocking Redis
-client). Every answer is JSON; errors are `{"error": {"status", "message"}}`: 400 a bad parameter,
+client). `/metrics` (no token: request counts by route template and status, no store data) is for
+Prometheus. Every answer is JSON; errors are `{"error": {"status", "message"}}`: 400 a bad parameter,
 401 no or a wrong token, 404 an unknown target or path, 429 over the rate limit (`Retry-After`),
 503 the store cannot be read. Configured secrets are replaced by `***` in every body.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -37,9 +39,21 @@ class NotFound(Exception):
     pass
 
 
+class ApiMetrics:
+    """The API's own /metrics: requests by route template (bounded) and status, and their durations."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("hulk_ops_api_requests", "API requests by route and status", ["route", "status"],
+                                registry=self.registry)
+        self.duration = Histogram("hulk_ops_api_request_duration_seconds", "API request time by route", ["route"],
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=self.registry)
+
+
 class Api:
     def __init__(self, config: Config, model: ReadModel | None = None) -> None:
         self.config = config
+        self.metrics = ApiMetrics()
         self.model = model or ReadModel(config)
         self.auth = Authenticator(config)
         self.limiter = RateLimiter(config.api.rate_per_s, config.api.burst)
@@ -54,16 +68,22 @@ class Api:
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
         return self.json(status, {"error": {"status": status, "message": message}}, headers)
 
-    def route(self, handler: Handler, public: bool = False) -> Callable[[Request], Any]:
+    def route(self, path: str, handler: Handler, public: bool = False) -> Route:
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             response = await self._answer(handler, request, public)
+            took = time.perf_counter() - started
             principal = request.scope.get("hulk_ops.principal", "anonymous" if public else None)
             log.info("api_request", method=request.method, path=request.url.path, status=response.status_code,
-                     principal=principal, ms=round((time.perf_counter() - started) * 1000, 1))
+                     principal=principal, ms=round(took * 1000, 1))
+            self.metrics.requests.labels(path, str(response.status_code)).inc()
+            self.metrics.duration.labels(path).observe(took)
             return response
 
-        return endpoint
+        return Route(path, endpoint)
+
+    async def exposition(self, _request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def _answer(self, handler: Handler, request: Request, public: bool) -> Response:
         client = request.client.host if request.client else "?"
@@ -154,13 +174,14 @@ def build_app(config: Config, model: ReadModel | None = None) -> Starlette:
         return api.error(exc.status_code, message)
 
     routes = [
-        Route("/healthz", api.route(healthz, public=True)),
-        Route("/api/v1/openapi.json", api.route(schema, public=True)),
-        Route("/api/v1/targets", api.route(list_targets)),
-        Route("/api/v1/targets/{name}", api.route(get_target)),
-        Route("/api/v1/targets/{name}/history", api.route(get_history)),
-        Route("/api/v1/incidents", api.route(list_incidents)),
-        Route("/api/v1/events", api.route(list_events)),
+        api.route("/healthz", healthz, public=True),
+        api.route("/api/v1/openapi.json", schema, public=True),
+        api.route("/api/v1/targets", list_targets),
+        api.route("/api/v1/targets/{name}", get_target),
+        api.route("/api/v1/targets/{name}/history", get_history),
+        api.route("/api/v1/incidents", list_incidents),
+        api.route("/api/v1/events", list_events),
+        Route("/metrics", api.exposition),  # Prometheus' scrape: request counts only, no store data
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 

@@ -99,6 +99,9 @@ def document() -> dict[str, Any]:
         "paths": {
             "/healthz": _get("the process is up", {"type": "object"}, public=True),
             "/api/v1/openapi.json": _get("this document", {"type": "object"}, public=True),
+            "/metrics": {"get": {"summary": "Prometheus exposition of the API's request counts", "security": [],
+                                 "responses": {"200": {"description": "text/plain; version=0.0.4",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/api/v1/targets": _get(
                 "every target's status", {"type": "object", "properties": {
                     "targets": {"type": "array", "items": _ref("TargetSummary")}, "freshness": _ref("Freshness")}},

@@ -143,6 +143,9 @@ def test_api_reads_the_store_behind_tokens(write_config, closed_port, redis_serv
         assert later["events"] == []
         assert http.get("/api/v1/events", params={"since": "yesterday"}).status_code == 400
         assert len(http.get("/api/v1/events", params={"limit": "1"}).json()["events"]) == 1
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text  # Prometheus scrapes it without a token
+        assert 'hulk_ops_api_requests_total{route="/api/v1/targets/{name}",status="404"} 1.0' in metrics
+        assert 'hulk_ops_api_requests_total{route="/api/v1/targets",status="401"} 2.0' in metrics
 
 
 def test_rate_limit_answers_429_per_token(write_config, closed_port, redis_server, user_token) -> None:

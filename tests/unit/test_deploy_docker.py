@@ -208,6 +208,8 @@ def test_compose_prometheus_loads_the_shipped_rules_and_grafana_is_provisioned(c
     (sd,) = jobs["hulk-ops-collector"]["dns_sd_configs"]
     assert sd["names"] == ["collector"] and sd["port"] == 9464
     assert "9464" in services["collector"]["command"]
+    (api,) = jobs["hulk-ops-api"]["static_configs"]
+    assert api["targets"] == ["api:8502"] and "8502" in services["api"]["command"]
     promtool = shutil.which("promtool")
     if promtool:  # Debian's prometheus package: check the config with the rules it loads, as Prometheus would
         local = {**prom_config, "rule_files": [str(ROOT / "deploy/prometheus/hulk-ops-rules.yml")]}
