@@ -31,7 +31,7 @@ class Authenticator:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.auth = config.auth
         self.static = [t.get_secret_value() for t in config.api.tokens if t.get_secret_value()]
-        self.required = bool(self.static) or config.auth.enabled or any(u.token_id for u in config.auth.users)
+        self.required = bool(self.static) or config.auth.enabled  # users (with or without tokens) or OIDC
         self.clock = clock
         self._verified: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()

@@ -114,7 +114,7 @@ def parse_limit(text: str | None, default: int, most: int) -> int:
 
 
 def event(e: Event) -> dict[str, Any]:
-    return {"id": e.id, "at": iso_ts(e.at), "stored_at": iso_ts(e.ts), **{"fields": e.fields}}
+    return {"id": e.id, "at": iso_ts(e.at), "stored_at": iso_ts(e.ts), "fields": e.fields}
 
 
 def incidents(model: ReadModel, views: list[TargetView], recent: int) -> dict[str, Any]:
