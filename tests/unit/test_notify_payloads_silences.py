@@ -157,3 +157,30 @@ def test_webhooks_get_the_incidents_their_match_takes_and_every_later_notice_of_
     assert names(notifier.routed(cache)) == ["all"]
     with pytest.raises(ConfigError, match="severities"):
         parse_config(ROUTES.replace("[critical]", "[page]"))
+
+
+def test_alertmanager_repeats_come_every_resend_s_and_not_behind_a_backlog() -> None:
+    from hulk_ops.collectors.notify.service import Notifier
+    from hulk_ops.collectors.notify.tracker import IncidentTracker, Policy
+    from hulk_ops.collectors.telemetry import CollectorMetrics
+
+    config = parse_config("""
+notify:
+  webhooks:
+    - {name: am, url: "http://127.0.0.1:9/api/v2/alerts", format: alertmanager, resend_s: 10}
+    - {name: chat, url: "http://127.0.0.1:9/chat"}
+targets:
+  - {name: db, kind: postgres, url: "postgresql://h/x"}
+""")
+    notifier = Notifier(config, CollectorMetrics(), "r1", store=object())  # type: ignore[arg-type]
+    notifier.tracker = IncidentTracker({"db": []}, Policy(0, 0))
+    never = lambda _name: False  # noqa: E731
+    opened = notifier.tracker.step({"db": "down"}, 0.0)
+    assert notifier._repeats(opened, 0.0, never) == []
+    assert notifier._repeats([], 9.0, never) == []
+    ((webhook, repeat),) = notifier._repeats([], 10.5, never)  # only the Alertmanager webhook
+    assert (webhook.name, repeat.event, repeat.status) == ("am", "repeat", "down")
+    notifier.outbox = {"am": 2}
+    assert notifier._repeats([], 30.0, never) == []  # its queue is not empty: nothing more to queue
+    notifier.outbox = {"am": 0}
+    assert len(notifier._repeats([], 30.0, never)) == 1

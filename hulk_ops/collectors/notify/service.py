@@ -156,6 +156,8 @@ class Notifier:
         due = []
         for notice in self.tracker.repeats(now, silenced):
             for webhook in self.recipients(notice, hooks):
+                if self.outbox.get(webhook.name, 0) > 0:
+                    continue  # messages wait (the receiver fails): a re-post would only queue behind them
                 key = (webhook.name, notice.incident_id)
                 if now - self.posted.setdefault(key, now) >= webhook.resend_s:
                     self.posted[key] = now
