@@ -106,7 +106,7 @@ class Api:
         except NotFound as exc:
             return self.error(404, str(exc))
         except StoreUnavailable as exc:
-            return self.error(503, f"the store cannot be read: {exc}", {"Retry-After": "5"})
+            return self.error(503, str(exc), {"Retry-After": "5"})  # "cannot read the store at <where>: <error>"
         return self.json(200, body)
 
     def _limited(self, wait: float) -> Response:

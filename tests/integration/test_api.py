@@ -169,7 +169,7 @@ def test_store_down_is_a_503_with_a_message(write_config, closed_port, store_pre
     with served(config) as base:
         answer = httpx.get(f"{base}/api/v1/targets", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert answer.status_code == 503
-        assert answer.json()["error"]["message"].startswith("the store cannot be read: cannot read the store at")
+        assert answer.json()["error"]["message"].startswith(f"cannot read the store at redis://127.0.0.1:{closed_port}/0:")
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
 
 
