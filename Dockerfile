@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
-# hulk-ops: one image, two roles. The command picks the role:
+# hulk-ops: one image, three roles. The command picks the role:
 #   docker run IMAGE                                   -> collect (the default)
 #   docker run IMAGE dashboard --host 0.0.0.0          -> the Streamlit dashboard
+#   docker run IMAGE api --host 0.0.0.0                -> the read-only JSON API (port 8502)
 # Config: mount a YAML file at /etc/hulk-ops/config.yaml (or set HULK_OPS_CONFIG); secrets come in as
 # environment variables referenced from it as ${NAME}.
 
@@ -35,9 +36,9 @@ ENV PATH=/app/.venv/bin:$PATH \
     HOME=/home/hulk
 USER 10001:10001
 WORKDIR /home/hulk
-# 9464: the collector's /metrics; 8501: the dashboard
-EXPOSE 9464 8501
-# checks whichever role runs: /metrics of the collector, /_stcore/health of the dashboard
+# 9464: the collector's /metrics; 8501: the dashboard; 8502: the API
+EXPOSE 9464 8501 8502
+# checks whichever role runs: /healthz of the collector (its event loop runs), /_stcore/health of the dashboard, /healthz of the API
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "hulk_ops.entrypoints.healthcheck"]
 ENTRYPOINT ["hulk-ops"]

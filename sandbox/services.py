@@ -40,6 +40,7 @@ PACKAGES = {
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
+    "prometheus-alertmanager": "prometheus-alertmanager",
     "chromium": "chromium",
     "nginx": "nginx-light",  # tests/integration/test_origin_proxy.py runs deploy/proxy/nginx.conf
 }
@@ -228,6 +229,20 @@ class Services:
         ], data)
         wait_port(port, 30, proc, "prometheus")
         return self._remember(Endpoint(f"prometheus-{port}", f"http://{LOOPBACK}:{port}", port, True, proc, data))
+
+    def alertmanager(self, config_yaml: str, port: int | None = None) -> Endpoint:
+        """A private Alertmanager (Debian's prometheus-alertmanager, no cluster listener), always started here."""
+        binary = self._binary("prometheus-alertmanager")
+        port = port or free_port()
+        data = self._dir(f"alertmanager-{port}")
+        config = data / "alertmanager.yml"
+        config.write_text(config_yaml, encoding="utf-8")
+        proc = self._spawn(f"alertmanager-{port}", [
+            binary, f"--config.file={config}", f"--storage.path={data / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address=", "--log.level=warn",
+        ], data)
+        wait_port(port, 30, proc, "alertmanager")
+        return self._remember(Endpoint(f"alertmanager-{port}", f"http://{LOOPBACK}:{port}", port, True, proc, data))
 
     def core(self) -> dict[str, Endpoint]:
         return {"redis": self.redis(), "postgres": self.postgres(), "nats": self.nats()}

@@ -158,8 +158,8 @@ def _check_kinds(config: Config) -> None:
 def _forget_series(metrics: Any, job: Job) -> None:
     """A removed target's labelled children leave /metrics (its history stays in the store)."""
     kind = job.settings.kind
-    for gauge, labels in ((metrics.target_up, (job.name, kind)), (metrics.target_status, (job.name, kind)),
-                          (metrics.probe_interval, (job.name, kind)), (metrics.duration, (job.name, kind)),
+    metrics.target_state.remove(job.name, kind)
+    for gauge, labels in ((metrics.last_duration, (job.name, kind)), (metrics.probe_interval, (job.name, kind)),
                           (metrics.slo_objective, (job.name, kind)),
                           (metrics.breaker_open, (job.name,))):
         with contextlib.suppress(KeyError):

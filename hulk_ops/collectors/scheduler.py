@@ -27,7 +27,7 @@ from hulk_ops.collectors.breaker import TargetBreaker
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.collectors.writer import BufferedWriter
 from hulk_ops.core.config import TargetSettings
-from hulk_ops.core.model import STATUS_CODE, ProbeResult, StateChange, iso, utcnow
+from hulk_ops.core.model import ProbeResult, StateChange, iso, utcnow
 from hulk_ops.observe import tracing
 from hulk_ops.probes.base import Probe
 
@@ -65,14 +65,13 @@ class Job:
 class JobSeries:
     """A job's labelled metric children: `.labels()` is a dict lookup under a lock, five of them per probe."""
 
-    __slots__ = ("breaker_open", "duration", "kind", "metrics", "name", "probes", "target_status", "target_up")
+    __slots__ = ("breaker_open", "duration", "kind", "last_duration", "metrics", "name", "probes")
 
     def __init__(self, metrics: CollectorMetrics, name: str, kind: str) -> None:
         self.metrics, self.name, self.kind = metrics, name, kind
         self.probes: dict[str, Any] = {}  # by status, created when first seen (as `.labels()` would)
-        self.duration = metrics.duration.labels(name, kind)
-        self.target_up = metrics.target_up.labels(name, kind)
-        self.target_status = metrics.target_status.labels(name, kind)
+        self.duration = metrics.duration.labels(kind)
+        self.last_duration = metrics.last_duration.labels(name, kind)
         self.breaker_open = metrics.breaker_open.labels(name)
 
 
@@ -123,6 +122,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, float, Job | Periodic]] = []
         self._seq = 0
         self._wake: asyncio.Event | None = None  # set by replace_jobs (and stop) while run() waits
+        self.ticked_at: float | None = None  # monotonic time of the last 1 s tick: the loop runs (/healthz)
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -235,8 +235,11 @@ class Scheduler:
                     started = time.perf_counter()
                     result = await self.probe_job(job)
                     if result is None:  # a subclass decided at the real start not to run (sharding)
+                        self.metrics.target_state.remove(job.name, job.settings.kind)  # another replica reports it
                         return
-                    self.series(job).duration.observe(time.perf_counter() - started)
+                    series, took = self.series(job), time.perf_counter() - started
+                    series.duration.observe(took)
+                    series.last_duration.set(took)
                     if cycle.is_recording():
                         tracing.annotate(cycle, lag_s=round(lag, 4), status=result.status)
                     self.record(job, result)
@@ -309,8 +312,7 @@ class Scheduler:
         if counter is None:
             counter = series.probes[result.status] = self.metrics.probes.labels(job.name, kind, result.status)
         counter.inc()
-        series.target_up.set(0 if result.status == "down" else 1)
-        series.target_status.set(STATUS_CODE[result.status])
+        self.metrics.target_state.set(job.name, kind, result.status, job.settings.interval_s)
         series.breaker_open.set(1 if job.breaker.is_open else 0)
         self.metrics.last_cycle.set(self.last_probe_at)
         change = None
@@ -330,7 +332,9 @@ class Scheduler:
 
     async def _lag_ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.ticked_at = time.monotonic()
             await asyncio.sleep(1.0)
+            self.ticked_at = time.monotonic()
             self.metrics.cycle_lag.set(self._window_lag)
             self.current_lag = self._window_lag
             self.max_lag = max(self.max_lag, self._window_lag)

@@ -18,7 +18,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from prometheus_client import start_http_server
 
 from hulk_ops.core.config import Config
 from hulk_ops.entrypoints.bootstrap import Collector, build_collector, replica_id
@@ -64,7 +63,10 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         collector.notifier = Notifier(config, collector.metrics, replica)
     server = None
     if metrics_port is not None:
-        server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=collector.metrics.registry)
+        from hulk_ops.collectors import metrics_server
+
+        server, _thread = metrics_server.serve(collector.metrics.registry, metrics_host, metrics_port,
+                                               lambda: collector.scheduler.ticked_at)
     collector.metrics.targets_owned.labels(replica).set(0 if sharding else len(collector.scheduler.jobs))
     for job in collector.scheduler.jobs:
         collector.metrics.probe_interval.labels(job.name, job.settings.kind).set(job.interval_s)

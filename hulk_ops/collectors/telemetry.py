@@ -1,10 +1,82 @@
-"""The collector's own Prometheus metrics. A fresh `CollectorMetrics(registry)` per test."""
+"""The collector's own Prometheus metrics. A fresh `CollectorMetrics(registry)` per test.
+
+Per target there are a handful of series (state x4, last duration, interval, breaker, probe counts);
+the duration histogram is per kind, so 10,000 targets do not make 170,000 bucket series.
+"""
 
 from __future__ import annotations
 
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from importlib import metadata
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from hulk_ops.core.model import STALE_INTERVALS
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+STATES = ("up", "degraded", "down", "stale")
+
+
+def version() -> str:
+    try:
+        return metadata.version("hulk-ops")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class TargetStates(Collector):
+    """`hulk_ops_target_state{target,kind,state}`: 1 for the target's current state, 0 for the other three.
+
+    The state is the latest probe's status, or `stale` when that result is older than
+    `STALE_INTERVALS` intervals (the scheduler is stuck, or the target moved to another replica);
+    it is worked out when scraped, so a collector that stops probing shows it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._latest: dict[tuple[str, str], tuple[str, float, float]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def set(self, target: str, kind: str, status: str, interval_s: float) -> None:
+        with self._lock:
+            self._latest[(target, kind)] = (status, self._clock(), interval_s)
+
+    def remove(self, target: str, kind: str) -> None:
+        with self._lock:
+            self._latest.pop((target, kind), None)
+
+    def state(self, target: str, kind: str) -> str | None:
+        with self._lock:
+            entry = self._latest.get((target, kind))
+        if entry is None:
+            return None
+        status, at, interval_s = entry
+        return "stale" if self._clock() - at > STALE_INTERVALS * interval_s else status
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        with self._lock:
+            keys = list(self._latest)
+        for target, kind in keys:
+            current = self.state(target, kind)
+            if current is None:
+                continue
+            for state in STATES:
+                family.add_metric([target, kind, state], 1.0 if state == current else 0.0)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("hulk_ops_target_state", "1 for the target's current state (up, degraded, down, "
+                                 "stale), 0 for the others", labels=["target", "kind", "state"])
 
 
 class CollectorMetrics:
@@ -12,16 +84,15 @@ class CollectorMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.probes = Counter("hulk_ops_probes", "Probe results by status", ["target", "kind", "status"], registry=r)
-        self.duration = Histogram(
-            "hulk_ops_probe_duration_seconds", "Wall time of one probe check", ["target", "kind"],
-            buckets=DURATION_BUCKETS, registry=r,
-        )
-        self.target_up = Gauge(
-            "hulk_ops_target_up", "1 when the target's latest status is up or degraded", ["target", "kind"], registry=r
-        )
-        self.target_status = Gauge(
-            "hulk_ops_target_status", "Latest status code: 0 up, 1 degraded, 2 down", ["target", "kind"], registry=r
-        )
+        self.build_info = Gauge("hulk_ops_build_info", "hulk-ops' version and Python's (always 1)",
+                                ["version", "python"], registry=r)
+        self.build_info.labels(version(), platform.python_version()).set(1)
+        self.duration = Histogram("hulk_ops_probe_duration_seconds", "Wall time of one probe check, per kind",
+                                  ["kind"], buckets=DURATION_BUCKETS, registry=r)
+        self.last_duration = Gauge("hulk_ops_probe_last_duration_seconds", "Wall time of the target's latest probe",
+                                   ["target", "kind"], registry=r)
+        self.target_state = TargetStates()
+        r.register(self.target_state)
         self.breaker_open = Gauge("hulk_ops_breaker_open", "1 while the target's circuit breaker is open",
                                   ["target"], registry=r)
         self.cycle_lag = Gauge("hulk_ops_cycle_lag_seconds",

@@ -27,6 +27,7 @@ from pydantic import (
 
 from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
+from hulk_ops.core.api_config import ApiSettings
 from hulk_ops.core.discovery_config import DiscoverySettings
 from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
 from hulk_ops.core.view_config import CostSettings, RadarSettings, SloSettings, TargetSlo
@@ -161,6 +162,7 @@ class TargetSettings(Strict):
     origin: str | None = Field(None, description="set by discovery, e.g. 'kubernetes: hulk-prod/cache' "
                                "(None: written in the config file)")
     slo: TargetSlo | None = None
+    runbook_url: str | None = Field(None, description="linked from this target's notifications")
 
     @field_validator("rules")
     @classmethod
@@ -213,6 +215,7 @@ class Config(Strict):
     notify: NotifySettings = NotifySettings()
     silences: list[SilenceSettings] = []
     discovery: DiscoverySettings = DiscoverySettings()
+    api: ApiSettings = ApiSettings()
 
     def target(self, name: str) -> TargetSettings:
         for target in self.targets:
@@ -229,7 +232,7 @@ class Config(Strict):
         return rules_mod.RuleSet.for_target(target.kind, self.rules.get(target.kind, []), target.rules)
 
     def secrets(self) -> list[str]:
-        out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets()]
+        out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets(), *self.api.secrets()]
         for target in self.targets:
             out.extend(target.secrets())
         if self.store.sentinel is not None:

@@ -17,6 +17,7 @@ Status = Literal["up", "degraded", "down"]
 STATUSES: tuple[Status, ...] = ("up", "degraded", "down")
 # Compact codes used by the packed history; "stale" is never stored, only derived when reading.
 STATUS_CODE: dict[str, int] = {"up": 0, "degraded": 1, "down": 2}
+STALE_INTERVALS = 3  # a latest result older than this many intervals is stale
 CODE_STATUS: dict[int, Status] = {v: k for k, v in STATUS_CODE.items()}  # type: ignore[misc]
 
 PUBLIC_FIELDS = ("target", "kind", "status", "latency_ms", "version", "metrics", "error", "observed_at")

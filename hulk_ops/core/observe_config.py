@@ -11,13 +11,17 @@
       webhooks:
         - {name: oncall, url: "https://hooks.slack.com/services/${SLACK_PATH}", format: slack}
         - {name: am, url: "http://127.0.0.1:9093/api/v2/alerts", format: alertmanager,
-           headers: {authorization: "Bearer ${AM_TOKEN}"}}
+           headers: {authorization: "Bearer ${AM_TOKEN}"}, resend_s: 60}   # re-posted while open
+        - {name: payments, url: ..., match: {labels: {team: payments}, kinds: [postgres], severities: [critical]}}
+      runbook_url: https://wiki.example/runbooks/hulk-ops   # default; a target's own `runbook_url` wins
     silences:                        # maintenance windows (the dashboard adds more, kept in Redis)
       - {targets: [orders-db], start: 2025-06-01T22:00:00Z, end: 2025-06-01T23:00:00Z,
          author: ana, reason: "minor version upgrade"}
       - {selector: {env: staging}, start: ..., end: ..., author: ..., reason: ...}
 
 Target names in `silences[].targets` must exist (checked by `hulk_ops.core.config.parse_config`).
+A webhook with `match` gets the incidents whose root cause matches (labels, kind, severity), and then
+every later notice of those incidents (their resolve included), whatever their severity by then.
 """
 
 from __future__ import annotations
@@ -49,12 +53,28 @@ class TelemetrySettings(_Strict):
         return [v.get_secret_value() for v in self.headers.values() if v.get_secret_value()]
 
 
+class WebhookMatch(_Strict):
+    """Which incidents a webhook gets, by their root cause: every given condition must hold (none: all)."""
+
+    labels: dict[str, str] = Field(default_factory=dict, description="the root target's labels include these")
+    kinds: list[str] = Field(default_factory=list, description="the root target is of one of these kinds")
+    severities: list[Literal["critical", "warning"]] = Field(default_factory=list)
+
+    def matches(self, labels: dict[str, str], kind: str, severity: str | None) -> bool:
+        return (all(labels.get(k) == v for k, v in self.labels.items())
+                and (not self.kinds or kind in self.kinds)
+                and (not self.severities or severity in self.severities))
+
+
 class WebhookSettings(_Strict):
     name: str = Field(pattern=NAME)
     url: SecretStr  # Slack-style webhook URLs carry their token in the path
     format: Literal["generic", "slack", "alertmanager"] = "generic"
     headers: dict[str, SecretStr] = {}
     timeout_s: float = Field(5.0, gt=0, le=60)
+    resend_s: float = Field(60.0, ge=1, le=3600, description="alertmanager: open incidents are posted again this "
+                            "often; each alert ends 4x this long after its last post unless posted again")
+    match: WebhookMatch = WebhookMatch()
 
     @model_validator(mode="after")
     def _http_url(self) -> WebhookSettings:
@@ -85,6 +105,8 @@ class NotifySettings(_Strict):
     outbox_max: int = Field(10_000, ge=10, description="undelivered messages kept per webhook (oldest dropped)")
     log_max: int = Field(1_000, ge=10, description="delivery log entries kept")
     dashboard_url: str | None = Field(None, description="linked from notifications")
+    runbook_url: str | None = Field(None, description="linked from notifications of targets without their own "
+                                    "`runbook_url`")
 
     @model_validator(mode="after")
     def _unique_names(self) -> NotifySettings:

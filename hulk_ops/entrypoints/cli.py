@@ -96,6 +96,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from hulk_ops.api.app import serve
+    from hulk_ops.observe import logs
+
+    config = _load(args)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port: {args.port} is not a TCP port (1-65535)")
+    logs.configure(args.log_level, secrets=config.secrets())
+    serve(config, host=args.host, port=args.port, log_level=args.log_level)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from sandbox.demo import run_demo
 
@@ -164,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--watch-config", action="store_true",
                       help="reload the config when its file changes (SIGHUP always reloads)")
     dash.set_defaults(func=cmd_dashboard)
+
+    api = sub.add_parser("api", help="serve the read-only JSON API (targets, incidents, events) until SIGTERM")
+    _config_arg(api)
+    api.add_argument("--port", type=int, default=8502)
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    api.set_defaults(func=cmd_api)
 
     demo = sub.add_parser("demo", help="start a live sandbox (servers, simulators, collector, dashboard)")
     demo.add_argument("--port", type=int, default=8501)

@@ -1,9 +1,9 @@
 """`python -m hulk_ops.entrypoints.healthcheck`: exit 0 when this container's role answers (the image's HEALTHCHECK).
 
-The role is read from PID 1's command line (the image runs `hulk-ops collect ...` or
+The role is read from PID 1's command line (the image runs `hulk-ops collect ...`, `hulk-ops api ...` or
 `hulk-ops dashboard ...`, which serves Streamlit in the same process; `python -m dashboard.serve ...` and
-`streamlit run ...` are recognised too): the collector must serve
-/metrics, the dashboard must answer Streamlit's /_stcore/health. `--pid`, `--url` for tests.
+`streamlit run ...` are recognised too): the collector's /healthz must say its event loop runs, the API
+must serve its /healthz, the dashboard must answer Streamlit's /_stcore/health. `--pid`, `--url` for tests.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_PORTS = {"collect": 9464, "dashboard": 8501}
+DEFAULT_PORTS = {"collect": 9464, "dashboard": 8501, "api": 8502}
 
 
 def _option(argv: Sequence[str], name: str) -> str | None:
@@ -32,7 +32,10 @@ def health_url(argv: Sequence[str]) -> str | None:
     """The URL that says whether the process started with `argv` is healthy (None: not a hulk-ops role)."""
     if "collect" in argv:
         port = _option(argv, "--metrics-port") or DEFAULT_PORTS["collect"]
-        return f"http://127.0.0.1:{port}/metrics"
+        return f"http://127.0.0.1:{port}/healthz"  # 503 when the event loop is stuck (/metrics still answers)
+    if "api" in argv:
+        port = _option(argv, "--port") or DEFAULT_PORTS["api"]
+        return f"http://127.0.0.1:{port}/healthz"
     if "dashboard" in argv:
         port = _option(argv, "--port") or DEFAULT_PORTS["dashboard"]
         return f"http://127.0.0.1:{port}/_stcore/health"
@@ -68,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"unhealthy: cannot read the command line of pid {args.pid}: {exc}", file=sys.stderr)
             return 1
     if url is None:
-        print(f"unhealthy: pid {args.pid} is neither `hulk-ops collect` nor `hulk-ops dashboard`", file=sys.stderr)
+        print(f"unhealthy: pid {args.pid} is not `hulk-ops collect`, `hulk-ops api` or `hulk-ops dashboard`",
+              file=sys.stderr)
         return 1
     ok, detail = check(url)
     print(("healthy: " if ok else "unhealthy: ") + detail, file=sys.stdout if ok else sys.stderr)

@@ -74,6 +74,8 @@ async def test_collector_writes_latest_history_events_and_metrics(
     assert not [e for e in events if e.fields["target"] in ("cache", "db", "bus")]  # first "up" is not news
     assert 'hulk_ops_probes_total{kind="redis",status="up",target="cache"}' in metrics_text
     assert 'hulk_ops_probe_duration_seconds_bucket{kind="nats",le=' in metrics_text
+    assert 'hulk_ops_target_state{kind="nats",state="down",target="gone"} 1.0' in metrics_text
+    assert 'hulk_ops_probe_last_duration_seconds{kind="redis",target="cache"}' in metrics_text
     assert 'hulk_ops_breaker_open{target="hole"}' in metrics_text
     assert "hulk_ops_cycle_lag_seconds" in metrics_text
     heartbeat = model.collectors()

@@ -64,7 +64,7 @@ async def test_one_notification_per_incident_and_one_resolve(restartable_redis, 
         slack = webhook_receiver.bodies("/slack")[0]
         assert slack["text"].startswith(":rotating_light: DOWN: dep is down (+3 dependents")
         am = webhook_receiver.bodies("/am")[0]
-        assert am["status"] == "firing" and am["alerts"][0]["labels"]["target"] == "dep"
+        assert [a["labels"]["target"] for a in am] == ["dep"] and am[0]["endsAt"] > am[0]["startsAt"]
         slack_request = next(r for r in opens if r.path == "/slack")
         assert slack_request.headers["X-Token"] == "canary-header-secret"
         assert slack_request.headers["X-Hulk-Ops-Message-Id"].startswith(generic["incident"]["id"])
@@ -76,7 +76,8 @@ async def test_one_notification_per_incident_and_one_resolve(restartable_redis, 
         assert sorted(r.path for r in resolves) == ["/am", "/generic", "/slack"]
         body = next(r.body for r in resolves if r.path == "/generic")
         assert (body["event"], body["incident"]["id"]) == ("resolve", generic["incident"]["id"])
-        assert next(r.body for r in resolves if r.path == "/am")["status"] == "resolved"
+        (am_resolve,) = next(r.body for r in resolves if r.path == "/am")
+        assert am_resolve["labels"] == am[0]["labels"] and am_resolve["endsAt"] < am[0]["endsAt"]
         (beat,) = model.collectors()
         assert beat.info["notify_leader"] is True and beat.info["store_write_ms_p50"] > 0
         assert beat.info["cycle_lag_s"] >= 0 and beat.info["notify_outbox"] == {"generic": 0, "slack": 0, "am": 0}
@@ -207,3 +208,25 @@ async def test_delivery_backs_off_keeps_order_gives_up_on_4xx_and_bounds_the_out
            await store.redis.xrange(NotifyKeys(store_prefix).log)]
     assert log == [("m2", "retry")] * 3 + [("m2", "gave_up"), ("m3", "delivered")]
     await store.close()
+
+
+async def test_webhooks_get_only_the_incidents_their_match_takes(webhook_receiver, write_config, closed_port) -> None:
+    url = f"tcp://127.0.0.1:{closed_port}"
+    config = load_config(write_config(
+        [{"name": "orders-db", "kind": "tcp", "url": url, "interval_s": 0.5, "labels": {"team": "payments"}},
+         {"name": "search", "kind": "tcp", "url": url, "interval_s": 0.5, "labels": {"team": "core"}}],
+        collector=FAST, notify={"group_wait_s": 0.5, "evaluate_s": 0.2, "webhooks": [
+            {"name": "all", "url": webhook_receiver.url("/all")},
+            {"name": "payments", "url": webhook_receiver.url("/payments"), "match": {"labels": {"team": "payments"}}},
+            {"name": "warnings", "url": webhook_receiver.url("/warnings"), "match": {"severities": ["warning"]}}]}))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_collector(config, metrics_port=None, stop=stop))
+    try:
+        assert await await_for(lambda: len(webhook_receiver.bodies("/all")) >= 2, 10)
+        await asyncio.sleep(1.0)  # anything misrouted would have arrived by now
+        assert sorted(b["incident"]["root"] for b in webhook_receiver.bodies("/all")) == ["orders-db", "search"]
+        assert [b["incident"]["root"] for b in webhook_receiver.bodies("/payments")] == ["orders-db"]
+        assert webhook_receiver.bodies("/warnings") == []  # both are down: critical
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -124,7 +124,7 @@ def firing(base: str) -> list[dict[str, str]]:
 def test_real_prometheus_loads_the_rules_and_fires_for_a_dead_target(stack) -> None:
     base = stack["url"]
     groups = api(base, "/api/v1/rules")["data"]["groups"]
-    assert {g["name"] for g in groups} == {"hulk-ops.recording", "hulk-ops.alerts"}
+    assert {g["name"] for g in groups} == {"hulk-ops.recording", "hulk-ops.slo", "hulk-ops.alerts"}
     assert all(r["health"] in ("ok", "unknown") for g in groups for r in g["rules"])  # unknown: not evaluated yet
 
     def target_down() -> list[dict[str, str]]:
@@ -184,3 +184,19 @@ def test_every_grafana_query_runs_on_the_real_prometheus(stack) -> None:
     assert results["Targets down"][0]["value"][1] == "1"
     assert results["Store writable"][0]["value"][1] == "0"
     assert {r["metric"]["status"] for r in results["Probes per second by status"]} == {"up", "down"}
+
+
+def test_promql_reads_target_state_and_build_info_from_a_real_scrape(stack) -> None:
+    base = stack["url"]
+
+    def value(query: str) -> list[dict[str, Any]]:
+        return api(base, "/api/v1/query", query=query)["data"]["result"]
+
+    assert wait_for(lambda: value('hulk_ops_target_state{target="dead"} == 1'), 20, 0.5)
+    states = {r["metric"]["target"]: r["metric"]["state"] for r in value("hulk_ops_target_state == 1")}
+    assert states == {"dead": "down", "live": "up"}  # one state each, the others 0
+    assert len(value('hulk_ops_target_state{target="dead"}')) == 4
+    (info,) = value("hulk_ops_build_info")
+    assert info["metric"]["version"] and info["metric"]["python"].count(".") == 2
+    assert {r["metric"]["kind"] for r in value("hulk_ops_probe_duration_seconds_count")} == {"redis", "tcp"}
+    assert {r["metric"]["target"] for r in value("hulk_ops_probe_last_duration_seconds")} == {"dead", "live"}

@@ -90,7 +90,7 @@ def test_collector_deployment_runs_collect_non_root_with_probes_and_resources(do
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] != 0
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert container["livenessProbe"]["httpGet"]["path"] == "/metrics"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"  # fails when the event loop is stuck
     assert container["readinessProbe"]["httpGet"]["path"] == "/metrics"
     assert container["resources"]["requests"] and container["resources"]["limits"]
     env = {e["name"]: e for e in container["env"]}
@@ -233,3 +233,131 @@ def test_rules_are_derived_from_the_clients_own_routes():
         k8s_access.Rule("apps", "deployments/scale", "patch")
     assert k8s_access.rule_for("CoreV1Api.list_namespaced_event") == k8s_access.Rule("", "events", "list")
     assert k8s_access.rule_for("VersionApi.get_code") is None  # /version: readable by every client
+
+
+# -- OIDC secrets and the optional API -------------------------------------------------------------------
+
+OIDC_TOML = """[auth]
+redirect_uri = "https://ops.example/oauth2callback"
+cookie_secret = "a-cookie-secret-of-at-least-32-characters"
+client_id = "hulk-ops"
+client_secret = "oidc-client-secret-canary"
+server_metadata_url = "https://idp.example/.well-known/openid-configuration"
+"""
+
+
+def oidc_values(**oidc) -> dict:
+    return {"config": {"store": {"redis_url": "redis://redis:6379/0"}, "targets": TARGETS,
+                       "auth": {"oidc": {"roles_claim": "groups"}}},
+            "dashboard": {"oidc": oidc}}
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_oidc_secrets_toml_is_mounted_where_streamlit_reads_it(version):
+    import tomllib
+
+    from hulk_ops.dashboard.launch import _streamlit_files
+
+    for oidc, secret_name in (({"existingSecret": "hulk-oidc", "key": "oidc.toml"}, "hulk-oidc"),
+                              ({"secretsToml": OIDC_TOML}, "hulk-hulk-ops-oidc")):
+        docs = render(oidc_values(**oidc))
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+        pod = one(docs, "Deployment", "dashboard")["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "oidc")
+        assert volume["secret"]["secretName"] == secret_name
+        assert volume["secret"]["items"] == [{"key": oidc.get("key", "secrets.toml"), "path": "secrets.toml"}]
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "oidc")
+        home = next(e["value"] for e in container["env"] if e["name"] == "HOME")
+        assert mount["readOnly"] and mount["subPath"] == "secrets.toml"
+        assert Path(mount["mountPath"]) in _streamlit_files("secrets.toml", {"HOME": home})  # what Streamlit reads
+        tmp = next(m for m in container["volumeMounts"] if m["name"] == "tmp")
+        assert mount["mountPath"].startswith(tmp["mountPath"] + "/")  # the rest of ~/.streamlit stays writable
+    created = one(docs, "Secret", "oidc")
+    assert tomllib.loads(created["stringData"]["secrets.toml"])["auth"]["client_id"] == "hulk-ops"
+    assert "oidc-client-secret-canary" not in yaml.safe_dump(by_kind(docs, "ConfigMap") + by_kind(docs, "Deployment"))
+    assert not [v for v in one(render(), "Deployment", "dashboard")["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "oidc"]
+
+
+def test_oidc_configured_without_its_secret_refuses_to_render():
+    with pytest.raises(Exception, match=r"dashboard\.oidc\.existingSecret"):
+        render(oidc_values())
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_api_is_optional_and_runs_the_real_api_command(version):
+    from hulk_ops.entrypoints.cli import build_parser
+
+    assert not [d for d in render() if "-api" in d["metadata"]["name"]]
+    docs = render({"api": {"enabled": True, "port": 8600}})
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    deploy = one(docs, "Deployment", "-api")
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.command, args.config, args.host, args.port) == ("api", "/etc/hulk-ops/config.yaml", "0.0.0.0", 8600)
+    assert container["ports"][0]["containerPort"] == 8600
+    assert container["livenessProbe"]["httpGet"]["path"] == container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["automountServiceAccountToken"] is False and container["securityContext"]["readOnlyRootFilesystem"]
+    assert container["envFrom"][0]["secretRef"]["name"] == one(docs, "Secret", "env")["metadata"]["name"]
+    config_map = one(docs, "ConfigMap", "config")["metadata"]["name"]
+    assert next(v for v in pod["volumes"] if v["name"] == "config")["configMap"]["name"] == config_map
+    service = one(docs, "Service", "-api")
+    assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+
+
+# -- values schema, ServiceMonitor, Ingress ----------------------------------------------------------------
+
+def test_values_schema_accepts_the_defaults_and_helm_refuses_a_misspelt_value():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(yaml.safe_load((CHART / "values.yaml").read_text()), schema)
+    for wrong in ({"dashbaord": {"replicas": 1}}, {"collector": {"replicas": "two"}},
+                  {"image": {"pullPolicy": "Sometimes"}}, {"dashboard": {"cookieSecret": "short"}}):
+        with pytest.raises(Exception, match="values don't meet the specifications of the schema"):
+            render(wrong)
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_service_monitor_selects_the_collector_metrics_service(version):
+    docs = render({"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}, "interval": "15s"}})
+    monitor = one(docs, "ServiceMonitor", "collector")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["metadata"]["labels"]["release"] == "kps"
+    selected = [s for s in by_kind(docs, "Service")
+                if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    assert [s["metadata"]["name"] for s in selected] == ["hulk-hulk-ops-collector-metrics"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["ports"]} and endpoint["interval"] == "15s"
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == ["ops"]
+    for doc in docs:
+        if doc["kind"] != "ServiceMonitor":  # a CRD: not in the Kubernetes schemas
+            kubernetes_validate.validate(doc, version, strict=True)
+    assert not by_kind(render(), "ServiceMonitor")
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_ingress_routes_the_dashboard_and_the_api_to_their_services(version):
+    docs = render({"api": {"enabled": True}, "ingress": {
+        "enabled": True, "host": "ops.example.com", "className": "nginx",
+        "tls": [{"hosts": ["ops.example.com"], "secretName": "ops-tls"}]}})
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    ingress = one(docs, "Ingress", "hulk")
+    (rule,) = ingress["spec"]["rules"]
+    services = {s["metadata"]["name"]: {p["name"] for p in s["spec"]["ports"]} for s in by_kind(docs, "Service")}
+    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    assert set(routes) == {"/", "/api/"} and rule["host"] == "ops.example.com"
+    for backend in routes.values():
+        assert backend["port"]["name"] in services[backend["name"]]
+    assert routes["/"]["name"].endswith("-dashboard") and routes["/api/"]["name"].endswith("-api")
+    only_dashboard = one(render({"ingress": {"enabled": True, "host": "ops.example.com"}}), "Ingress", "hulk")
+    assert [p["path"] for p in only_dashboard["spec"]["rules"][0]["http"]["paths"]] == ["/"]
+    with pytest.raises(Exception, match=r"ingress\.host is required"):
+        render({"ingress": {"enabled": True}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hulk_ops.collectors.notify import payloads
@@ -38,16 +40,27 @@ def test_slack_body_is_an_incoming_webhook_message() -> None:
     assert body["blocks"][2]["elements"][-1]["text"] == "<http://ops:8501|dashboard>"
 
 
-def test_alertmanager_body_fires_then_resolves_the_same_alert() -> None:
-    firing = payloads.render(OPEN, "alertmanager", MEMBERS, "m", None)
-    resolved = payloads.render(RESOLVE, "alertmanager", MEMBERS, "m", None)
-    assert firing["version"] == "4" and firing["status"] == "firing" and resolved["status"] == "resolved"
-    (alert,) = firing["alerts"]
-    assert alert["labels"] == {"alertname": "HulkOpsIncident", "target": "db", "kind": "postgres",
-                               "severity": "critical", "incident_id": "db-1700000000000"}
-    assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["startsAt"] == "2023-11-14T22:13:20Z"
-    assert resolved["alerts"][0]["endsAt"] == "2023-11-14T22:23:20Z"
-    assert resolved["alerts"][0]["fingerprint"] == alert["fingerprint"]
+def test_alertmanager_body_is_a_list_of_postable_alerts_resolved_with_the_same_labels() -> None:
+    (alert,) = payloads.render(OPEN, "alertmanager", MEMBERS, "m", "http://ops:8501", "https://wiki/db", 240.0)
+    assert alert["labels"] == {"alertname": "HulkOpsIncident", "target": "db", "root_cause": "db",
+                               "kind": "postgres", "severity": "critical", "incident_id": "db-1700000000000"}
+    assert alert["startsAt"] == "2023-11-14T22:13:20Z" and alert["endsAt"] == "2023-11-14T22:17:50Z"  # at + hold
+    assert alert["annotations"]["runbook_url"] == "https://wiki/db" and alert["generatorURL"] == "http://ops:8501"
+    assert alert["annotations"]["description"] == "db (postgres) is down: connection refused (10.0.0.5:5432)"
+    resolve = dataclasses.replace(RESOLVE, previous_status="down")
+    (resolved,) = payloads.render(resolve, "alertmanager", MEMBERS, "m", None)
+    assert resolved["labels"] == alert["labels"] and resolved["endsAt"] == "2023-11-14T22:23:20Z"
+    assert "runbook_url" not in resolved["annotations"]
+
+
+def test_alertmanager_severity_change_ends_the_alert_of_the_old_severity() -> None:
+    update = Notice("update", "db-1", "db", "degraded", (), 1_700_000_000.0, 1_700_000_100.0, previous_status="down")
+    firing, ended = payloads.render(update, "alertmanager", MEMBERS, "m", None)
+    assert (firing["labels"]["severity"], ended["labels"]["severity"]) == ("warning", "critical")
+    assert firing["endsAt"] > ended["endsAt"] == "2023-11-14T22:15:00Z"
+    merged = Notice("update", "db-1", "db", "down", (), 1_700_000_000.0, 1_700_000_100.0, ("net",), "down")
+    (closed,) = payloads.render(merged, "alertmanager", MEMBERS, "m", None)
+    assert closed["endsAt"] == "2023-11-14T22:15:00Z" and closed["annotations"]["merged_into"] == "net"
 
 
 CONFIG = """
@@ -109,3 +122,65 @@ def test_bad_sections_name_the_field(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(CONFIG + text, "bad.yaml")
     assert "bad.yaml" in str(err.value) and expected in str(err.value)
+
+
+ROUTES = """
+notify:
+  webhooks:
+    - {name: all, url: "http://127.0.0.1:9/all"}
+    - {name: payments, url: "http://127.0.0.1:9/p", match: {labels: {team: payments}}}
+    - {name: pages, url: "http://127.0.0.1:9/pages", match: {severities: [critical], kinds: [postgres]}}
+targets:
+  - {name: db, kind: postgres, url: "postgresql://h/x", labels: {team: payments}}
+  - {name: cache, kind: redis, url: "redis://h", labels: {team: core}}
+"""
+
+
+def test_webhooks_get_the_incidents_their_match_takes_and_every_later_notice_of_them() -> None:
+    from hulk_ops.collectors.notify.service import Notifier
+    from hulk_ops.collectors.notify.tracker import IncidentTracker, Policy
+    from hulk_ops.collectors.telemetry import CollectorMetrics
+
+    config = parse_config(ROUTES)
+    notifier = Notifier(config, CollectorMetrics(), "r1", store=object())  # type: ignore[arg-type]
+    notifier.tracker = IncidentTracker({"db": [], "cache": []}, Policy(0, 0))
+    names = lambda ws: [w.name for w in ws]  # noqa: E731
+    (opened,) = notifier.tracker.step({"db": "down", "cache": "up"}, 0.0)
+    assert names(notifier.routed(opened)) == ["all", "payments", "pages"]
+    (update,) = notifier.tracker.step({"db": "degraded", "cache": "up"}, 1.0)
+    assert names(notifier.routed(update)) == ["all", "payments", "pages"]  # pages was told: it hears the rest
+    (resolve,) = notifier.tracker.step({"db": "up", "cache": "up"}, 2.0)
+    assert names(notifier.routed(resolve)) == ["all", "payments", "pages"]
+    (degraded,) = notifier.tracker.step({"db": "degraded", "cache": "up"}, 3.0)
+    assert names(notifier.routed(degraded)) == ["all", "payments"]  # a warning: not for pages
+    (cache,) = notifier.tracker.step({"db": "degraded", "cache": "down"}, 4.0)
+    assert names(notifier.routed(cache)) == ["all"]
+    with pytest.raises(ConfigError, match="severities"):
+        parse_config(ROUTES.replace("[critical]", "[page]"))
+
+
+def test_alertmanager_repeats_come_every_resend_s_and_not_behind_a_backlog() -> None:
+    from hulk_ops.collectors.notify.service import Notifier
+    from hulk_ops.collectors.notify.tracker import IncidentTracker, Policy
+    from hulk_ops.collectors.telemetry import CollectorMetrics
+
+    config = parse_config("""
+notify:
+  webhooks:
+    - {name: am, url: "http://127.0.0.1:9/api/v2/alerts", format: alertmanager, resend_s: 10}
+    - {name: chat, url: "http://127.0.0.1:9/chat"}
+targets:
+  - {name: db, kind: postgres, url: "postgresql://h/x"}
+""")
+    notifier = Notifier(config, CollectorMetrics(), "r1", store=object())  # type: ignore[arg-type]
+    notifier.tracker = IncidentTracker({"db": []}, Policy(0, 0))
+    never = lambda _name: False  # noqa: E731
+    opened = notifier.tracker.step({"db": "down"}, 0.0)
+    assert notifier._repeats(opened, 0.0, never) == []
+    assert notifier._repeats([], 9.0, never) == []
+    ((webhook, repeat),) = notifier._repeats([], 10.5, never)  # only the Alertmanager webhook
+    assert (webhook.name, repeat.event, repeat.status) == ("am", "repeat", "down")
+    notifier.outbox = {"am": 2}
+    assert notifier._repeats([], 30.0, never) == []  # its queue is not empty: nothing more to queue
+    notifier.outbox = {"am": 0}
+    assert len(notifier._repeats([], 30.0, never)) == 1

@@ -106,3 +106,18 @@ def test_dependents_recovering_before_their_root_are_not_news_and_the_resolve_na
     worse = t.step({**UP, "cache": "down", "jobs": "down"}, 3.0)  # a new dependent is
     assert [(n.event, n.dependents) for n in worse] == [("update", ("jobs",))]
     assert [(n.event, n.dependents) for n in t.step(UP, 4.0)] == [("resolve", ("api", "jobs", "worker"))]
+
+
+def test_notices_carry_the_status_sent_before_and_repeats_resend_what_was_sent() -> None:
+    t = tracker(wait=0, update=0)
+    (opened,) = t.step({**UP, "cache": "down"}, 0.0)
+    assert opened.previous_status is None
+    (update,) = t.step({**UP, "cache": "degraded"}, 5.0)
+    assert (update.status, update.previous_status) == ("degraded", "down")
+    (repeat,) = t.repeats(6.0)
+    assert (repeat.event, repeat.status, repeat.at) == ("repeat", "degraded", 6.0)
+    assert repeat.incident_id == opened.incident_id
+    assert t.repeats(6.0, silenced=lambda name: name == "cache") == []
+    (resolve,) = t.step(UP, 9.0)
+    assert (resolve.status, resolve.previous_status, resolve.closes) == ("up", "degraded", True)
+    assert t.repeats(10.0) == []

@@ -2,9 +2,10 @@
 
 - `generic`: `{"version": 1, "event", "incident": {...}, "targets": {name: {status, kind, error}}, ...}`.
 - `slack`: an incoming-webhook message (`text` plus `blocks` in mrkdwn).
-- `alertmanager`: Alertmanager's webhook format (version 4: `status`, `alerts[]` with labels,
-  annotations, `startsAt`/`endsAt`, `groupKey`, `commonLabels`), what tools that take
-  Alertmanager's notifications accept. One alert per incident, fingerprinted by incident id.
+- `alertmanager`: what Alertmanager's `POST /api/v2/alerts` takes, a JSON array of postable alerts
+  (labels, annotations, `startsAt`, `endsAt`, `generatorURL`). One alert per incident and severity,
+  identified by its labels (alertname, target, root_cause, kind, severity, incident_id); a resolve
+  posts it again with `endsAt` set to the time of recovery.
 
 A body is built when the message is queued and stored as is in the outbox, so a retried message
 is byte-for-byte the one first tried. Errors are the probes' own (already redacted of secrets).
@@ -12,12 +13,12 @@ is byte-for-byte the one first tried. Errors are the probes' own (already redact
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from hulk_ops.collectors.notify.tracker import Notice
 from hulk_ops.core.burn import BurnNotice
+from hulk_ops.core.incidents import SEVERITY
 
 ICON = {"open": ":rotating_light:", "update": ":arrows_counterclockwise:", "resolve": ":white_check_mark:"}
 
@@ -38,17 +39,17 @@ def summary(notice: Notice) -> str:
 
 
 def render(notice: Notice, fmt: str, targets: dict[str, dict[str, Any]], message_id: str,
-           dashboard_url: str | None = None) -> dict[str, Any]:
+           dashboard_url: str | None = None, runbook_url: str | None = None, hold_s: float = 240.0) -> Any:
     """`targets`: name -> {status, kind, error} of the incident's members at the time."""
     if fmt == "slack":
         return slack(notice, targets, dashboard_url)
     if fmt == "alertmanager":
-        return alertmanager(notice, targets, dashboard_url)
-    return generic(notice, targets, message_id, dashboard_url)
+        return alertmanager(notice, targets, dashboard_url, runbook_url, hold_s)
+    return generic(notice, targets, message_id, dashboard_url, runbook_url)
 
 
 def generic(notice: Notice, targets: dict[str, dict[str, Any]], message_id: str,
-            dashboard_url: str | None) -> dict[str, Any]:
+            dashboard_url: str | None, runbook_url: str | None = None) -> dict[str, Any]:
     return {
         "version": 1,
         "message_id": message_id,
@@ -67,6 +68,7 @@ def generic(notice: Notice, targets: dict[str, dict[str, Any]], message_id: str,
         "targets": targets,
         "at": ts_iso(notice.at),
         "dashboard_url": dashboard_url,
+        "runbook_url": runbook_url,
     }
 
 
@@ -76,7 +78,7 @@ def slack(notice: Notice, targets: dict[str, dict[str, Any]], dashboard_url: str
         info = targets.get(name, {})
         error = f" — {info['error']}" if info.get("error") else ""
         lines.append(f"• *{name}* ({info.get('kind', '?')}): {info.get('status', '?')}{error}")
-    text = f"{ICON[notice.event]} {summary(notice)}"
+    text = f"{ICON.get(notice.event, ICON['open'])} {summary(notice)}"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
@@ -88,38 +90,45 @@ def slack(notice: Notice, targets: dict[str, dict[str, Any]], dashboard_url: str
     return {"text": text, "blocks": blocks}
 
 
-def alertmanager(notice: Notice, targets: dict[str, dict[str, Any]], dashboard_url: str | None) -> dict[str, Any]:
-    status = "resolved" if notice.event == "resolve" else "firing"
+def alertmanager(notice: Notice, targets: dict[str, dict[str, Any]], dashboard_url: str | None,
+                 runbook_url: str | None = None, hold_s: float = 240.0) -> list[dict[str, Any]]:
+    """Postable alerts for Alertmanager's `POST /api/v2/alerts`: the incident's alert, plus the alert of the
+    severity sent before when it changed (its labels differ, so it is ended).
+
+    A firing alert ends `hold_s` after `at` unless posted again (`Notifier` re-posts it while the incident is
+    open), so an installation that stops talking to Alertmanager does not leave alerts firing forever.
+    """
     root = targets.get(notice.root, {})
-    labels = {"alertname": "HulkOpsIncident", "target": notice.root, "kind": str(root.get("kind", "")),
-              "severity": "info" if notice.event == "resolve" else notice.severity,
-              "incident_id": notice.incident_id}
-    annotations = {"summary": summary(notice), "description": str(root.get("error") or ""),
-                   "dependents": ", ".join(notice.dependents), "event": notice.event}
+    ends_now = ts_iso(notice.at)
+    annotations = {"summary": summary(notice), "description": _description(notice, root),
+                   "dependents": ", ".join(notice.dependents)}
+    if dashboard_url:
+        annotations["dashboard"] = dashboard_url
+    if runbook_url:
+        annotations["runbook_url"] = runbook_url
     if notice.merged_into:
         annotations["merged_into"] = ", ".join(notice.merged_into)
-    alert = {
-        "status": status,
-        "labels": labels,
-        "annotations": annotations,
-        "startsAt": ts_iso(notice.opened_at),
-        "endsAt": ts_iso(notice.at) if status == "resolved" else "0001-01-01T00:00:00Z",
-        "generatorURL": dashboard_url or "",
-        "fingerprint": hashlib.sha256(notice.incident_id.encode()).hexdigest()[:16],
-    }
-    group_labels = {"alertname": "HulkOpsIncident", "target": notice.root}
-    return {
-        "version": "4",
-        "groupKey": f"{{}}:{{alertname=\"HulkOpsIncident\", target=\"{notice.root}\"}}",
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": "hulk-ops",
-        "groupLabels": group_labels,
-        "commonLabels": labels,
-        "commonAnnotations": annotations,
-        "externalURL": dashboard_url or "",
-        "alerts": [alert],
-    }
+    def alert(status: str | None, ends_at: str) -> dict[str, Any]:
+        labels = {"alertname": "HulkOpsIncident", "target": notice.root, "root_cause": notice.root,
+                  "kind": str(root.get("kind") or ""), "severity": SEVERITY.get(status or "", "warning"),
+                  "incident_id": notice.incident_id}
+        return {"labels": labels, "annotations": annotations, "startsAt": ts_iso(notice.opened_at),
+                "endsAt": ends_at, "generatorURL": dashboard_url or ""}
+
+    if notice.closes:
+        return [alert(notice.previous_status or notice.status, ends_now)]
+    alerts = [alert(notice.status, ts_iso(notice.at + hold_s))]
+    previous = notice.previous_status
+    if previous and SEVERITY.get(previous) != SEVERITY.get(notice.status):
+        alerts.append(alert(previous, ends_now))
+    return alerts
+
+
+def _description(notice: Notice, root: dict[str, Any]) -> str:
+    error = root.get("error")
+    if notice.event == "resolve":
+        return f"{notice.root} recovered ({notice.status})"
+    return f"{notice.root} ({root.get('kind') or '?'}) is {notice.status}" + (f": {error}" if error else "")
 
 
 def burn_summary(notice: BurnNotice) -> str:
@@ -132,9 +141,12 @@ def burn_summary(notice: BurnNotice) -> str:
     return f"{what}: error budget burning for {names}{cause}: {rates}"
 
 
+BURN_HOLD_S = 6 * 3600.0  # a firing burn alert not resolved by then ends in Alertmanager (its longest window)
+
+
 def render_burn(notice: BurnNotice, fmt: str, targets: dict[str, dict[str, Any]], message_id: str,
-                dashboard_url: str | None = None) -> dict[str, Any]:
-    """A burn alert in the webhook's format (same envelopes as incidents)."""
+                dashboard_url: str | None = None, runbook_url: str | None = None) -> Any:
+    """A burn alert in the webhook's format (the same shapes as incidents)."""
     text = burn_summary(notice)
     resolved = notice.event == "burn_resolve"
     if fmt == "slack":
@@ -144,18 +156,16 @@ def render_burn(notice: BurnNotice, fmt: str, targets: dict[str, dict[str, Any]]
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"alert `{notice.alert_id}` · opened "
                                               f"{ts_iso(notice.opened_at)}"}]}]}
     if fmt == "alertmanager":
-        labels = {"alertname": "HulkOpsErrorBudgetBurn", "severity": notice.severity, "root": notice.root,
+        labels = {"alertname": "HulkOpsErrorBudgetBurn", "severity": notice.severity, "root_cause": notice.root,
                   "alert_id": notice.alert_id}
-        annotations = {"summary": text, "targets": ", ".join(notice.targets), "event": notice.event}
-        alert = {"status": "resolved" if resolved else "firing", "labels": labels, "annotations": annotations,
-                 "startsAt": ts_iso(notice.opened_at),
-                 "endsAt": ts_iso(notice.at) if resolved else "0001-01-01T00:00:00Z",
-                 "generatorURL": dashboard_url or "",
-                 "fingerprint": hashlib.sha256(notice.alert_id.encode()).hexdigest()[:16]}
-        return {"version": "4", "groupKey": f"{{}}:{{alertname=\"HulkOpsErrorBudgetBurn\", root=\"{notice.root}\"}}",
-                "truncatedAlerts": 0, "status": alert["status"], "receiver": "hulk-ops",
-                "groupLabels": {"alertname": "HulkOpsErrorBudgetBurn", "root": notice.root}, "commonLabels": labels,
-                "commonAnnotations": annotations, "externalURL": dashboard_url or "", "alerts": [alert]}
+        annotations = {"summary": text, "targets": ", ".join(notice.targets)}
+        if dashboard_url:
+            annotations["dashboard"] = dashboard_url
+        if runbook_url:
+            annotations["runbook_url"] = runbook_url
+        ends = notice.at if resolved else notice.at + BURN_HOLD_S
+        return [{"labels": labels, "annotations": annotations, "startsAt": ts_iso(notice.opened_at),
+                 "endsAt": ts_iso(ends), "generatorURL": dashboard_url or ""}]
     return {
         "version": 1, "message_id": message_id, "event": notice.event, "summary": text,
         "burn": {"id": notice.alert_id, "severity": notice.severity, "root": notice.root,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,8 @@ from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core import burn
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config
+from hulk_ops.core.incidents import SEVERITY
+from hulk_ops.core.observe_config import WebhookSettings
 from hulk_ops.observe import tracing
 
 log = structlog.get_logger("hulk_ops.notify")
@@ -46,6 +49,8 @@ class Notifier:
                                             sentinel=config.store.sentinel)
         self.policy = Policy(n.group_wait_s, n.update_interval_s)
         self.depends_on = {t.name: list(t.depends_on) for t in config.targets}
+        self.runbooks = {t.name: t.runbook_url or n.runbook_url for t in config.targets}
+        self.targets = {t.name: t for t in config.targets}
         self.config_silences = silences_mod.from_config(config)
         self.tracker: IncidentTracker | None = None
         self.leader = False
@@ -54,6 +59,7 @@ class Notifier:
         self.burn_state: dict[str, dict[str, Any]] | None = None  # loaded with the tracker
         self.burn_at = 0.0
         self.outbox: dict[str, int] = {}
+        self.posted: dict[tuple[str, str], float] = {}  # (webhook, incident id) -> last post, for re-posts
         self.last_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -111,7 +117,7 @@ class Notifier:
         """One evaluation (if this replica holds the notifier): notices are queued with the new state."""
         self.leader = await self.store.acquire_leader(self.replica, LEADER_TTL_S)
         if not self.leader:
-            self.tracker = None
+            self.tracker, self.posted = None, {}
             return []
         if self.tracker is None:
             self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state())
@@ -128,9 +134,11 @@ class Notifier:
             self.metrics.incidents_open.set(sum(1 for t in self.tracker.state.values() if t.opened))
             after = {k: v.to_dict() for k, v in self.tracker.state.items()}
             burn_state, burn_notices = await self._burn(statuses, silenced, now)
-            if after == before and not notices and burn_state is None:
+            repeats = self._repeats(notices, now, lambda name: name in silenced)
+            if after == before and not notices and not repeats and burn_state is None:
                 return []
             messages = await self._messages(notices, latest, now)
+            messages += await self._messages([n for _, n in repeats], latest, now, [w for w, _ in repeats])
             messages += await self._burn_messages(burn_notices, latest, now)
             changed = {k: v for k, v in self.tracker.state.items() if before.get(k) != after[k]}
             try:
@@ -165,36 +173,83 @@ class Notifier:
 
     async def _burn_messages(self, notices: list[burn.BurnNotice], latest: dict[str, dict[str, Any]],
                              now: float) -> list[dict[str, Any]]:
-        webhooks = self.config.notify.webhooks
-        ids = await self.store.next_ids(len(notices) * len(webhooks)) if notices else []
-        out = []
+        pairs = []
         for notice in notices:
+            target = self.targets.get(notice.root)
+            labels, kind = (dict(target.labels), target.kind) if target is not None else ({}, "")
+            severity = "critical" if notice.severity == "page" else "warning"
+            pairs += [(notice, w) for w in self.config.notify.webhooks if w.match.matches(labels, kind, severity)]
+        ids = await self.store.next_ids(len(pairs)) if pairs else []
+        out = []
+        for notice, webhook in pairs:
             members = {name: _member(latest.get(name)) for name in (notice.root, *notice.targets)}
-            for webhook in webhooks:
-                message_id = f"{notice.alert_id}:{notice.event}:{ids.pop(0)}"
-                body = payloads.render_burn(notice, webhook.format, members, message_id,
-                                            self.config.notify.dashboard_url)
-                out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
-                            "incident_id": notice.alert_id, "root": notice.root,
-                            "summary": payloads.burn_summary(notice), "created_at": now, "attempts": 0,
-                            "next_at": now, "body": body})
+            message_id = f"{notice.alert_id}:{notice.event}:{ids.pop(0)}"
+            body = payloads.render_burn(notice, webhook.format, members, message_id,
+                                        self.config.notify.dashboard_url, self.runbooks.get(notice.root))
+            out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
+                        "incident_id": notice.alert_id, "root": notice.root,
+                        "summary": payloads.burn_summary(notice), "created_at": now, "attempts": 0,
+                        "next_at": now, "body": body})
         return out
 
-    async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]],
-                        now: float) -> list[dict[str, Any]]:
-        webhooks = self.config.notify.webhooks
-        ids = await self.store.next_ids(len(notices) * len(webhooks))
-        out = []
+    def _repeats(self, notices: list[Notice], now: float,
+                 silenced: Callable[[str], bool]) -> list[tuple[WebhookSettings, Notice]]:
+        """Open incidents due to be posted again to each Alertmanager webhook (its alerts expire otherwise)."""
+        assert self.tracker is not None
+        hooks = [w for w in self.config.notify.webhooks if w.format == "alertmanager"]
         for notice in notices:
+            for webhook in self.recipients(notice, hooks):
+                self.posted[(webhook.name, notice.incident_id)] = now
+        open_ids = {t.id for t in self.tracker.state.values()}
+        self.posted = {k: v for k, v in self.posted.items() if k[1] in open_ids}
+        due = []
+        for notice in self.tracker.repeats(now, silenced):
+            for webhook in self.recipients(notice, hooks):
+                if self.outbox.get(webhook.name, 0) > 0:
+                    continue  # messages wait (the receiver fails): a re-post would only queue behind them
+                key = (webhook.name, notice.incident_id)
+                if now - self.posted.setdefault(key, now) >= webhook.resend_s:
+                    self.posted[key] = now
+                    due.append((webhook, notice))
+        return due
+
+    async def _messages(self, notices: list[Notice], latest: dict[str, dict[str, Any]], now: float,
+                        only: list[WebhookSettings] | None = None) -> list[dict[str, Any]]:
+        """One message per notice and webhook it is routed to (`only`: the webhook of each notice, same order)."""
+        pairs = ([(n, w) for n in notices for w in self.routed(n)] if only is None
+                 else list(zip(notices, only, strict=True)))
+        ids = await self.store.next_ids(len(pairs)) if pairs else []
+        out = []
+        for notice, webhook in pairs:
             members = {name: _member(latest.get(name)) for name in (notice.root, *notice.dependents)}
-            for webhook in webhooks:
-                message_id = f"{notice.incident_id}:{notice.event}:{ids.pop(0)}"
-                body = payloads.render(notice, webhook.format, members, message_id, self.config.notify.dashboard_url)
-                out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
-                            "incident_id": notice.incident_id, "root": notice.root,
-                            "summary": payloads.summary(notice), "created_at": now, "attempts": 0,
-                            "next_at": now, "body": body})
+            message_id = f"{notice.incident_id}:{notice.event}:{ids.pop(0)}"
+            body = payloads.render(notice, webhook.format, members, message_id, self.config.notify.dashboard_url,
+                                   self.runbooks.get(notice.root), 4 * webhook.resend_s)
+            out.append({"id": message_id, "webhook": webhook.name, "event": notice.event,
+                        "incident_id": notice.incident_id, "root": notice.root,
+                        "summary": payloads.summary(notice), "created_at": now, "attempts": 0,
+                        "next_at": now, "body": body})
         return out
+
+    def recipients(self, notice: Notice, webhooks: list[WebhookSettings] | None = None) -> list[WebhookSettings]:
+        """The webhooks (of `webhooks`, default all) this notice goes to: those told about the incident before,
+        and, unless it closes an incident they were told about, those whose `match` takes its root cause now."""
+        webhooks = self.config.notify.webhooks if webhooks is None else webhooks
+        target = self.targets.get(notice.root)
+        labels, kind = (dict(target.labels), target.kind) if target is not None else ({}, "")
+        status = notice.previous_status if notice.closes and notice.previous_status else notice.status
+        severity = SEVERITY.get(status)
+        if notice.closes and notice.routed:
+            return [w for w in webhooks if w.name in notice.routed]
+        return [w for w in webhooks if w.name in notice.routed or w.match.matches(labels, kind, severity)]
+
+    def routed(self, notice: Notice) -> list[WebhookSettings]:
+        """`recipients`, remembered on the tracked incident so its later notices reach the same webhooks."""
+        chosen = self.recipients(notice)
+        tracked = self.tracker.state.get(notice.root) if self.tracker is not None else None
+        if tracked is not None and tracked.id == notice.incident_id:
+            tracked.routed = sorted({*tracked.routed, *(w.name for w in chosen)})
+        return chosen
 
     async def _dropped(self, message: dict[str, Any]) -> None:
         self.metrics.notifications.labels(message["webhook"], message.get("event", "?"), "dropped").inc()

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from hulk_ops.core.incidents import FAILING, SEVERITY, group, roots_of
 
-EventType = Literal["open", "update", "resolve"]
+EventType = Literal["open", "update", "resolve", "repeat"]
 
 
 @dataclass(slots=True)
@@ -44,6 +44,7 @@ class Tracked:
     sent_status: str | None = None
     sent_dependents: list[str] = field(default_factory=list)
     cleared_at: float | None = None  # the root recovered, the resolve waits for a silence to end
+    routed: list[str] = field(default_factory=list)  # webhooks told about it (set by the notifier)
 
     @property
     def opened(self) -> bool:
@@ -68,22 +69,31 @@ class Notice:
     opened_at: float
     at: float
     merged_into: tuple[str, ...] = ()
+    previous_status: str | None = None  # the root's status in the notice sent before this one
+    routed: tuple[str, ...] = ()  # webhooks told about this incident before
 
     @property
     def severity(self) -> str:
         return SEVERITY.get(self.status, "info")
 
+    @property
+    def closes(self) -> bool:
+        """The incident ends with this notice (resolved, or merged into another incident)."""
+        return self.event == "resolve" or bool(self.merged_into)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["dependents"] = list(self.dependents)
         data["merged_into"] = list(self.merged_into)
+        data["routed"] = list(self.routed)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Notice:
         return cls(event=data["event"], incident_id=data["incident_id"], root=data["root"], status=data["status"],
                    dependents=tuple(data.get("dependents") or ()), opened_at=float(data["opened_at"]),
-                   at=float(data["at"]), merged_into=tuple(data.get("merged_into") or ()))
+                   at=float(data["at"]), merged_into=tuple(data.get("merged_into") or ()),
+                   previous_status=data.get("previous_status"), routed=tuple(data.get("routed") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,22 +154,30 @@ class IncidentTracker:
             if not explaining:
                 return None  # its new root is still pending: keep this incident as it is for now
             del self.state[root]
-            return self._notice(tracked, "update", now, merged_into=tuple(explaining))
+            return self._notice(tracked, "update", now, merged_into=tuple(explaining), previous=tracked.sent_status)
         if silenced(root):
             tracked.cleared_at = tracked.cleared_at or now
             return None
         del self.state[root]
         status = statuses.get(root, "unknown")
         return self._notice(dataclasses.replace(tracked, status=status, dependents=list(tracked.sent_dependents)),
-                            "resolve", now)
+                            "resolve", now, previous=tracked.sent_status)
 
     def _sent(self, tracked: Tracked, event: EventType, now: float) -> Notice:
+        previous = tracked.sent_status
         tracked.last_sent_at = now
         tracked.sent_status = tracked.status
         tracked.sent_dependents = sorted({*tracked.sent_dependents, *tracked.dependents})
-        return self._notice(tracked, event, now)
+        return self._notice(tracked, event, now, previous=previous)
+
+    def repeats(self, now: float, silenced: Callable[[str], bool] = lambda _name: False) -> list[Notice]:
+        """What was last sent for each open incident, again (receivers that expire alerts want them re-posted)."""
+        return [Notice("repeat", t.id, t.root, t.sent_status or t.status, tuple(t.sent_dependents),
+                       t.opened_at or now, now, previous_status=t.sent_status, routed=tuple(t.routed))
+                for t in self.state.values() if t.opened and t.cleared_at is None and not silenced(t.root)]
 
     @staticmethod
-    def _notice(tracked: Tracked, event: EventType, now: float, merged_into: tuple[str, ...] = ()) -> Notice:
+    def _notice(tracked: Tracked, event: EventType, now: float, merged_into: tuple[str, ...] = (),
+                previous: str | None = None) -> Notice:
         return Notice(event, tracked.id, tracked.root, tracked.status, tuple(tracked.dependents),
-                      tracked.opened_at or now, now, merged_into)
+                      tracked.opened_at or now, now, merged_into, previous, tuple(tracked.routed))

@@ -22,10 +22,9 @@ from hulk_ops.collectors.redis_client import sync_client, where
 from hulk_ops.core import incidents
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config, TargetSettings
-from hulk_ops.core.model import ProbeResult, parse_iso
+from hulk_ops.core.model import STALE_INTERVALS, ProbeResult, parse_iso
 from hulk_ops.core.silences import Silence
 
-STALE_INTERVALS = 3
 DISPLAY_STATUSES = ("down", "degraded", "stale", "unknown", "up")
 
 

@@ -50,3 +50,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- $_ := set $config "collector" $collector -}}
 {{- toYaml $config -}}
 {{- end -}}
+
+{{/* The Secret holding the dashboard's secrets.toml for OIDC ("" when none is configured). */}}
+{{- define "hulk-ops.oidcSecretName" -}}
+{{- if .Values.dashboard.oidc.existingSecret -}}
+{{- .Values.dashboard.oidc.existingSecret -}}
+{{- else if .Values.dashboard.oidc.secretsToml -}}
+{{- printf "%s-oidc" (include "hulk-ops.fullname" .) -}}
+{{- end -}}
+{{- end -}}

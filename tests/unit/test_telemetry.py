@@ -1,0 +1,59 @@
+"""The collector's own /metrics: a per-kind duration histogram, target state as a label, build info."""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import generate_latest
+
+from hulk_ops.collectors.telemetry import CollectorMetrics, TargetStates
+from tests.unit.test_scheduler import make, run_for
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def states(metrics: CollectorMetrics, target: str) -> dict[str, float]:
+    return {s: metrics.registry.get_sample_value("hulk_ops_target_state", {"target": target, "kind": "redis",
+                                                                           "state": s})
+            for s in ("up", "degraded", "down", "stale")}
+
+
+def test_target_state_is_one_label_of_four_and_turns_stale_after_three_intervals() -> None:
+    clock = Clock()
+    metrics = CollectorMetrics()
+    metrics.registry.unregister(metrics.target_state)
+    metrics.target_state = TargetStates(clock)
+    metrics.registry.register(metrics.target_state)
+    metrics.target_state.set("db", "redis", "degraded", 10.0)
+    assert states(metrics, "db") == {"up": 0, "degraded": 1, "down": 0, "stale": 0}
+    clock.now += 30.5  # no result for more than 3 intervals
+    assert states(metrics, "db") == {"up": 0, "degraded": 0, "down": 0, "stale": 1}
+    metrics.target_state.set("db", "redis", "down", 10.0)
+    assert states(metrics, "db")["down"] == 1
+    metrics.target_state.remove("db", "redis")
+    assert "hulk_ops_target_state{" not in generate_latest(metrics.registry).decode()
+
+
+def test_build_info_carries_version_and_python() -> None:
+    text = generate_latest(CollectorMetrics().registry).decode()
+    line = next(x for x in text.splitlines() if x.startswith("hulk_ops_build_info{"))
+    assert f'python="{platform.python_version()}"' in line and 'version="' in line and line.endswith(" 1.0")
+
+
+async def test_durations_are_a_histogram_per_kind_and_a_gauge_per_target() -> None:
+    _store, metrics, writer, scheduler = make([("a", 0.1, 0.05, 0.0), ("b", 0.1, 0.05, 0.01)])
+    await run_for(scheduler, writer, 0.35)
+    text = generate_latest(metrics.registry).decode()
+    buckets = [x for x in text.splitlines() if x.startswith("hulk_ops_probe_duration_seconds_bucket")]
+    assert buckets and all('target="' not in x for x in buckets)
+    assert metrics.registry.get_sample_value("hulk_ops_probe_duration_seconds_count", {"kind": "redis"}) >= 4
+    slow = metrics.registry.get_sample_value("hulk_ops_probe_last_duration_seconds", {"target": "b", "kind": "redis"})
+    assert 0.009 < slow < 0.05
+    assert states(metrics, "a") == {"up": 1, "degraded": 0, "down": 0, "stale": 0}
+    assert "hulk_ops_target_status" not in text and "hulk_ops_target_up" not in text
