@@ -54,3 +54,10 @@ def test_capacity_extractors_come_from_the_kind_modules() -> None:
 def test_unknown_kind_names_the_known_ones() -> None:
     with pytest.raises(registry.KindError, match=r"unknown kind 'nope' \(known: http, kubernetes, "):
         registry.module("nope")
+
+
+def test_metrics_doc_is_up_to_date() -> None:
+    from hulk_ops.entrypoints import metrics_doc
+
+    assert metrics_doc.DOC.read_text(encoding="utf-8") == metrics_doc.render(), (
+        "docs/METRICS.md is stale: run python -m hulk_ops.entrypoints.metrics_doc")
