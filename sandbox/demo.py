@@ -24,6 +24,8 @@ import yaml
 from hulk_ops.dashboard.launch import COOKIE_ENV
 from sandbox.services import Endpoint, Services, free_port, port_open, stop_process, wait_port
 
+MARIADB_PORT = 3306
+
 DEMO_REDIS_DB = 1
 
 
@@ -161,6 +163,9 @@ class Demo:
              "interval_s": 10, "labels": {**labels, "tier": "observability"}},
             *extra_targets,
         ]
+        if port_open(MARIADB_PORT):  # the machine's MariaDB/MySQL, when one runs (the demo starts none)
+            targets.append({"name": "shop-db", "kind": "mysql", "url": f"mysql://root@127.0.0.1:{MARIADB_PORT}",
+                            "interval_s": 5, "labels": {**labels, "tier": "data"}})
         from hulk_ops.actions.identity import demo_auth_section
 
         return {
