@@ -160,6 +160,6 @@ def test_kind_is_registered_with_catalog_rules_and_capacity() -> None:
 def test_config_check_refuses_a_bad_url(tmp_path, capsys, url: str, words: str) -> None:
     path = tmp_path / "hulk.yaml"
     path.write_text(yaml.safe_dump({"targets": [{"name": "db", "kind": "mysql", "url": url}]}), encoding="utf-8")
-    assert cli.main(["config", "check", "--config", str(path)]) == 2
+    assert cli.main(["config", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "target 'db'" in err and "url" in err and words in err
