@@ -51,6 +51,8 @@ class MetricSpec:
         labels = tuple(m.group(1) for s in segments if (m := _SEGMENT.match(s)))
         if len(set(labels)) != len(labels):
             raise CatalogError(f"{self.key}: a label appears twice")
+        if "target" in labels:
+            raise CatalogError(f"{self.key}: the label name 'target' is the exported target's")
         object.__setattr__(self, "segments", segments)
         object.__setattr__(self, "labels", labels)
         name = self.prom or self._derived_name()

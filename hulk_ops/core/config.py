@@ -28,7 +28,7 @@ from pydantic import (
 from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
 from hulk_ops.core.discovery_config import DiscoverySettings
-from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
+from hulk_ops.core.observe_config import ExportSettings, NotifySettings, SilenceSettings, TelemetrySettings
 from hulk_ops.core.view_config import CostSettings, RadarSettings, SloSettings, TargetSlo
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -201,6 +201,7 @@ class Config(Strict):
     targets: list[TargetSettings] = []
     source: str = "<memory>"
     telemetry: TelemetrySettings = TelemetrySettings()
+    export: ExportSettings = ExportSettings()
     notify: NotifySettings = NotifySettings()
     silences: list[SilenceSettings] = []
     discovery: DiscoverySettings = DiscoverySettings()
