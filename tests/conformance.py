@@ -8,10 +8,16 @@ a new kind's own test calls both on a result from its server.
 from __future__ import annotations
 
 import fnmatch
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hulk_ops.core.catalog import Catalog
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.probes import registry
+
+if TYPE_CHECKING:
+    from sandbox.services import Services
 
 PSEUDO = {"latency_ms"}  # rules may name the probe's latency, which is not a metric of the result
 
@@ -41,3 +47,15 @@ def assert_emitted_in_catalog(result: ProbeResult) -> None:
     assert result.metrics, f"{result.kind}: the probe emitted no metric"
     outside = catalog_of(result.kind).outside(result.metrics)
     assert not outside, f"{result.kind}: emitted metrics outside its catalog: {outside}"
+
+
+
+def live_source(kind: str) -> Callable[[Services], dict[str, Any]] | None:
+    """How to get a target of `kind` on a server that answers, when the kind's own test module
+    (tests/integration/test_<kind>_probe.py) declares `live_target(services) -> fields`: the conformance test
+    and the fault matrix use it for kinds they have no wiring of their own for."""
+    try:
+        module = importlib.import_module(f"tests.integration.test_{kind}_probe")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "live_target", None)

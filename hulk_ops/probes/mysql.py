@@ -35,6 +35,7 @@ GROUP BY table_schema ORDER BY 2 DESC LIMIT %s
 LOGIN_DENIED = {1045, 1698}
 SCHEMA_DENIED = 1044
 SYNTAX_ERROR = 1064
+CONNECTION_LOST = {2006, 2013}  # server gone away, lost connection during query
 
 
 class Settings(TargetSettings):
@@ -67,15 +68,31 @@ class MysqlProbe(Probe[Settings, Any]):
         s = self.settings
         parts = urlsplit(s.url)
         password = s.password.get_secret_value() if s.password else unquote(parts.password or "")
-        return await asyncmy.connect(
-            host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"), password=password,
-            db=unquote(parts.path.lstrip("/")) or None, connect_timeout=s.timeout_s, autocommit=True,
-        )
+        try:
+            return await asyncmy.connect(
+                host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
+                password=password, db=unquote(parts.path.lstrip("/")) or None, connect_timeout=s.timeout_s,
+                autocommit=True,
+            )
+        except MySQLError as exc:
+            lost = _connection_lost(exc)
+            if lost is None:
+                raise
+            raise lost from exc
 
     async def _close(self, client: Any) -> None:
         client.close()
 
     async def _measure(self, client: Any) -> Measurement:
+        try:
+            return await self._read(client)
+        except MySQLError as exc:
+            lost = _connection_lost(exc)
+            if lost is None:
+                raise
+            raise lost from exc
+
+    async def _read(self, client: Any) -> Measurement:
         async with client.cursor() as cur:
             started = time.perf_counter()
             await cur.execute("SELECT 1")
@@ -138,6 +155,15 @@ class MysqlProbe(Probe[Settings, Any]):
         if code == 1040:
             return f"too many connections: {message}"
         return None
+
+
+def _connection_lost(exc: MySQLError) -> OSError | None:
+    """The OSError a lost connection is (asyncmy reports it as OperationalError 2006/2013): a reset or a close is
+    then retried on a fresh connection and described like every other client's."""
+    if not exc.args or exc.args[0] not in CONNECTION_LOST:
+        return None
+    text = str(exc.args[-1])
+    return (ConnectionResetError if "reset" in text.lower() else BrokenPipeError)(f"connection lost: {text}")
 
 
 async def _replica_status(cur: Any) -> tuple[dict[str, Any] | None, str | None]:

@@ -11,11 +11,12 @@ import yaml
 
 from hulk_ops.core.config import parse_config
 from hulk_ops.entrypoints.bootstrap import build_probe
+from hulk_ops.probes import registry
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.neo4j_sim import Neo4jSimulator
 from sandbox.qdrant_sim import QdrantSimulator
 from sandbox.runpod_sim import RunpodSimulator
-from tests.conformance import assert_emitted_in_catalog
+from tests.conformance import assert_emitted_in_catalog, live_source
 from tests.fixtures_runpod import _target as runpod_target
 
 pytestmark = pytest.mark.integration
@@ -57,14 +58,21 @@ async def live(request: pytest.FixtureRequest, stream) -> Callable[[str], Any]:
             "kubernetes": lambda: simulated(KubernetesSimulator, lambda s: {"url": s.url, "token": DEFAULT_TOKEN}),
             "runpod": lambda: simulated(RunpodSimulator, lambda s: {k: v for k, v in runpod_target(s).items()
                                                                       if k not in ("name", "kind")}),
-        }[kind]()
+        }.get(kind, lambda: other(kind, fx("services")))()
     return target
 
 
-BUILTIN = ("redis", "postgres", "nats", "tcp", "http", "prometheus", "qdrant", "neo4j", "kubernetes", "runpod")
+def other(kind: str, services: Any) -> Any:
+    source = live_source(kind)
+    assert source is not None, \
+        f"kind {kind!r}: declare live_target(services) in tests/integration/test_{kind}_probe.py"
+    return fixed(source(services))
 
 
-@pytest.mark.parametrize("kind", BUILTIN)
+BUILTIN = tuple(k for k, e in registry.entries().items() if e.dist == registry.BUILTIN)
+
+
+@pytest.mark.parametrize("kind", sorted(BUILTIN))
 async def test_emitted_metrics_lie_inside_the_catalog(kind: str, live) -> None:
     async with live(kind) as fields:
         raw = {"targets": [{"name": f"c-{kind}", "kind": kind, "timeout_s": 5, **fields}]}

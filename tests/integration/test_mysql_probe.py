@@ -1,4 +1,5 @@
-"""The MySQL/MariaDB kind against the machine's MariaDB (127.0.0.1:3306, or $HULK_TEST_MYSQL_URL as root).
+"""The MySQL/MariaDB kind against a real MariaDB (`mysql_server`: the machine's on 127.0.0.1:3306 when root may log
+in without a password, else a private one; or $HULK_OPS_TEST_MYSQL_URL).
 
 Each test gets a private monitoring user and a private schema with a table, dropped afterwards."""
 
@@ -20,22 +21,28 @@ from hulk_ops.entrypoints import cli
 from hulk_ops.entrypoints.bootstrap import build_probe
 from hulk_ops.probes import registry
 from hulk_ops.probes.mysql import replica_metrics
+from sandbox.services import Endpoint, Services
 from tests.conformance import assert_catalog_covers, assert_emitted_in_catalog
 
 pytestmark = pytest.mark.integration
-ADMIN_URL = "mysql://root@127.0.0.1:3306"
+
+
+def live_target(services: Services) -> dict[str, Any]:
+    """This kind on the test server (the machine's, or a private one), for the conformance test and the fault
+    matrix."""
+    return {"url": services.mariadb().url}
 
 
 class Private:
-    def __init__(self, user: str, password: str, schema: str) -> None:
-        self.user, self.password, self.schema = user, password, schema
+    def __init__(self, user: str, password: str, schema: str, port: int) -> None:
+        self.user, self.password, self.schema, self.port = user, password, schema, port
 
     def url(self, password: str | None = None, schema: str = "") -> str:
-        return f"mysql://{self.user}:{password or self.password}@127.0.0.1:3306/{schema}"
+        return f"mysql://{self.user}:{password or self.password}@127.0.0.1:{self.port}/{schema}"
 
 
-async def _admin(sql: list[str]) -> None:
-    parts = urlsplit(ADMIN_URL)
+async def _admin(admin_url: str, sql: list[str]) -> None:
+    parts = urlsplit(admin_url)
     conn = await asyncmy.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
                                  password=parts.password or "", connect_timeout=5, autocommit=True)
     try:
@@ -47,12 +54,13 @@ async def _admin(sql: list[str]) -> None:
 
 
 @pytest.fixture(params=[True], ids=["monitor"])
-async def private(request: pytest.FixtureRequest) -> AsyncIterator[Private]:
+async def private(request: pytest.FixtureRequest, mysql_server: Endpoint) -> AsyncIterator[Private]:
     """A private user (with the replica-status grant unless parametrized False) and schema."""
     tag = uuid.uuid4().hex[:10]
-    p = Private(f"hulk_probe_{tag}", f"pw-{uuid.uuid4().hex}", f"hulk_t_{tag}")
+    p = Private(f"hulk_probe_{tag}", f"pw-{uuid.uuid4().hex}", f"hulk_t_{tag}",
+                urlsplit(mysql_server.url).port or 3306)
     try:
-        await _admin([f"CREATE USER '{p.user}'@'%' IDENTIFIED BY '{p.password}'",
+        await _admin(mysql_server.url, [f"CREATE USER '{p.user}'@'%' IDENTIFIED BY '{p.password}'",
                       f"CREATE DATABASE {p.schema}",
                       f"CREATE TABLE {p.schema}.items (id INT PRIMARY KEY, body VARCHAR(200))",
                       f"INSERT INTO {p.schema}.items VALUES " + ", ".join(f"({i}, REPEAT('x', 150))"
@@ -60,16 +68,16 @@ async def private(request: pytest.FixtureRequest) -> AsyncIterator[Private]:
                       f"GRANT SELECT ON {p.schema}.* TO '{p.user}'@'%'",
                       f"GRANT REPLICATION CLIENT ON *.* TO '{p.user}'@'%'"])
     except OSError as exc:
-        pytest.fail(f"MariaDB/MySQL at {ADMIN_URL} is needed for this test: {exc}")
+        pytest.fail(f"MariaDB/MySQL at {mysql_server.url} is needed for this test: {exc}")
     if request.param:
         try:  # MariaDB 10.5+ reads replica status with SLAVE MONITOR; MySQL with REPLICATION CLIENT
-            await _admin([f"GRANT SLAVE MONITOR ON *.* TO '{p.user}'@'%'"])
+            await _admin(mysql_server.url, [f"GRANT SLAVE MONITOR ON *.* TO '{p.user}'@'%'"])
         except asyncmy.errors.MySQLError:
             pass
     try:
         yield p
     finally:
-        await _admin([f"DROP USER IF EXISTS '{p.user}'@'%'", f"DROP DATABASE IF EXISTS {p.schema}"])
+        await _admin(mysql_server.url, [f"DROP USER IF EXISTS '{p.user}'@'%'", f"DROP DATABASE IF EXISTS {p.schema}"])
 
 
 async def check(target: dict[str, Any], cycles: int = 1) -> Any:
@@ -109,7 +117,7 @@ async def test_without_the_replica_status_grant_the_role_is_unknown(private: Pri
 
 
 async def test_password_field_and_rule_makes_it_degraded(private: Private) -> None:
-    result = await check({"url": f"mysql://{private.user}@127.0.0.1:3306", "password": private.password,
+    result = await check({"url": f"mysql://{private.user}@127.0.0.1:{private.port}", "password": private.password,
                           "rules": ["threads_connected > 0"]})
     assert result.status == "degraded" and "threads_connected" in result.error
 
@@ -119,11 +127,11 @@ async def test_password_field_and_rule_makes_it_degraded(private: Private) -> No
     ({"schema": "mysql"}, "access denied: Access denied for user"),
     ({"schema": "hulk_no_such_schema", "admin": "yes"}, "database does not exist"),
 ])
-async def test_refusals_are_down_with_a_reason_and_no_secret(private: Private, target: dict[str, str],
-                                                             words: str) -> None:
+async def test_refusals_are_down_with_a_reason_and_no_secret(private: Private, mysql_server: Endpoint,
+                                                             target: dict[str, str], words: str) -> None:
     url = private.url(target.get("password"), target.get("schema", ""))
     if target.get("admin"):
-        url = f"{ADMIN_URL}/{target['schema']}"
+        url = f"{mysql_server.url}/{target['schema']}"
     result = await check({"url": url})
     assert result.status == "down" and words in result.error, result.error
     assert private.password not in result.error and "wrong-secret-value" not in result.error
