@@ -67,6 +67,9 @@ def _discover() -> tuple[dict[str, KindEntry], tuple[str, ...]]:
                                 f"({taken.module})")
         else:
             found[ep.name] = KindEntry(ep.name, ep.module, dist)
+    if not any(e.dist == BUILTIN for e in found.values()):
+        problems.append(f"hulk-ops' own kinds are not among the {GROUP} entry points: its installed metadata is "
+                        "stale (run `uv sync`, or `pip install -e .` in a checkout)")
     return found, tuple(problems)
 
 
@@ -103,7 +106,8 @@ def problems() -> list[str]:
 def module(kind: str) -> ModuleType:
     entry = entries().get(kind)
     if entry is None:
-        raise KindError(f"unknown kind {kind!r} (known: {known()})")
+        stale = [p for p in _discover()[1] if p.startswith("hulk-ops' own kinds")]
+        raise KindError(f"unknown kind {kind!r} (known: {known() or 'none'})" + (f"; {stale[0]}" if stale else ""))
     if kind in _broken:
         raise KindError(_broken[kind])
     try:

@@ -61,3 +61,16 @@ def test_metrics_doc_is_up_to_date() -> None:
 
     assert metrics_doc.DOC.read_text(encoding="utf-8") == metrics_doc.render(), (
         "docs/METRICS.md is stale: run python -m hulk_ops.entrypoints.metrics_doc")
+
+
+def test_a_stale_install_without_the_builtin_entry_points_says_so(monkeypatch) -> None:
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    registry.refresh()
+    try:
+        with pytest.raises(registry.KindError, match=r"unknown kind 'redis' \(known: none\); hulk-ops' own kinds "
+                                                     r"are not among the hulk_ops.kinds entry points.*uv sync"):
+            registry.module("redis")
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+    assert "redis" in registry.kinds()
