@@ -10,7 +10,7 @@ unnamed vector config only); cluster.enabled, cluster.peers and cluster.pending_
 (distributed mode only). Details: collections (name, status, optimizer error, vectors config,
 payload indexes), missing (names), unreported (collections left out by max_collections).
 
-Default rules (hulk_ops/core/rules.py): a yellow or red collection, not ready, or a configured
+Default rules (`DEFAULT_RULES` below): a yellow or red collection, not ready, or a configured
 collection missing -> degraded. Yellow also shows during normal re-indexing after large writes;
 where that is routine, ``collection.*.status_code >= 2`` keeps only red.
 
