@@ -13,6 +13,7 @@ config is the caller's). Never Docker.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -105,10 +106,14 @@ def mariadb_trusts(port: int, host: str = LOOPBACK) -> bool:
         conn = await asyncmy.connect(host=host, port=port, user="root", password="", connect_timeout=5)
         conn.close()
 
-    try:
+    def run() -> None:  # on a thread of its own: callers may be inside a running event loop
         asyncio.run(attempt())
-    except (asyncmy.errors.MySQLError, OSError):
-        return False
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(run).result(timeout=15)
+        except (asyncmy.errors.MySQLError, OSError, TimeoutError):
+            return False
     return True
 
 

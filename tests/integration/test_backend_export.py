@@ -13,7 +13,6 @@ from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
 from hulk_ops.probes import registry
 from sandbox.services import Services, free_port
-from tests.fixtures_prom import prometheus_config, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +31,8 @@ async def query_until(url: str, promql: str, timeout_s: float = 20.0) -> list[di
 
 async def test_prometheus_scrapes_backend_metrics_named_from_the_catalogs(
         redis_server, postgres_server, write_config, tmp_path) -> None:
+    from tests.fixtures_prom import prometheus_config, wait_ready  # here: other modules load it as a pytest plugin
+
     path = write_config([{"name": "cache", "kind": "redis", "url": redis_server.url, "interval_s": 1},
                          {"name": "orders-db", "kind": "postgres", "url": postgres_server.url, "interval_s": 1}],
                         export={"max_series": 1000})
