@@ -91,6 +91,7 @@ def test_config_check_and_probe_use_the_plugin(site: Path, tmp_path: Path, write
                          {"name": "cache", "kind": "redis", "url": "redis://127.0.0.1:6379"}])
     done = run_cli(site, "config", "check", str(path))
     assert done.returncode == 0 and "2 targets (disk, redis)" in done.stdout, done.stderr
+    assert "hulk-ops: warning: plugin hulk-clash-kind (redis = hulk_disk_kind): ignored" in done.stderr
     done = run_cli(site, "probe", "--config", str(path), "--json", "--target", "root-fs")
     assert done.returncode == 0, done.stderr
     result = orjson.loads(done.stdout.splitlines()[0])
