@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from hulk_ops.collectors.codec import HOUR, POINT_DTYPE, SAMPLE_DTYPE, Keys
 from hulk_ops.core.config import Config
 from hulk_ops.core.model import StateChange, iso
 from hulk_ops.entrypoints.bootstrap import build_store
+from hulk_ops.probes import registry
 from tests.seed import result
 
 MIX = (("http", 0.30), ("tcp", 0.15), ("redis", 0.20), ("postgres", 0.15), ("nats", 0.10), ("qdrant", 0.05),
@@ -32,24 +34,40 @@ URL = {"http": "http://10.0.0.1/healthz", "tcp": "tcp://10.0.0.1:22", "redis": "
        "prometheus": "http://10.0.0.1:9090"}
 MEDIAN_MS = {"http": 40.0, "tcp": 0.8, "redis": 0.4, "postgres": 1.2, "nats": 0.6, "qdrant": 3.0, "neo4j": 4.0,
              "kubernetes": 25.0, "runpod": 180.0, "prometheus": 12.0}
+OTHER_SHARE, OTHER_MEDIAN_MS = 0.005, 2.0  # every other registered kind (mysql, plugins), from its example target
 NODES, NAMESPACES = 8, ("shop", "search", "ml", "batch", "web", "ops")
 GIB = 1 << 30
 
 
 def fleet_targets(n: int) -> list[dict[str, Any]]:
+    """n targets: the MIX shares, and every other registered kind's share taken from the largest (http)."""
+    listed = {kind for kind, _share in MIX}
+    others = _targets([(k, OTHER_SHARE) for k in registry.kinds() if k not in listed and registry.example(k)], n)
+    mix = _targets(MIX, n)
+    excess = len(mix) + len(others) - n
+    if excess > 0:
+        largest = [t["name"] for t in mix if t["kind"] == MIX[0][0]]
+        gone = set(largest[-excess:])
+        mix = [t for t in mix if t["name"] not in gone]
+    targets = (mix + others)[:n]
+    dbs = [t["name"] for t in targets if t["kind"] == "postgres"]
+    for j, t in enumerate(x for x in targets if x["kind"] == "http"):
+        t["depends_on"] = [dbs[j % len(dbs)]] if dbs else []
+    return targets
+
+
+def _targets(mix: Iterable[tuple[str, float]], n: int) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = []
-    for kind, share in MIX:
+    for kind, share in mix:
         for i in range(max(1, round(n * share))):
-            t: dict[str, Any] = {"name": f"{kind}-{i:04d}", "kind": kind, "url": URL[kind], "interval_s": 15}
+            base = URL.get(kind) or registry.example(kind) or {}
+            t: dict[str, Any] = {**({"url": base} if isinstance(base, str) else base), "name": f"{kind}-{i:04d}",
+                                 "kind": kind, "interval_s": 15}
             if kind == "runpod":
                 t["api_key"] = "bench-key"
             if kind == "kubernetes":
                 t["token"] = "bench-token"
             targets.append(t)
-    targets = targets[:n]
-    dbs = [t["name"] for t in targets if t["kind"] == "postgres"]
-    for j, t in enumerate(x for x in targets if x["kind"] == "http"):
-        t["depends_on"] = [dbs[j % len(dbs)]] if dbs else []
     return targets
 
 
@@ -99,7 +117,20 @@ def metrics_of(kind: str, i: int, growth: float) -> tuple[dict[str, float], dict
                    "active_at": iso_now(-600 * (k + 1)), "summary": "5xx above 2 %", "labels": {"job": "api"}}
                   for k in range(3)]
         return {"alerts_firing": 3}, {"alerts": alerts}
-    return {"status_code": 200}, {}
+    if kind in ("http", "tcp"):
+        return {"status_code": 200}, {}
+    return catalog_metrics(kind, i), {}
+
+
+def catalog_metrics(kind: str, i: int) -> dict[str, float]:
+    """One value for each key of the kind's catalog (each `<label>` filled in twice), for kinds without a model."""
+    catalog = registry.catalog(kind)
+    out: dict[str, float] = {}
+    for n, spec in enumerate(catalog or ()):
+        for j in range(2 if spec.labels else 1):
+            key = ".".join(f"x{j}" if s.startswith("<") else s for s in spec.segments)
+            out[key] = float((i + n + j) % 97)
+    return out
 
 
 def iso_now(offset_s: float) -> str:
@@ -130,7 +161,7 @@ def seed_fleet(config: Config, hours: float, now: float, down: int = 5) -> dict[
     for n, t in enumerate(targets):
         offset = rng.uniform(0, t.interval_s)
         ts = np.arange(first + offset, now, t.interval_s)
-        lat = rng.lognormal(math.log(MEDIAN_MS[t.kind]), 0.35, ts.size)
+        lat = rng.lognormal(math.log(MEDIAN_MS.get(t.kind, OTHER_MEDIAN_MS)), 0.35, ts.size)
         status = np.zeros(ts.size, dtype=np.uint8)
         status[rng.random(ts.size) < 0.0005] = 2
         if t.name in failing:

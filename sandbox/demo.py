@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from hulk_ops.dashboard.launch import COOKIE_ENV
-from sandbox.services import Endpoint, Services, free_port, port_open, stop_process, wait_port
+from sandbox.services import Endpoint, ServiceError, Services, free_port, port_open, stop_process, wait_port
 
 DEMO_REDIS_DB = 1
 
@@ -58,6 +58,13 @@ class Demo:
         prometheus = self.services.prometheus(self.prometheus_config(), port=pick_port(9090))
         say(f"{'prometheus':10} {prometheus.url} (started, scraping the collector)")
         extra_targets = self.start_simulators(core)
+        try:
+            mariadb = self.services.mariadb()
+            say(f"{'mariadb':10} {mariadb.url} ({'started' if mariadb.started else 'reused'})")
+            extra_targets.append({"name": "shop-db", "kind": "mysql", "url": mariadb.url, "interval_s": 5,
+                                  "labels": {"env": "demo", "team": "platform", "tier": "data"}})
+        except ServiceError as exc:  # optional: the demo runs without a MySQL target
+            say(f"{'mariadb':10} not started ({exc})")
         self.start_traffic(core)
         config = self.demo_config(core, prometheus, extra_targets)
         if self.suffix:  # a test's demo: its audit schema goes when it stops (the usual .demo keeps its log)

@@ -1,7 +1,7 @@
 """Real servers for tests and the demo: reuse a running one, else start a private one on loopback.
 
-Redis, PostgreSQL and NATS JetStream are reused when something already answers on their usual
-port (127.0.0.1:6379, :5432, :4222); otherwise a private instance is started from the Debian
+Redis, PostgreSQL, NATS JetStream and MariaDB are reused when something already answers on their usual
+port (127.0.0.1:6379, :5432, :4222, :3306); otherwise a private instance is started from the Debian
 packages' binaries (installed with apt-get when missing and we may: root or passwordless sudo)
 in a work directory, and stopped again by `stop()`. Prometheus is always private (its scrape
 config is the caller's). Never Docker.
@@ -13,6 +13,7 @@ config is the caller's). Never Docker.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import glob
 import os
@@ -31,12 +32,13 @@ if TYPE_CHECKING:
     import redis
 
 LOOPBACK = "127.0.0.1"
-DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "prometheus": 9090}
+DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "nats": 4222, "prometheus": 9090, "mariadb": 3306}
 # binary -> Debian package providing it
 PACKAGES = {
     "redis-server": "redis-server",
     "nats-server": "nats-server",
     "initdb": "postgresql",
+    "mariadb-install-db": "mariadb-server",
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
@@ -92,6 +94,27 @@ def postgres_trusts(port: int, host: str = LOOPBACK) -> bool:
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False
+    return True
+
+
+def mariadb_trusts(port: int, host: str = LOOPBACK) -> bool:
+    """Whether the MariaDB/MySQL at host:port lets `root` in without a password (what reusing it needs)."""
+    import asyncio
+
+    import asyncmy
+
+    async def attempt() -> None:
+        conn = await asyncmy.connect(host=host, port=port, user="root", password="", connect_timeout=5)
+        conn.close()
+
+    def run() -> None:  # on a thread of its own: callers may be inside a running event loop
+        asyncio.run(attempt())
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            pool.submit(run).result(timeout=15)
+        except (asyncmy.errors.MySQLError, OSError, TimeoutError):
+            return False
     return True
 
 
@@ -215,6 +238,40 @@ class Services:
         wait_port(port, 30, proc, "postgres")
         return self._remember(Endpoint("postgres", f"postgresql://postgres@{LOOPBACK}:{port}/postgres",
                                        port, True, proc, data))
+
+    def mariadb(self) -> Endpoint:
+        """The machine's MariaDB/MySQL when root may log in without a password, else a private mariadbd."""
+        if "mariadb" in self.endpoints:
+            return self.endpoints["mariadb"]
+        if env_url := os.environ.get("HULK_OPS_TEST_MYSQL_URL"):
+            return self._remember(Endpoint("mariadb", env_url, 0, False))
+        port, reuse = self._port("mariadb")
+        if reuse and not mariadb_trusts(port):
+            print(f"MariaDB on {LOOPBACK}:{port} refuses password-less login as root: starting a private server "
+                  "(or set HULK_OPS_TEST_MYSQL_URL=mysql://USER:PASSWORD@HOST:PORT)", file=sys.stderr)
+            port, reuse = free_port(), False
+        if reuse:
+            return self._remember(Endpoint("mariadb", f"mysql://root@{LOOPBACK}:{port}", port, False))
+        install_db = self._binary("mariadb-install-db")
+        data = self._dir("mariadb")
+        as_user = ["--user=mysql"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:  # mariadbd refuses to run as root: as the package's user, in a directory it reaches
+            if not _reachable_by_others(data):
+                data = Path(tempfile.mkdtemp(prefix="hulk-mariadb-"))
+                data.chmod(0o755)
+                self._scratch.append(data)
+            shutil.chown(data, "mysql", "mysql")
+        datadir = data / "data"
+        if not (datadir / "mysql").exists():
+            subprocess.run([install_db, f"--datadir={datadir}", *as_user, "--auth-root-authentication-method=normal",
+                            "--skip-test-db"], check=True, capture_output=True)
+        server = find_binary("mariadbd") or find_binary("mysqld") or "mariadbd"
+        proc = self._spawn("mariadb", [server, "--no-defaults", f"--datadir={datadir}", *as_user, f"--port={port}",
+                                       f"--bind-address={LOOPBACK}", f"--socket={data / 'mariadb.sock'}",
+                                       f"--pid-file={data / 'mariadb.pid'}",
+                                       "--innodb-flush-log-at-trx-commit=0"], data)
+        wait_port(port, 60, proc, "mariadbd")
+        return self._remember(Endpoint("mariadb", f"mysql://root@{LOOPBACK}:{port}", port, True, proc, data))
 
     def prometheus(self, config_yaml: str, port: int | None = None) -> Endpoint:
         """A private Prometheus with the given scrape config (always started here)."""
@@ -371,10 +428,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra binaries to install (install only), e.g. chromium")
     args = parser.parse_args(argv)
     if args.command == "install":
-        needed = [b for b in ("redis-server", "nats-server", "initdb", "prometheus", "promtool", *args.extra)]
-        wanted = [b for b in needed if not (b in ("redis-server", "nats-server", "initdb")
+        needed = [b for b in ("redis-server", "nats-server", "initdb", "mariadb-install-db", "prometheus", "promtool",
+                              *args.extra)]
+        wanted = [b for b in needed if not (b in ("redis-server", "nats-server", "initdb", "mariadb-install-db")
                                             and port_open(DEFAULT_PORTS[_service_of(b)])
-                                            and (b != "initdb" or postgres_trusts(DEFAULT_PORTS["postgres"])))]
+                                            and (b != "initdb" or postgres_trusts(DEFAULT_PORTS["postgres"]))
+                                            and (b != "mariadb-install-db"
+                                                 or mariadb_trusts(DEFAULT_PORTS["mariadb"])))]
         install(wanted)
         return 0
     with Services(args.workdir) as services:
@@ -388,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _service_of(binary: str) -> str:
-    return {"redis-server": "redis", "nats-server": "nats", "initdb": "postgres"}[binary]
+    return {"redis-server": "redis", "nats-server": "nats", "initdb": "postgres",
+            "mariadb-install-db": "mariadb"}[binary]
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ def nats_server(services: Services) -> Endpoint:
     return services.endpoints["nats"]
 
 
+@pytest.fixture(scope="session")
+def mysql_server(services: Services) -> Endpoint:
+    return services.mariadb()
+
+
 @pytest.fixture
 def store_redis_url(redis_server: Endpoint) -> str:
     return f"{redis_server.url.rstrip('/')}/{TEST_REDIS_DB}"

@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("hulk_ops.discovery")
 PREFIX = "hulk-ops.io/"
-SCHEMES = {"redis": "redis", "postgres": "postgresql", "nats": "nats", "qdrant": "http", "neo4j": "bolt",
-           "prometheus": "http", "http": "http", "tcp": "tcp", "kubernetes": "https", "runpod": "https"}
 NOT_FROM_SECRETS = frozenset({"name", "kind", "origin", "depends_on", "labels", "rules"})
 
 
@@ -61,9 +59,10 @@ def target_from_service(svc: Any, secret: Callable[[str, str], dict[str, str] | 
     if not kind:
         return None
     where = f"service {meta.namespace}/{meta.name}"
-    if kind not in registry.KINDS:
-        raise ValueError(f"{where}: {PREFIX}kind: unknown kind {kind!r} (known: {', '.join(registry.KINDS)})")
-    model = registry.settings_model(kind)
+    try:
+        model = registry.settings_model(kind)
+    except registry.KindError as exc:
+        raise ValueError(f"{where}: {PREFIX}kind: {exc}") from None
     ports = list(svc.spec.ports or [])
     wanted = notes.get(PREFIX + "port")
     if wanted is None:
@@ -78,7 +77,9 @@ def target_from_service(svc: Any, secret: Callable[[str, str], dict[str, str] | 
             raise ValueError(f"{where}: {PREFIX}port: no port named {wanted!r}")
     ip = svc.spec.cluster_ip
     host = ip if ip and ip != "None" else f"{meta.name}.{meta.namespace}.svc"
-    scheme = notes.get(PREFIX + "scheme") or SCHEMES[kind]
+    scheme = notes.get(PREFIX + "scheme") or registry.url_scheme(kind)
+    if not scheme:
+        raise ValueError(f"{where}: kind {kind!r} has no usual URL scheme: annotate {PREFIX}scheme")
     raw: dict[str, Any] = {
         "name": notes.get(PREFIX + "name") or f"{meta.name}.{meta.namespace}",
         "kind": kind,
@@ -160,7 +161,7 @@ def from_public(raw: bytes | str | None) -> list[TargetSettings]:
     for item in items if isinstance(items, list) else []:
         try:
             found.append(registry.settings_model(item["kind"]).model_validate(item))
-        except (ValidationError, KeyError, TypeError):
+        except (ValidationError, LookupError, TypeError):  # LookupError: an unknown or broken kind
             continue
     return found
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hulk_ops.entrypoints.bootstrap import Collector
 
 log = structlog.get_logger("hulk_ops.reload")
-RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery")
+RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery", "export")
 
 
 def _probe_shape(config: Config, target: TargetSettings) -> tuple[Any, ...]:

@@ -80,6 +80,10 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         previous = {}
     for job in collector.scheduler.jobs:
         job.previous_status = previous.get(job.name)
+    from hulk_ops.probes import registry
+
+    for problem in registry.problems():
+        log.warning("kind_plugin_problem", problem=problem)
     log.info("collector_started", replica=replica, targets=len(collector.scheduler.jobs),
              metrics_port=metrics_port, store=config.store.prefix)
     collector.writer.start()

@@ -51,6 +51,8 @@ class MetricSpec:
         labels = tuple(m.group(1) for s in segments if (m := _SEGMENT.match(s)))
         if len(set(labels)) != len(labels):
             raise CatalogError(f"{self.key}: a label appears twice")
+        if "target" in labels:
+            raise CatalogError(f"{self.key}: the label name 'target' is the exported target's")
         object.__setattr__(self, "segments", segments)
         object.__setattr__(self, "labels", labels)
         name = self.prom or self._derived_name()
@@ -102,10 +104,14 @@ class Catalog:
         self._exact: dict[str, MetricSpec] = {}
         self._patterns: list[MetricSpec] = []
         seen: set[str] = set()
+        names: dict[str, str] = {}
         for spec in self.specs:
             if spec.key in seen:
                 raise CatalogError(f"{spec.key}: declared twice")
+            if spec.prom in names:
+                raise CatalogError(f"{spec.key}: exported as {spec.prom!r}, like {names[spec.prom]}")
             seen.add(spec.key)
+            names[spec.prom] = spec.key
             (self._patterns.append(spec) if spec.labels else self._exact.__setitem__(spec.key, spec))
 
     def __iter__(self) -> Iterator[MetricSpec]:
@@ -127,3 +133,20 @@ class Catalog:
     def outside(self, keys: Iterable[str]) -> list[str]:
         """The keys no entry describes (a conformance test asserts this is empty)."""
         return sorted(k for k in keys if self.lookup(k) is None)
+
+
+def render_markdown(catalogs: dict[str, tuple[str, Catalog]]) -> str:
+    """The metrics reference page: per kind (name -> (display name, catalog)), one row per metric."""
+    lines = ["# Metrics by backend kind", "",
+             "Generated from each kind's `CATALOG` (`python -m hulk_ops.entrypoints.metrics_doc`); do not edit.",
+             "A key's `<label>` segment is one dot-free part of the metric name; it becomes a Prometheus label.",
+             "The Prometheus name is `hulk_ops_<kind>_<name>`, in base units (value x scale).", ""]
+    for kind, (display, catalog) in sorted(catalogs.items()):
+        lines += [f"## {display} (`{kind}`)", "", "| key | Prometheus name | type | unit | scale | labels | help |",
+                  "|---|---|---|---|---|---|---|"]
+        for spec in catalog:
+            labels = ", ".join(spec.labels) or "-"
+            lines.append(f"| `{spec.key}` | `hulk_ops_{kind}_{spec.prom}` | {spec.type} | {spec.unit or '-'} | "
+                         f"{spec.scale:g} | {labels} | {spec.help} |")
+        lines.append("")
+    return "\n".join(lines)

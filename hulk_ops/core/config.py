@@ -29,7 +29,7 @@ from hulk_ops.core import rules as rules_mod
 from hulk_ops.core.action_config import ActionsSettings, AuditSettings, AuthSettings, check_references
 from hulk_ops.core.api_config import ApiSettings
 from hulk_ops.core.discovery_config import DiscoverySettings
-from hulk_ops.core.observe_config import NotifySettings, SilenceSettings, TelemetrySettings
+from hulk_ops.core.observe_config import ExportSettings, NotifySettings, SilenceSettings, TelemetrySettings
 from hulk_ops.core.view_config import CostSettings, RadarSettings, SloSettings, TargetSlo
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -212,6 +212,7 @@ class Config(Strict):
     targets: list[TargetSettings] = []
     source: str = "<memory>"
     telemetry: TelemetrySettings = TelemetrySettings()
+    export: ExportSettings = ExportSettings()
     notify: NotifySettings = NotifySettings()
     silences: list[SilenceSettings] = []
     discovery: DiscoverySettings = DiscoverySettings()
@@ -308,9 +309,8 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
     for kind, texts in config.rules.items():
         from hulk_ops.probes import registry
 
-        if kind not in registry.KINDS:
-            raise ConfigError(f"{source}: {_path_text(('rules', kind))}: unknown kind "
-                              f"(known: {', '.join(registry.KINDS)})")
+        if kind not in registry.entries():
+            raise ConfigError(f"{source}: {_path_text(('rules', kind))}: unknown kind (known: {registry.known()})")
         try:
             for text_rule in texts:
                 rules_mod.parse_rule(text_rule)
@@ -337,10 +337,13 @@ def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
         where = f"target {_short(name, 140)} ({where})"
     kind = item.get("kind")
     if kind is None:
-        raise ConfigError(f"{source}: {where}: kind: field required (one of: {', '.join(registry.KINDS)})")
-    if not isinstance(kind, str) or kind not in registry.KINDS:
-        raise ConfigError(f"{source}: {where}: kind: unknown kind {_short(kind)} (known: {', '.join(registry.KINDS)})")
-    model = registry.settings_model(kind)
+        raise ConfigError(f"{source}: {where}: kind: field required (one of: {registry.known()})")
+    if not isinstance(kind, str) or kind not in registry.entries():
+        raise ConfigError(f"{source}: {where}: kind: unknown kind {_short(kind)} (known: {registry.known()})")
+    try:
+        model = registry.settings_model(kind)
+    except registry.KindError as exc:
+        raise ConfigError(f"{source}: {where}: kind: {exc}") from None
     try:
         return model.model_validate(item)
     except ValidationError as exc:

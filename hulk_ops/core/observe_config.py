@@ -38,6 +38,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ExportSettings(_Strict):
+    """Backend metrics on the collector's /metrics (hulk_ops/collectors/backend_export.py)."""
+
+    enabled: bool = True
+    max_series: int = Field(50_000, ge=0, le=10_000_000,
+                            description="series exported per scrape at most; the excess is dropped and counted")
+
+
 class TelemetrySettings(_Strict):
     otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint; unset: tracing is off")
     headers: dict[str, SecretStr] = {}

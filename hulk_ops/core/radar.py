@@ -84,11 +84,11 @@ class Matches(_Strict):
     @field_validator("kinds")
     @classmethod
     def _known(cls, kinds: list[str]) -> list[str]:
-        from hulk_ops.probes.registry import KINDS
+        from hulk_ops.probes import registry
 
-        unknown = [k for k in kinds if k not in KINDS]
+        unknown = [k for k in kinds if k not in registry.entries()]
         if unknown:
-            raise ValueError(f"unknown kind {unknown[0]!r} (known: {', '.join(KINDS)})")
+            raise ValueError(f"unknown kind {unknown[0]!r} (known: {registry.known()})")
         return kinds
 
 

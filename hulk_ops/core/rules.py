@@ -3,7 +3,7 @@
 Probes only measure. A rule is data: ``"<metric glob> <op> <number>"``, optionally followed by
 ``-> down`` (default ``-> degraded``), or ``"<metric glob> off"`` to switch a default off. The
 pseudo-metric ``latency_ms`` is the probe's latency. Rules come in three layers, each replacing
-the previous one's rule for the same glob: the kind's defaults below, the config's top-level
+the previous one's rule for the same glob: the kind's ``DEFAULT_RULES`` (in its module), the config's top-level
 ``rules: {kind: [...]}``, and the target's own ``rules: [...]``.
 """
 
@@ -12,51 +12,10 @@ from __future__ import annotations
 import fnmatch
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hulk_ops.core.model import ProbeResult, Status
-
-# Defaults per kind. Metric names are the ones each probe documents in its module docstring.
-DEFAULT_RULES: dict[str, list[str]] = {
-    "redis": ["memory_used_pct > 90", "latency_ms > 1000"],
-    "postgres": [
-        "connections_used_pct > 90",
-        "oldest_xact_age_s > 3600",
-        "replication_lag_s > 300",
-        "latency_ms > 1000",
-    ],
-    "nats": [
-        "consumer.*.pending > 10000",
-        "consumer.*.ack_pending > 10000",
-        "js.storage_used_pct > 90",
-        "js.memory_used_pct > 90",
-        "latency_ms > 1000",
-    ],
-    "qdrant": [
-        "collection.*.status_code >= 1",
-        "ready < 1",
-        "collections_missing > 0",
-        "latency_ms > 1000",
-    ],
-    "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
-    "prometheus": ["targets_down > 0", "latency_ms > 1000"],
-    "http": ["latency_ms > 2000"],
-    "tcp": ["latency_ms > 1000"],
-    "runpod": [
-        "endpoint.*.workers_unhealthy > 0",
-        "endpoint.*.queue_used_pct > 100",
-        "endpoint.*.up < 1",
-        "latency_ms > 3000",
-    ],
-    "kubernetes": [
-        "nodes_not_ready > 0",
-        "deployments_short > 0",
-        "pods_crashloop > 0",
-        "pods_pending_stuck > 0",
-        "latency_ms > 1000",
-    ],
-}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -105,9 +64,15 @@ class RuleSet:
         self._by_name: dict[str, tuple[int, ...]] = {}  # metric name -> indexes of the rules whose glob matches
 
     @classmethod
-    def for_target(cls, kind: str, kind_overrides: list[str], target_rules: list[str]) -> RuleSet:
+    def for_target(cls, kind: str, kind_overrides: list[str], target_rules: list[str],
+                   defaults: Sequence[str] | None = None) -> RuleSet:
+        """The three layers; `defaults` None: the kind's own `DEFAULT_RULES`, read through the registry."""
+        if defaults is None:
+            from hulk_ops.probes import registry
+
+            defaults = registry.default_rules(kind)
         by_glob: dict[str, Rule] = {}
-        for layer in (DEFAULT_RULES.get(kind, []), kind_overrides, target_rules):
+        for layer in (defaults, kind_overrides, target_rules):
             for text in layer:
                 rule = parse_rule(text)
                 by_glob[rule.glob] = rule

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from hulk_ops.collectors.backend_export import BackendMetrics, job_samples
 from hulk_ops.collectors.breaker import TargetBreaker
 from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.prometheus_pull import build_query_jobs
@@ -87,8 +88,18 @@ def build_collector(config: Config, store: ResultStore | None = None,
     if not c.sharding.enabled:
         scheduler = Scheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
                               periodic=periodic)
-        return Collector(config, store, writer, scheduler, metrics)
-    coordinator = build_coordinator(config, metrics)
-    scheduler = ShardedScheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
-                                 periodic=periodic, coordinator=coordinator)
-    return Collector(config, store, writer, scheduler, metrics, sharding=coordinator)
+        collector = Collector(config, store, writer, scheduler, metrics)
+    else:
+        coordinator = build_coordinator(config, metrics)
+        scheduler = ShardedScheduler(jobs, writer, metrics, concurrency=c.concurrency, jitter_pct=c.jitter_pct,
+                                     periodic=periodic, coordinator=coordinator)
+        collector = Collector(config, store, writer, scheduler, metrics, sharding=coordinator)
+    if config.export.enabled:
+        metrics.registry.register(build_backend_export(collector, config.export.max_series))
+    return collector
+
+
+def build_backend_export(collector: Collector, max_series: int) -> BackendMetrics:
+    """Every tracked metric of every target on /metrics, read from the collector's current jobs at each scrape."""
+    return BackendMetrics(job_samples(lambda: collector.scheduler.jobs), registry.catalog,
+                          lambda kind: tracked_matcher(registry.tracked_metrics(kind)), max_series=max_series)

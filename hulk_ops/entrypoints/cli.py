@@ -36,9 +36,13 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from hulk_ops.probes import registry
+
     config = load_config(args.file)
     kinds = sorted({t.kind for t in config.targets})
     print(f"{args.file}: OK, {len(config.targets)} targets ({', '.join(kinds) or 'none'})")
+    for problem in registry.problems():  # plugins this config does not use: a warning, not a failure
+        print(f"hulk-ops: warning: {problem}", file=sys.stderr)
     return EXIT_OK
 
 

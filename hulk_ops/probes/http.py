@@ -21,6 +21,7 @@ import aiohttp
 import certifi
 from pydantic import Field, SecretStr, field_validator
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import Strict, TargetSettings
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
@@ -198,5 +199,16 @@ def _excerpt(text: str) -> str:
 
 # Metrics kept as history by the store.
 TRACKED_METRICS = ("body_bytes",)
+
+CATALOG = Catalog([
+    MetricSpec("status_code", "HTTP status of the answer"),
+    MetricSpec("body_bytes", "Bytes of the body read (at most max_body_bytes)", unit="bytes"),
+])
+
+DISPLAY_NAME = "HTTP"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = ("latency_ms > 2000",)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "http", "url": "http://127.0.0.1:8080/health"}
 
 PROBE = HttpProbe

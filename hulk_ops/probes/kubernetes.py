@@ -27,6 +27,7 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -36,8 +37,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.discovery_config import namespace_names
+from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.probes import k8s_metrics as km
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, describe_error
 
@@ -261,5 +264,83 @@ def _chain(exc: BaseException) -> list[BaseException]:
 TRACKED_METRICS = ("nodes_ready", "nodes_not_ready", "deployments_short", "pods_crashloop", "pods_pending",
                    "events_warning", "cpu_requests", "memory_requests_gib", "gpu_requests", "gpu_capacity",
                    "cpu_requests_pct", "memory_requests_pct", "gpu_requests_pct", "node.*", "ns.*")
+
+# (resource, label, unit, allocatable metric) of the requests the capacity page sets against allocatable
+RESOURCES = (("cpu", "CPU requests", "cores", "cpu_allocatable"),
+             ("memory", "memory requests", "GiB", "memory_allocatable_gib"),
+             ("gpu", "GPU requests", "GPUs", "gpu_allocatable"))
+
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    nodes = sorted({n.split(".")[1] for n in m if n.startswith("node.") and n.endswith(".cpu_allocatable")})
+    for scope, prefix in [("cluster", ""), *((f"node {n}", f"node.{n}.") for n in nodes)]:
+        for short, label, unit, alloc in RESOURCES:
+            used_name = f"{prefix}{'memory_requests_gib' if short == 'memory' else short + '_requests'}"
+            limit = limit_of(m, f"{prefix}{alloc}")
+            if used_name in m and (limit or short != "gpu"):
+                yield CapacityItem(f"{scope} {label}", m[used_name], limit, unit, used_name)
+
+
+_GIB = float(km.GIB)
+CATALOG = Catalog([
+    MetricSpec("nodes", "Nodes of the cluster"),
+    MetricSpec("nodes_ready", "Nodes Ready"),
+    MetricSpec("nodes_not_ready", "Nodes not Ready"),
+    MetricSpec("node.<node>.ready", "1 when the node is Ready"),
+    MetricSpec("node.<node>.cpu_allocatable", "Allocatable CPU of the node", prom="node_cpu_allocatable_cores"),
+    MetricSpec("node.<node>.memory_allocatable_gib", "Allocatable memory of the node", unit="bytes", scale=_GIB,
+               prom="node_memory_allocatable_bytes"),
+    MetricSpec("node.<node>.gpu_capacity", "GPUs of the node"),
+    MetricSpec("node.<node>.gpu_allocatable", "Allocatable GPUs of the node"),
+    MetricSpec("node.<node>.cpu_requests", "CPU requested by the node's pods", prom="node_cpu_requests_cores"),
+    MetricSpec("node.<node>.memory_requests_gib", "Memory requested by the node's pods", unit="bytes", scale=_GIB,
+               prom="node_memory_requests_bytes"),
+    MetricSpec("node.<node>.gpu_requests", "GPUs requested by the node's pods"),
+    MetricSpec("node.<node>.pods", "Pods on the node"),
+    MetricSpec("cpu_allocatable", "Allocatable CPU of the cluster", prom="cpu_allocatable_cores"),
+    MetricSpec("memory_allocatable_gib", "Allocatable memory of the cluster", unit="bytes", scale=_GIB,
+               prom="memory_allocatable_bytes"),
+    MetricSpec("gpu_capacity", "GPUs of the cluster"),
+    MetricSpec("gpu_allocatable", "Allocatable GPUs of the cluster"),
+    MetricSpec("cpu_requests", "CPU requested by pods", prom="cpu_requests_cores"),
+    MetricSpec("memory_requests_gib", "Memory requested by pods", unit="bytes", scale=_GIB,
+               prom="memory_requests_bytes"),
+    MetricSpec("gpu_requests", "GPUs requested by pods"),
+    MetricSpec("cpu_requests_pct", "CPU requested of allocatable", unit="ratio", scale=0.01,
+               prom="cpu_requests_ratio"),
+    MetricSpec("memory_requests_pct", "Memory requested of allocatable", unit="ratio", scale=0.01,
+               prom="memory_requests_ratio"),
+    MetricSpec("gpu_requests_pct", "GPUs requested of allocatable", unit="ratio", scale=0.01,
+               prom="gpu_requests_ratio"),
+    MetricSpec("deployments", "Deployments"),
+    MetricSpec("deployments_short", "Deployments with fewer available replicas than desired"),
+    MetricSpec("deploy.<namespace>.<deployment>.desired", "Desired replicas of the deployment"),
+    MetricSpec("deploy.<namespace>.<deployment>.available", "Available replicas of the deployment"),
+    MetricSpec("pods", "Pods"),
+    MetricSpec("pods_running", "Pods Running"),
+    MetricSpec("pods_pending", "Pods Pending"),
+    MetricSpec("pods_pending_stuck", "Pods Pending longer than pending_grace_s"),
+    MetricSpec("pods_crashloop", "Pods in CrashLoopBackOff"),
+    MetricSpec("pods_failed", "Pods Failed"),
+    MetricSpec("pod_restarts", "Container restarts of the pods listed"),
+    MetricSpec("events_warning", "Warning events within events_window_s"),
+    MetricSpec("ns.<namespace>.cpu_requests", "CPU requested in the namespace", prom="namespace_cpu_requests_cores"),
+    MetricSpec("ns.<namespace>.memory_requests_gib", "Memory requested in the namespace", unit="bytes", scale=_GIB,
+               prom="namespace_memory_requests_bytes"),
+    MetricSpec("ns.<namespace>.gpu_requests", "GPUs requested in the namespace", prom="namespace_gpu_requests"),
+    MetricSpec("ns.<namespace>.pods", "Pods in the namespace", prom="namespace_pods"),
+])
+
+DISPLAY_NAME = "Kubernetes"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = (
+    "nodes_not_ready > 0",
+    "deployments_short > 0",
+    "pods_crashloop > 0",
+    "pods_pending_stuck > 0",
+    "latency_ms > 1000",
+)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "kubernetes", "url": "https://127.0.0.1:6443", "token": "t"}
 
 PROBE = KubernetesProbe

@@ -12,6 +12,7 @@ Down when JetStream is expected (the default) and not enabled.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import nats
@@ -20,7 +21,9 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from pydantic import Field, SecretStr
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
 
@@ -198,5 +201,57 @@ def consumer_metrics(stream: str, consumer: Any) -> dict[str, Any]:
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("js.memory_bytes", "js.storage_bytes", "stream.*.messages", "stream.*.bytes", "consumer.*.pending",
                    "consumer.*.ack_pending")
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    for area in ("storage", "memory"):
+        if f"js.{area}_bytes" in m:
+            yield CapacityItem(f"JetStream {area}", m[f"js.{area}_bytes"], limit_of(m, f"js.max_{area}_bytes"), "bytes",
+                               f"js.{area}_bytes")
+    for name in sorted(m):
+        parts = name.split(".")
+        if parts[0] == "stream" and len(parts) == 3 and parts[2] in ("bytes", "messages"):
+            limit = limit_of(m, f"stream.{parts[1]}.{'max_bytes' if parts[2] == 'bytes' else 'max_msgs'}")
+            yield CapacityItem(f"stream {parts[1]} {parts[2]}", m[name], limit,
+                               "bytes" if parts[2] == "bytes" else "count", name)
+        elif parts[0] == "consumer" and len(parts) == 4 and parts[3] == "pending":
+            yield CapacityItem(f"consumer {parts[1]}/{parts[2]} lag", m[name], None, "count", name)
+
+
+CATALOG = Catalog([
+    MetricSpec("js.enabled", "1 when JetStream is enabled for the account"),
+    MetricSpec("js.memory_bytes", "JetStream memory used by the account", unit="bytes"),
+    MetricSpec("js.storage_bytes", "JetStream storage used by the account", unit="bytes"),
+    MetricSpec("js.streams", "Streams of the account"),
+    MetricSpec("js.consumers", "Consumers of the account"),
+    MetricSpec("js.max_memory_bytes", "The account's JetStream memory limit", unit="bytes"),
+    MetricSpec("js.memory_used_pct", "JetStream memory used of the limit", unit="ratio", scale=0.01,
+               prom="js_memory_used_ratio"),
+    MetricSpec("js.max_storage_bytes", "The account's JetStream storage limit", unit="bytes"),
+    MetricSpec("js.storage_used_pct", "JetStream storage used of the limit", unit="ratio", scale=0.01,
+               prom="js_storage_used_ratio"),
+    MetricSpec("stream.<stream>.messages", "Messages in the stream"),
+    MetricSpec("stream.<stream>.bytes", "Bytes in the stream", unit="bytes"),
+    MetricSpec("stream.<stream>.consumers", "Consumers of the stream"),
+    MetricSpec("stream.<stream>.max_msgs", "The stream's message limit"),
+    MetricSpec("stream.<stream>.max_bytes", "The stream's byte limit", unit="bytes"),
+    MetricSpec("stream.<stream>.used_pct", "The stream's fill of its tightest limit", unit="ratio", scale=0.01,
+               prom="stream_used_ratio"),
+    MetricSpec("consumer.<stream>.<consumer>.pending", "Messages not yet delivered to the consumer (its lag)"),
+    MetricSpec("consumer.<stream>.<consumer>.ack_pending", "Messages delivered and not yet acknowledged"),
+    MetricSpec("consumer.<stream>.<consumer>.redelivered", "Messages delivered more than once"),
+    MetricSpec("consumer.<stream>.<consumer>.waiting", "Pull requests waiting"),
+])
+
+DISPLAY_NAME = "NATS JetStream"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = (
+    "consumer.*.pending > 10000",
+    "consumer.*.ack_pending > 10000",
+    "js.storage_used_pct > 90",
+    "js.memory_used_pct > 90",
+    "latency_ms > 1000",
+)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "nats", "url": "nats://127.0.0.1:4222", "token": "t"}
 
 PROBE = NatsProbe

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -28,7 +29,9 @@ from neo4j.exceptions import (
 )
 from pydantic import Field, SecretStr, field_validator
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem
 from hulk_ops.probes.base import Measurement, Probe, describe_error
 
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -202,5 +205,26 @@ def database_details(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("databases", "databases_offline", "database.*.online")
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    if "databases" in m:
+        yield CapacityItem("databases", m["databases"], None, "count", "databases")
+    if "databases_offline" in m:
+        yield CapacityItem("databases offline", m["databases_offline"], None, "count", "databases_offline")
+
+
+CATALOG = Catalog([
+    MetricSpec("databases", "Databases of the DBMS"),
+    MetricSpec("databases_online", "Databases online"),
+    MetricSpec("databases_offline", "Databases in any state but online"),
+    MetricSpec("database.<database>.online", "1 when the database is online (on every member)"),
+    MetricSpec("edition_enterprise", "1 on the enterprise edition"),
+])
+
+DISPLAY_NAME = "Neo4j"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = ("database.*.online < 1", "latency_ms > 1000")
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "neo4j", "url": "bolt://127.0.0.1:7687", "password": "pw"}
 
 PROBE = Neo4jProbe

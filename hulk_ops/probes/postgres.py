@@ -9,12 +9,15 @@ replicas (primaries: attached standbys), max_replica_lag_s.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import SecretStr
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.probes.base import Measurement, Probe
 
 STATS_SQL = """
@@ -101,5 +104,39 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
 TRACKED_METRICS = (
     "connections", "connections_used_pct", "database_size_bytes", "replication_lag_s", "oldest_xact_age_s",
 )
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    if "connections" in m:
+        yield CapacityItem("connections", m["connections"], limit_of(m, "max_connections"), "count", "connections")
+    if "database_size_bytes" in m:
+        yield CapacityItem("database size", m["database_size_bytes"], None, "bytes", "database_size_bytes")
+
+
+CATALOG = Catalog([
+    MetricSpec("connections", "Client backends connected"),
+    MetricSpec("max_connections", "The max_connections setting"),
+    MetricSpec("connections_used_pct", "Client backends of max_connections", unit="ratio", scale=0.01,
+               prom="connections_used_ratio"),
+    MetricSpec("database_size_bytes", "Size of the connected database", unit="bytes"),
+    MetricSpec("oldest_xact_age_s", "Age of the oldest open transaction of another session", unit="seconds",
+               prom="oldest_xact_age_seconds"),
+    MetricSpec("in_recovery", "1 on a replica (in recovery), 0 on a primary"),
+    MetricSpec("replicas", "Standbys attached to this primary"),
+    MetricSpec("max_replica_lag_s", "Largest replay lag of an attached standby", unit="seconds",
+               prom="max_replica_lag_seconds"),
+    MetricSpec("replication_lag_s", "This replica's time behind its primary (0: caught up)", unit="seconds",
+               prom="replication_lag_seconds"),
+])
+
+DISPLAY_NAME = "PostgreSQL"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = (
+    "connections_used_pct > 90",
+    "oldest_xact_age_s > 3600",
+    "replication_lag_s > 300",
+    "latency_ms > 1000",
+)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "postgres", "url": "postgresql://app:pw@127.0.0.1:5432/app"}
 
 PROBE = PostgresProbe

@@ -20,6 +20,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import Strict, TargetSettings
 from hulk_ops.probes.base import Measurement, Probe
 from hulk_ops.probes.prometheus_api import PromClient
@@ -166,5 +167,19 @@ def alert_view(alerts: list[dict[str, Any]], limit: int) -> tuple[dict[str, Any]
 
 # Metrics kept as history by the store.
 TRACKED_METRICS = ("targets_up", "targets_down", "alerts_firing")
+
+CATALOG = Catalog([
+    MetricSpec("targets_up", "Scrape targets up"),
+    MetricSpec("targets_down", "Scrape targets down"),
+    MetricSpec("targets_unknown", "Scrape targets not scraped yet"),
+    MetricSpec("alerts_firing", "Alerts firing"),
+    MetricSpec("alerts_pending", "Alerts pending"),
+])
+
+DISPLAY_NAME = "Prometheus"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = ("targets_down > 0", "latency_ms > 1000")
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "prometheus", "url": "http://127.0.0.1:9090"}
 
 PROBE = PrometheusProbe

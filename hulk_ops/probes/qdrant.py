@@ -10,7 +10,7 @@ unnamed vector config only); cluster.enabled, cluster.peers and cluster.pending_
 (distributed mode only). Details: collections (name, status, optimizer error, vectors config,
 payload indexes), missing (names), unreported (collections left out by max_collections).
 
-Default rules (hulk_ops/core/rules.py): a yellow or red collection, not ready, or a configured
+Default rules (`DEFAULT_RULES` below): a yellow or red collection, not ready, or a configured
 collection missing -> degraded. Yellow also shows during normal re-indexing after large writes;
 where that is routine, ``collection.*.status_code >= 2`` keeps only red.
 
@@ -28,6 +28,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,7 +38,9 @@ from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
 # grey ("optimizations possible but not triggered", usual after a restart until the next write) is not a
@@ -224,5 +227,39 @@ def _error_text(content: bytes) -> str:
 
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("points_total", "collections", "collection.*.points", "collection.*.indexed_vectors")
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    for name in sorted(m):
+        parts = name.split(".")
+        if parts[0] == "collection" and len(parts) == 3 and parts[2] == "points":
+            yield CapacityItem(f"collection {parts[1]} points", m[name], None, "count", name)
+
+
+CATALOG = Catalog([
+    MetricSpec("ready", "1 when every shard is ready (/readyz)"),
+    MetricSpec("collections", "Collections on the server"),
+    MetricSpec("collections_missing", "Configured collections that do not exist"),
+    MetricSpec("points_total", "Points over the reported collections", prom="points"),
+    MetricSpec("collection.<collection>.status_code", "0 green or grey, 1 yellow (optimizing), 2 red"),
+    MetricSpec("collection.<collection>.optimizations_pending", "1 when the collection is grey"),
+    MetricSpec("collection.<collection>.points", "Points in the collection"),
+    MetricSpec("collection.<collection>.indexed_vectors", "Indexed vectors in the collection"),
+    MetricSpec("collection.<collection>.segments", "Segments of the collection"),
+    MetricSpec("collection.<collection>.vector_size", "Dimension of the collection's single vector"),
+    MetricSpec("cluster.enabled", "1 in distributed mode"),
+    MetricSpec("cluster.peers", "Peers of the cluster"),
+    MetricSpec("cluster.pending_operations", "Raft operations not yet applied"),
+])
+
+DISPLAY_NAME = "Qdrant"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = (
+    "collection.*.status_code >= 1",
+    "ready < 1",
+    "collections_missing > 0",
+    "latency_ms > 1000",
+)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "qdrant", "url": "http://127.0.0.1:6333", "api_key": "k"}
 
 PROBE = QdrantProbe

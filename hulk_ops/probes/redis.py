@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -18,7 +19,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.retry import Retry
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.probes.base import Measurement, Probe
 
 
@@ -167,5 +170,38 @@ def info_metrics(info: dict[str, Any]) -> dict[str, Any]:
 
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("used_memory_bytes", "memory_used_pct", "connected_clients", "ops_per_sec", "keyspace.*.keys")
+
+def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+    if "used_memory_bytes" in m:
+        yield CapacityItem("memory", m["used_memory_bytes"], limit_of(m, "maxmemory_bytes"), "bytes",
+                           "used_memory_bytes")
+    if "connected_clients" in m:
+        yield CapacityItem("clients", m["connected_clients"], limit_of(m, "maxclients"), "count", "connected_clients")
+
+
+CATALOG = Catalog([
+    MetricSpec("used_memory_bytes", "Memory used by Redis", unit="bytes"),
+    MetricSpec("maxmemory_bytes", "The maxmemory limit (0: none)", unit="bytes"),
+    MetricSpec("memory_used_pct", "Memory used of maxmemory", unit="ratio", scale=0.01, prom="memory_used_ratio"),
+    MetricSpec("connected_clients", "Client connections"),
+    MetricSpec("maxclients", "The maxclients limit"),
+    MetricSpec("clients_used_pct", "Client connections of maxclients", unit="ratio", scale=0.01,
+               prom="clients_used_ratio"),
+    MetricSpec("ops_per_sec", "Commands per second (instantaneous)", prom="ops_per_second"),
+    MetricSpec("evicted_keys", "Keys evicted since start", type="counter"),
+    MetricSpec("rejected_connections", "Connections refused at maxclients since start", type="counter"),
+    MetricSpec("uptime_s", "Time since the server started", unit="seconds", prom="uptime_seconds"),
+    MetricSpec("is_primary", "1 on a primary, 0 on a replica"),
+    MetricSpec("connected_replicas", "Replicas attached to this primary"),
+    MetricSpec("replica_link_up", "1 when this replica's link to its primary is up"),
+    MetricSpec("keyspace.<db>.keys", "Keys in the database"),
+    MetricSpec("keyspace.<db>.expires", "Keys with an expiry in the database"),
+])
+
+DISPLAY_NAME = "Redis"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = ("memory_used_pct > 90", "latency_ms > 1000")
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "redis", "url": "redis://127.0.0.1:6379", "password": "pw"}
 
 PROBE = RedisProbe

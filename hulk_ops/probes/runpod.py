@@ -27,6 +27,7 @@ from pydantic import Field, SecretStr, field_validator
 from runpod import error as runpod_error
 from runpod.endpoint.runner import Endpoint, RunPodClient
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
@@ -238,5 +239,36 @@ def endpoint_metrics(endpoint_id: str, health: dict[str, Any], queue_threshold: 
 TRACKED_METRICS = ("cost_per_hr_total", "cost_per_hr_idle", "pods_running", "gpus_running", "gpus_idle",
                    "gpu_util_avg_pct", "endpoint.*.jobs_in_queue", "endpoint.*.workers_running",
                    "endpoint.*.workers_unhealthy")
+
+CATALOG = Catalog([
+    MetricSpec("pods_total", "Pods of the account", prom="pods"),
+    MetricSpec("pods_running", "Pods running"),
+    MetricSpec("gpus_running", "GPUs of the running pods"),
+    MetricSpec("cost_per_hr_total", "US dollars per hour of the running pods", prom="cost_usd_per_hour"),
+    MetricSpec("pods_idle", "Running pods whose GPUs are idle"),
+    MetricSpec("gpus_idle", "GPUs of the idle pods"),
+    MetricSpec("cost_per_hr_idle", "US dollars per hour of the idle pods", prom="idle_cost_usd_per_hour"),
+    MetricSpec("gpu_util_avg_pct", "GPU utilisation of the running pods (GPU-weighted)", unit="ratio", scale=0.01,
+               prom="gpu_utilization_ratio"),
+    MetricSpec("endpoints_watched", "Serverless endpoints watched"),
+    MetricSpec("endpoint.<endpoint>.up", "1 when the endpoint's health could be read"),
+    MetricSpec("endpoint.<endpoint>.latency_ms", "Round trip of the endpoint's health call", unit="seconds",
+               scale=0.001, prom="endpoint_latency_seconds"),
+    *(MetricSpec(f"endpoint.<endpoint>.workers_{name}", f"Workers {name}") for name in WORKER_FIELDS),
+    *(MetricSpec(f"endpoint.<endpoint>.jobs_{name}", f"Jobs {name.replace('_', ' ')}") for name in JOB_FIELDS.values()),
+    MetricSpec("endpoint.<endpoint>.queue_used_pct", "Jobs in queue of queue_threshold", unit="ratio", scale=0.01,
+               prom="endpoint_queue_used_ratio"),
+])
+
+DISPLAY_NAME = "RunPod"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = (
+    "endpoint.*.workers_unhealthy > 0",
+    "endpoint.*.queue_used_pct > 100",
+    "endpoint.*.up < 1",
+    "latency_ms > 3000",
+)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "runpod", "url": DEFAULT_API_URL, "api_key": "k"}
 
 PROBE = RunpodProbe

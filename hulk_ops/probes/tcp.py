@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
@@ -91,5 +92,15 @@ async def read_until(reader: asyncio.StreamReader, expect: bytes, limit: int) ->
 
 
 TRACKED_METRICS: tuple[str, ...] = ()  # the connect time is the latency, which history keeps anyway
+
+CATALOG = Catalog([
+    MetricSpec("banner_bytes", "Bytes of the banner read (with expect)", unit="bytes"),
+])
+
+DISPLAY_NAME = "TCP"
+# status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
+DEFAULT_RULES = ("latency_ms > 1000",)
+# a valid target (docs, config fuzzer, secret canaries)
+EXAMPLE = {"kind": "tcp", "url": "tcp://127.0.0.1:22"}
 
 PROBE = TcpProbe

@@ -15,7 +15,7 @@ from sandbox.services import free_port, stop_process
 from tests.e2e.conftest import screenshot
 
 EXPECTED_UP = ["cache", "orders-db", "event-bus", "prometheus", "dashboard", "vector-store", "knowledge-graph",
-               "k8s-prod", "gpu-cloud", "search-api"]
+               "k8s-prod", "gpu-cloud", "search-api", "shop-db"]
 
 
 @pytest.fixture

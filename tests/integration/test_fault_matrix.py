@@ -41,18 +41,24 @@ from hulk_ops.core.config import Config, parse_config
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.dashboard.readmodel import ReadModel
 from hulk_ops.entrypoints.bootstrap import build_collector
+from hulk_ops.probes import registry
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.neo4j_sim import Neo4jSimulator
 from sandbox.qdrant_sim import QdrantSimulator
 from sandbox.runpod_sim import RunpodSimulator
 from sandbox.services import Services
+from tests.conformance import live_source
 from tests.conftest import TEST_REDIS_DB
 from tests.faultproxy import FaultProxy
 from tests.fixtures_runpod import _target as runpod_target
 
 pytest_plugins = ["tests.fixtures_prom"]
 
-KINDS = ("redis", "postgres", "nats", "qdrant", "neo4j", "kubernetes", "runpod", "prometheus", "http", "tcp")
+WIRED = ("redis", "postgres", "nats", "qdrant", "neo4j", "kubernetes", "runpod", "prometheus", "http", "tcp")
+# every other built-in kind through the server its own test declares (`live_target()`, tests/conformance.py)
+OTHERS = {k: source for k, e in registry.entries().items()
+          if e.dist == registry.BUILTIN and k not in WIRED and (source := live_source(k)) is not None}
+KINDS = (*WIRED, *sorted(OTHERS))
 MODES = ("latency", "stall", "reset", "refuse", "throttle")
 INTERVAL_S = 1.0
 TIMEOUT_S = 0.5
@@ -250,11 +256,13 @@ def backends(services: Services, exporter: Any, tmp_path_factory: pytest.TempPat
             wait_ready(prom.url, expect_targets=0, expect_alert=False)
             nats_fields = {"streams": ["fault-matrix-none"]}  # the shared server's other streams: not ours
             pod = runpod_target(runpod)
+            others = {k: source(services) for k, source in OTHERS.items()}
             upstream = {
                 "redis": ep["redis"].url, "postgres": ep["postgres"].url, "nats": ep["nats"].url,
                 "qdrant": qdrant.url, "neo4j": neo4j.url, "kubernetes": k8s.url, "runpod": runpod.url,
                 "prometheus": prom.url, "http": f"http://{exporter.address}/metrics",
                 "tcp": f"tcp://127.0.0.1:{_port(ep['nats'].url)}",
+                **{k: f["url"] for k, f in others.items()},
             }
             fields = {
                 "nats": nats_fields,
@@ -262,6 +270,7 @@ def backends(services: Services, exporter: Any, tmp_path_factory: pytest.TempPat
                 "kubernetes": {"token": DEFAULT_TOKEN},
                 "runpod": {"api_key": pod["api_key"], "endpoints": pod["endpoints"]},
                 "tcp": {"expect": "max_payload"},  # 240 bytes into the NATS INFO banner
+                **{k: {n: v for n, v in f.items() if n != "url"} for k, f in others.items()},
             }
             bystanders = [
                 {"name": "ok-redis", "kind": "redis", "url": ep["redis"].url},

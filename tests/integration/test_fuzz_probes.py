@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import struct
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,7 @@ from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config, parse_config
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.entrypoints.bootstrap import build_probe
+from hulk_ops.probes import registry
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.qdrant_sim import QdrantSimulator
 from sandbox.runpod_sim import RunpodSimulator
@@ -327,6 +329,15 @@ TARGETS = {
     "postgres": lambda port: {"kind": "postgres", "url": f"postgresql://u:p@127.0.0.1:{port}/db"},
     "tcp": lambda port: {"kind": "tcp", "url": f"tcp://127.0.0.1:{port}"},
 }
+# every other registered kind that talks to a host:port (new and plugin kinds): its example target pointed at the
+# garbage server, fed plain garbage
+HAND_WRITTEN = {*TARGETS, "qdrant", "kubernetes", "runpod", "prometheus", "http"}
+for _kind in registry.kinds():
+    _url = str((registry.example(_kind) or {}).get("url", ""))
+    if _kind not in HAND_WRITTEN and re.match(r"^[a-z][a-z0-9+.-]*://[^/]*:\d+", _url):
+        TARGETS[_kind] = lambda port, k=_kind, url=_url: {
+            **(registry.example(k) or {}), "url": re.sub(r"(://[^/]*):\d+", rf"\g<1>:{port}", url, count=1)}
+        PREFIXES[_kind] = garbage
 
 
 @pytest.mark.parametrize("kind", sorted(TARGETS))

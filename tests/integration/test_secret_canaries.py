@@ -32,6 +32,7 @@ from hulk_ops.core.config import ConfigError, load_config, parse_config
 from hulk_ops.dashboard.nav import PAGES
 from hulk_ops.entrypoints import cli
 from hulk_ops.observe import logs
+from hulk_ops.probes import registry
 from sandbox.services import free_port
 from sandbox.simbase import HttpSimulator
 
@@ -43,6 +44,22 @@ CANARIES = {name: f"cnry{name}{RUN}" for name in (
     "pgurl", "redispw", "redisurl", "natstoken", "natspw", "neo4jpw", "qdrantkey", "k8stoken", "runpodkey",
     "prombearer", "prompw", "httpheader", "httpurl", "webhookpath", "webhookheader", "otlpheader", "auditpw",
 )}
+# kinds the config below does not spell out (new and plugin kinds): their example target with a canary in every
+# secret field, pointed at the closed port
+SPELLED_OUT = {"postgres", "redis", "nats", "neo4j", "qdrant", "kubernetes", "runpod", "prometheus", "http", "tcp"}
+OTHER_KINDS = {k: registry.example(k) or {} for k in registry.kinds() if k not in SPELLED_OUT}
+SECRET_FIELDS = {k: [f for f, info in registry.settings_model(k).model_fields.items()
+                     if "SecretStr" in str(info.annotation)] for k in OTHER_KINDS}
+CANARIES.update({f"{k}{f}": f"cnry{k}{f}{RUN}" for k, fields in SECRET_FIELDS.items() for f in fields})
+
+
+def other_targets(closed: int) -> list[dict[str, Any]]:
+    out = []
+    for kind, example in OTHER_KINDS.items():
+        url = re.sub(r"://([^/@]*@)?[^/:]+(:\d+)?", f"://127.0.0.1:{closed}", str(example.get("url", "")), count=1)
+        secrets = {f: CANARIES[f"{kind}{f}"] for f in SECRET_FIELDS[kind]}
+        out.append({**example, "name": f"other-{kind}", "url": url, **secrets})
+    return out
 
 
 class EchoServer(HttpSimulator):
@@ -93,6 +110,7 @@ def canary_config(echo: str, closed: int, audit: dict[str, Any]) -> dict[str, An
             {"name": "prom2", "kind": "prometheus", "url": echo, "username": "u", "password": c["prompw"]},
             {"name": "web", "kind": "http", "url": f"{echo}/health", "headers": {"Authorization": c["httpheader"]}},
             {"name": "web2", "kind": "http", "url": echo.replace("://", f"://u:{c['httpurl']}@") + "/x"},
+            *other_targets(closed),
         ],
     }
 

@@ -39,3 +39,8 @@ def test_contradictions_are_refused(spec, words):
 def test_a_key_declared_twice_is_refused():
     with pytest.raises(CatalogError, match="declared twice"):
         Catalog([MetricSpec("a", "h"), MetricSpec("a", "h")])
+
+
+def test_two_keys_exported_under_one_name_are_refused():
+    with pytest.raises(CatalogError, match="exported as 'pods', like pods_total"):
+        Catalog([MetricSpec("pods_total", "h", prom="pods"), MetricSpec("pods", "h")])

@@ -39,7 +39,7 @@ settings.register_profile(
                            HealthCheck.function_scoped_fixture],
 )
 
-KINDS = list(registry.KINDS)
+KINDS = list(registry.kinds())
 UNSET = "HULK_FUZZ_SURELY_UNSET_VAR"
 BASE: dict[str, Any] = {
     "store": {"redis_url": "redis://127.0.0.1:6379/0", "prefix": "hulk:"},
@@ -60,6 +60,9 @@ BASE: dict[str, Any] = {
         {"name": "port", "kind": "tcp", "url": "tcp://127.0.0.1:22"},
     ],
 }
+# every other registered kind (a plugin's too) by its own example target
+BASE["targets"] += [{"name": f"ex-{kind}", **(registry.example(kind) or {})} for kind in KINDS
+                    if kind not in {t["kind"] for t in BASE["targets"]} and registry.example(kind)]
 FIELDS = ["name", "kind", "url", "interval_s", "timeout_s", "labels", "depends_on", "rules", "read_only", "slo",
           "password", "token", "api_key", "user", "username", "database", "streams", "namespaces", "endpoints",
           "collections", "max_streams", "page_size", "queries", "expect_status", "kubeconfig", "verify_tls",

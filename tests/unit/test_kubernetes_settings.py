@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from hulk_ops.core.config import ConfigError, parse_config
-from hulk_ops.core.rules import DEFAULT_RULES
 from hulk_ops.probes import registry
 
 
@@ -53,9 +52,9 @@ def test_rejected_with_file_target_and_field(fields, message) -> None:
 
 
 def test_registered_with_rules_and_tracked_metrics() -> None:
-    assert registry.KINDS["kubernetes"] == "hulk_ops.probes.kubernetes"
-    assert "deployments_short > 0" in DEFAULT_RULES["kubernetes"]
-    assert "pods_crashloop > 0" in DEFAULT_RULES["kubernetes"]
+    assert registry.entries()["kubernetes"].module == "hulk_ops.probes.kubernetes"
+    assert "deployments_short > 0" in registry.default_rules("kubernetes")
+    assert "pods_crashloop > 0" in registry.default_rules("kubernetes")
     assert {"ns.*", "node.*", "gpu_requests"} <= set(registry.tracked_metrics("kubernetes"))
 
 

@@ -27,7 +27,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_kind_is_registered_with_tracked_metrics():
-    assert registry.KINDS["qdrant"] == "hulk_ops.probes.qdrant"
+    assert registry.entries()["qdrant"].module == "hulk_ops.probes.qdrant"
     assert "collection.*.points" in registry.tracked_metrics("qdrant")
 
 

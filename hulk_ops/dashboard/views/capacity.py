@@ -9,13 +9,12 @@ from hulk_ops.dashboard import charts, context
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.nav import target_url
 from hulk_ops.dashboard.readmodel import StoreUnavailable
-from hulk_ops.dashboard.readmodel.capacity import CapacityReport, Resource, capacity_report
+from hulk_ops.dashboard.readmodel.capacity import CapacityReport, Resource, capacity_kinds, capacity_report
 from hulk_ops.dashboard.readmodel.series import Buckets, bucketize, linear_fit
 from hulk_ops.dashboard.readmodel.trends import LONG_AFTER_S, TTL_S, long_points
+from hulk_ops.probes import registry
 
 WINDOWS = {"1 h": 3600, "6 h": 21600, "24 h": 86400, "7 d": 7 * 86400, "30 d": 30 * 86400, "90 d": 90 * 86400}
-BACKENDS = {"redis": "Redis", "postgres": "PostgreSQL", "nats": "NATS JetStream", "qdrant": "Qdrant",
-            "neo4j": "Neo4j", "kubernetes": "Kubernetes"}
 SOON_S = 7 * 86400
 ROWS = 300  # per backend, soonest ETA first: a large fleet's long tail is not read on this page
 
@@ -37,8 +36,12 @@ def render() -> None:
         ui.page_freshness(fresh, f"trends: least squares since {ui.utc_time(report.trend_start)}, fitted at "
                                  f"{ui.clock(report.trend_at)} (refreshed every {TTL_S:.0f} s)")
         first_out(report)
-        tabs = st.tabs([BACKENDS[k] for k in BACKENDS])
-        for tab, kind in zip(tabs, BACKENDS, strict=True):
+        backends = {k: registry.display_name(k) for k in capacity_kinds(t.kind for t in config.targets)}
+        if not backends:
+            st.caption("No configured target has capacity metrics.")
+            return
+        tabs = st.tabs(list(backends.values()))
+        for tab, kind in zip(tabs, backends, strict=True):
             with tab:
                 rows = [r for r in report.resources if r.kind == kind]
                 if rows:
@@ -47,7 +50,7 @@ def render() -> None:
                     if len(rows) > ROWS:
                         st.caption(f"The {ROWS} resources closest to their limit of {len(rows)}.")
                 else:
-                    st.caption(f"No {BACKENDS[kind]} target reports capacity metrics.")
+                    st.caption(f"No {backends[kind]} target reports capacity metrics.")
         chart(model, report)
 
     live()

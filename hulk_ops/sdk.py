@@ -1,0 +1,22 @@
+"""What a backend kind plugin needs from hulk-ops, and nothing else (docs/PLUGINS.md).
+
+A kind is one module named by an entry point in the group ``hulk_ops.kinds``. It declares ``Settings`` (a
+`TargetSettings` subclass with ``kind: Literal["<name>"]``) and ``PROBE`` (a `Probe` subclass), and may declare
+``CATALOG``, ``DEFAULT_RULES``, ``TRACKED_METRICS``, ``DISPLAY_NAME``, ``capacity`` and ``EXAMPLE``.
+"""
+
+from hulk_ops.core.catalog import Catalog, MetricSpec
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+
+__all__ = [
+    "CapacityItem",
+    "Catalog",
+    "Measurement",
+    "MetricSpec",
+    "Probe",
+    "ProbeFailure",
+    "TargetSettings",
+    "limit_of",
+]
