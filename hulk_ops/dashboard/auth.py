@@ -60,10 +60,10 @@ def gate(page: Any = None) -> Principal | None:
     if current is None:
         form = st.empty()
         with form.container():
-            current = _login_page(page)
-        if current is None:
-            st.stop()
-        form.empty()  # signed in: this run goes on to the page (a rerun would drop the redirect to the cookie)
+            signed_in = _login_page(page)
+        if signed_in is not None:  # the browser is on its way to the cookie route (a rerun would drop that)
+            form.info(f"Signed in as {signed_in.name}: opening the page...", icon="🔑")
+        st.stop()
     _sidebar(current)
     return current
 

@@ -83,8 +83,15 @@ def test_reload_new_browser_and_sign_out(url, browser, page) -> None:
         tab.get_by_text("canary-error-text").first.wait_for(timeout=TIMEOUT)
         signed_in(tab)
 
+        same_browser = page.context.new_page()  # a second tab of the signed-in browser
+        same_browser.goto(url)
+        signed_in(same_browser)
+
         page.get_by_role("button", name="Sign out").click()
         login_form(page)
+        # the second tab's next page run (no reload: the same Streamlit session) finds the session gone
+        same_browser.get_by_role("link", name="Incidents").click()
+        login_form(same_browser)
         assert not [c for c in page.context.cookies() if c["name"] == COOKIE]
 
         tab.reload()  # the old cookie, revoked in the store: the other browser is signed out too
@@ -121,12 +128,14 @@ def test_an_idle_session_expires(write_config, dashboard_url, page) -> None:
 
 def test_five_wrong_passwords_lock_the_user_out(write_config, dashboard_url, audit_schema, page) -> None:
     url = start(write_config, dashboard_url, audit=audit_schema.model_dump())
-    page.goto(url)
     for attempt in range(4):
+        page.goto(url)  # a fresh page each time: the answer seen is this attempt's, not the one before
         sign_in(page, f"wrong-{attempt}")
         page.get_by_text("Unknown user or wrong password.").wait_for(timeout=TIMEOUT)
+    page.goto(url)
     sign_in(page, "wrong-4")
     page.get_by_text("Too many failed sign-ins").first.wait_for(timeout=TIMEOUT)
+    page.goto(url)
     sign_in(page)  # the right password is refused too while locked
     page.get_by_text("Too many failed sign-ins").first.wait_for(timeout=TIMEOUT)
     body = page.inner_text("body")
