@@ -181,7 +181,12 @@ def _watch(path: Path) -> None:
 
 
 def _after_stop(_sig: int, _frame: Any) -> None:
-    """The signal uvicorn re-raises once it has stopped; main() then exits."""
+    """The signal uvicorn re-raises once it has stopped: main() then exits. Before the server has taken the
+    signals over (no Streamlit runtime yet) it stops the start-up instead."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        raise SystemExit(0)
 
 
 def main(argv: list[str]) -> int:
