@@ -80,8 +80,8 @@ def scale_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
 def _not_scalable(others: list[choices.Deployment]) -> None:
     """Deployments the probe saw that cannot be scaled here, shown (greyed) with the reason."""
     if others:
-        st.selectbox("Not scalable here", [d.label() for d in others], disabled=True, key="scale_unbounded",
-                     help=f"{others[0].why_not}: add an entry with min and max to scale one")
+        st.selectbox(f"Not scalable here: {others[0].why_not}", [d.label() for d in others], disabled=True,
+                     key="scale_unbounded", help="add an entry with min and max under actions.scale to scale one")
 
 
 def launch_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:

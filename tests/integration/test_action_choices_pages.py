@@ -86,7 +86,7 @@ def test_scale_lists_deployments_and_greys_out_those_without_bounds(write_config
     assert options[0].endswith(" available")
     unbounded = at.selectbox(key="scale_unbounded")
     assert unbounded.disabled and len(unbounded.options) == 7, unbounded.options  # the sim's other deployments
-    assert "no replica bounds in config (actions.scale)" in unbounded.help
+    assert unbounded.label == "Not scalable here: no replica bounds in config (actions.scale)"
 
 
 def test_runpod_forms_pick_a_pod_and_a_gpu_type(write_config, audit_schema, runpod_sim, runpod_target,
