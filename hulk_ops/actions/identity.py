@@ -6,6 +6,9 @@
 - The dashboard logs local users in by name and password (`login`), or signs in through Streamlit's
   OIDC (`st.login`) and maps the configured claim to roles (`roles_from_claims`).
 Only hashes are stored; a wrong name and a wrong password take the same time and give one answer.
+A password longer than `MAX_PASSWORD` is refused unhashed, and at most `HASH_SLOTS` password checks run at
+once in a process (each argon2 check takes 64 MiB and ~0.2 s of CPU, measured on the 2-core test machine):
+sign-ins cannot be used to burn the server.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,10 +29,18 @@ from hulk_ops.core.action_config import ROLES, AuthSettings, OidcSettings, Role
 TOKEN = re.compile(r"^hko_([0-9a-f]{8,32})_([A-Za-z0-9_-]{20,200})$")
 TOKEN_ENV = "HULK_OPS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _HASHER = PasswordHasher()
+MAX_PASSWORD = 1024
+HASH_SLOTS = 2
+HASH_WAIT_S = 10.0
+_slots = threading.BoundedSemaphore(HASH_SLOTS)
 
 
 class AuthError(Exception):
     """Authentication failed; the message says what to do, never which part was wrong."""
+
+
+class LoginBusy(AuthError):
+    """Every password-check slot stayed taken for `HASH_WAIT_S`: the attempt was not checked."""
 
 
 @functools.cache
@@ -71,14 +83,22 @@ def principal_from_token(auth: AuthSettings, token: str | None) -> Principal:
 
 
 def login(auth: AuthSettings, name: str, password: str) -> Principal | None:
-    """A local user by name and password, or None (the same for an unknown name and a wrong password)."""
-    user = auth.user(name.strip())
-    if user is None or not user.password_hash:
-        verify(_dummy(), password)
+    """A local user by name and password, or None (the same for an unknown name and a wrong password).
+    Raises LoginBusy when no password-check slot frees up in time."""
+    if len(password) > MAX_PASSWORD or len(name) > 256:
         return None
-    if not verify(user.password_hash, password):
-        return None
-    return Principal(name=user.name, roles=(user.role,), via="dashboard")
+    if not _slots.acquire(timeout=HASH_WAIT_S):
+        raise LoginBusy("the dashboard is busy checking other sign-ins: try again in a few seconds")
+    try:
+        user = auth.user(name.strip())
+        if user is None or not user.password_hash:
+            verify(_dummy(), password)
+            return None
+        if not verify(user.password_hash, password):
+            return None
+        return Principal(name=user.name, roles=(user.role,), via="dashboard")
+    finally:
+        _slots.release()
 
 
 def roles_from_claims(oidc: OidcSettings, claims: Mapping[str, Any]) -> tuple[Role, ...]:

@@ -15,6 +15,8 @@
       users:                     # local users (hulk-ops user add appends here)
         - {name: ana, role: operator, password_hash: "$argon2id$...", token_id: 1a2b3c4d, token_hash: "$argon2id$..."}
       oidc: {roles_claim: groups, role_map: {ops-admins: admin, ops: operator}, default_role: viewer}
+      session_idle_s: 43200      # a local user's dashboard session ends after this long without a page run
+      login_throttle: {failures: 5, window_s: 300, lockout_s: 300}   # per user name and per client address
 
 A target is made read-only with `read_only: true` on the target itself (TargetSettings).
 """
@@ -114,10 +116,22 @@ class OidcSettings(_Strict):
     default_role: Role | None = Field("viewer", description="role of a signed-in user whose claim maps to none")
 
 
+class LoginThrottle(_Strict):
+    """Failed dashboard sign-ins: `failures` within `window_s` for one user name, or from one client address,
+    refuse further attempts (before any password hashing) for `lockout_s`."""
+
+    failures: int = Field(5, ge=1, le=1000)
+    window_s: float = Field(300.0, gt=0, le=86_400)
+    lockout_s: float = Field(300.0, gt=0, le=86_400)
+
+
 class AuthSettings(_Strict):
     users: list[LocalUser] = []
     oidc: OidcSettings | None = None
     login_hint: str | None = Field(None, max_length=500, description="shown on the login page (demo users)")
+    session_idle_s: float = Field(12 * 3600.0, ge=1, le=30 * 86_400,
+                                  description="a local user's session ends after this long without a page run")
+    login_throttle: LoginThrottle = LoginThrottle()
 
     @field_validator("users")
     @classmethod

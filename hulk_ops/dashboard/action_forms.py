@@ -1,7 +1,9 @@
 """The Actions page's forms and result panels: each form returns the request dict to dry-run, or None.
 
 Only targets the signed-in person may act on are offered (`GuardedAction.offered`); the guard
-refuses anything else whatever a form sends.
+refuses anything else whatever a form sends. Streams, deployments and pods are offered from the
+target's latest probe result (readmodel/choices.py), GPU types from the RunPod API; picking one fills
+the typed field, which stays editable for when the list is empty or stale.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import streamlit as st
 
 from hulk_ops.actions.model import ActionResult, Principal
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.dashboard import context
+from hulk_ops.dashboard.readmodel import choices
 
 VERB = {"purge_stream": "Purge stream", "scale": "Scale deployment", "launch_gpu": "Launch GPU pod",
         "run_job": "Run job", "stop_pod": "Stop pod", "terminate_pod": "Terminate pod"}
@@ -30,11 +34,14 @@ def _target(action: str, choices: list[TargetSettings]) -> TargetSettings:
     return st.selectbox("Target", choices, format_func=label, key=f"{action}_target")
 
 
-def purge_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
-    target = _target("purge_stream", choices)
-    known = _known_streams(target.name)
-    stream = st.text_input("Stream", key="purge_stream_name",
-                           help="known streams: " + ", ".join(known) if known else None)
+def purge_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("purge_stream", choices_)
+    result = _latest(target.name)
+    known = choices.streams(result)
+    if known:
+        _picker("Pick a stream", {s.name: s.label() for s in known}, "purge_pick", "purge_stream_name",
+                target, result)
+    stream = st.text_input("Stream", key="purge_stream_name")
     cols = st.columns(2)
     subject = cols[0].text_input("Only this subject (optional)", key="purge_subject")
     keep = cols[1].number_input("Keep the newest N (0: none)", min_value=0, step=1, key="purge_keep")
@@ -44,29 +51,46 @@ def purge_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
             "keep": int(keep) or None}
 
 
-def scale_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
-    target = _target("scale", choices)
-    bounds = [b for b in context.config().actions.scale if b.target == target.name]
-    if not bounds:
+def scale_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("scale", choices_)
+    result = _latest(target.name)
+    found = choices.deployments(result, target.name, context.config().actions.scale)
+    scalable = {f"{d.namespace}/{d.name}": d for d in found if d.bounds is not None}
+    others = [d for d in found if d.bounds is None]
+    if not scalable:
         st.caption(f"No deployment of {target.name} has replica bounds in config (actions.scale): none can be "
                    "scaled.")
+        _not_scalable(others)
         return None
-    entry = st.selectbox("Deployment", bounds, key="scale_deployment",
-                         format_func=lambda b: f"{b.namespace}/{b.deployment} (replicas {b.min}..{b.max})")
-    current = _desired(target.name, entry.namespace, entry.deployment)
-    start = min(max(current, entry.min), entry.max) if current is not None else entry.min
-    replicas = st.number_input("Replicas", min_value=entry.min, max_value=entry.max, value=start, step=1,
-                               key="scale_replicas",
+    key = st.selectbox("Deployment", list(scalable), key="scale_deployment", format_func=lambda k: scalable[k].label())
+    entry = scalable[key]
+    assert entry.bounds is not None
+    _age_note(target, result)
+    _not_scalable(others)
+    low, high, current = entry.bounds.min, entry.bounds.max, entry.desired
+    start = min(max(current, low), high) if current is not None else low
+    replicas = st.number_input("Replicas", min_value=low, max_value=high, value=start, step=1, key="scale_replicas",
                                help=f"now {current} (last probe)" if current is not None else None)
     if not st.button("Dry-run", key="scale_dry", type="primary"):
         return None
-    return {"action": "scale", "target": target.name, "namespace": entry.namespace, "deployment": entry.deployment,
+    return {"action": "scale", "target": target.name, "namespace": entry.namespace, "deployment": entry.name,
             "replicas": int(replicas)}
 
 
-def launch_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
-    target = _target("launch_gpu", choices)
+def _not_scalable(others: list[choices.Deployment]) -> None:
+    """Deployments the probe saw that cannot be scaled here, shown (greyed) with the reason."""
+    if others:
+        st.selectbox(f"Not scalable here: {others[0].why_not}", [d.label() for d in others], disabled=True,
+                     key="scale_unbounded", help="add an entry with min and max under actions.scale to scale one")
+
+
+def launch_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
+    target = _target("launch_gpu", choices_)
     limits = context.config().actions.runpod
+    offered = _gpu_types(target)
+    if offered:
+        _picker("Pick a GPU type (RunPod API, on-demand price per GPU)", {g.id: g.label() for g in offered},
+                "launch_pick", "launch_gpu_type")
     cols = st.columns(3)
     gpu_type = cols[0].text_input("GPU type", key="launch_gpu_type", placeholder="NVIDIA A100 80GB PCIe")
     count = cols[1].number_input("GPUs", min_value=1, max_value=limits.max_gpu_count, step=1, key="launch_count")
@@ -81,8 +105,12 @@ def launch_form(choices: list[TargetSettings]) -> dict[str, Any] | None:
             "image": image, "max_hours": float(hours), "name": name or None}
 
 
-def pod_form(choices: list[TargetSettings], offered: dict[str, list[str]]) -> dict[str, Any] | None:
-    target = _target("stop_pod", choices)
+def pod_form(choices_: list[TargetSettings], offered: dict[str, list[str]]) -> dict[str, Any] | None:
+    target = _target("stop_pod", choices_)
+    result = _latest(target.name)
+    known = choices.pods(result)
+    if known:
+        _picker("Pick a pod", {p.id: p.label() for p in known}, "pod_pick", "pod_id", target, result)
     pod_id = st.text_input("Pod id", key="pod_id")
     verbs = [a for a in ("stop_pod", "terminate_pod") if a in offered.get(target.name, [])]
     verb = st.radio("Action", verbs, format_func=lambda a: VERB[a], horizontal=True, key="pod_verb")
@@ -91,22 +119,53 @@ def pod_form(choices: list[TargetSettings], offered: dict[str, list[str]]) -> di
     return {"action": verb, "target": target.name, "pod_id": pod_id}
 
 
-def _desired(target: str, namespace: str, deployment: str) -> int | None:
-    """The deployment's replicas as the last probe saw them (a default for the form, not a decision)."""
+def _latest(target: str) -> ProbeResult | None:
     try:
-        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
-    except Exception:  # the store being down must not hide the form
+        return context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
+    except Exception:  # the store being down must not hide the form: the lists are a help, typing still works
         return None
-    value = result.metrics.get(f"deploy.{namespace}.{deployment}.desired") if result else None
-    return int(value) if value is not None else None
 
 
-def _known_streams(target: str) -> list[str]:
+def _picker(label: str, options: dict[str, str], key: str, field: str, target: TargetSettings | None = None,
+            result: ProbeResult | None = None) -> None:
+    """A list whose choice fills the typed field `field` (which stays editable)."""
+
+    def fill() -> None:
+        if st.session_state.get(key):
+            st.session_state[field] = st.session_state[key]
+
+    st.selectbox(label, list(options), index=None, key=key, on_change=fill, format_func=lambda k: options.get(k, k),
+                 placeholder="choose, or type below")
+    if target is not None:
+        _age_note(target, result)
+
+
+def _age_note(target: TargetSettings, result: ProbeResult | None) -> None:
+    seconds, stale = choices.age(result, target.interval_s)
+    if seconds is None:
+        return
+    note = f"From the last probe, {seconds:,.0f} s ago"
+    st.caption(note + (": stale, the list may be out of date (type the name if it is missing)" if stale else "."))
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _gpu_type_answer(target: str) -> dict[str, Any]:
+    """RunPod's GPU types (five minutes old at most); an empty answer when the API cannot be read."""
+    from hulk_ops.probes import runpod_sdk
+
+    settings = next((t for t in context.config().targets if t.name == target), None)
+    if settings is None:
+        return {}
     try:
-        result = context.read_model().latest([target]).get(target)  # one HMGET, not the fleet
-    except Exception:  # the store being down must not hide the form: streams are a hint
-        return []
-    return [s.get("name", "") for s in (result.details.get("streams", []) if result else [])]
+        answer, _ms = runpod_sdk.graphql(choices.GPU_TYPES_QUERY, settings.api_key.get_secret_value(),  # type: ignore[attr-defined]
+                                         str(settings.url), min(settings.timeout_s, 5.0))
+    except Exception:  # the form still takes a typed GPU type; the dry-run reports the API's own error
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _gpu_types(target: TargetSettings) -> list[choices.GpuType]:
+    return choices.gpu_types(_gpu_type_answer(target.name))
 
 
 def show_preview(result: ActionResult) -> None:

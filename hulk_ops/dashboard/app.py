@@ -21,5 +21,5 @@ PAGES = {section: [nav.page(key) for key in keys] for section, keys in SECTIONS.
 
 # the router first (a deep link like /actions survives signing in), hidden until someone is signed in
 router = st.navigation(PAGES, position="sidebar" if auth.ready() else "hidden")
-auth.gate()  # stops the script with the sign-in page until someone is signed in
+auth.gate(router)  # stops the script with the sign-in page until someone is signed in
 router.run()

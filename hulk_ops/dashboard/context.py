@@ -12,11 +12,15 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from hulk_ops.core.config import Config, ConfigError, load_config
 from hulk_ops.dashboard.readmodel import ReadModel
+
+if TYPE_CHECKING:
+    from hulk_ops.dashboard.sessions import CookieSigner, LoginThrottleStore, SessionStore
 
 _preloaded: Config | None = None  # validated by `hulk-ops dashboard` before the server started (serve.py)
 _reload_lock = threading.Lock()
@@ -111,3 +115,27 @@ def reload_config() -> bool:
         read_model.clear()
     log.warning("config reloaded from %s: %d targets", path, len(new.targets))
     return True
+
+
+def session_store() -> SessionStore:
+    """Local users' sessions, over the read model's store client (the config in force sets the idle expiry)."""
+    from hulk_ops.dashboard.sessions import SessionStore
+
+    loaded = config()
+    return SessionStore(read_model().redis, loaded.store.prefix, loaded.auth.session_idle_s)
+
+
+def login_throttle() -> LoginThrottleStore:
+    from hulk_ops.dashboard.sessions import LoginThrottleStore
+
+    loaded = config()
+    return LoginThrottleStore(read_model().redis, loaded.store.prefix, loaded.auth.login_throttle)
+
+
+def cookie_signer() -> CookieSigner:
+    """Signs session cookies with the secret Streamlit signs its own cookies with (launch.py requires one)."""
+    from streamlit.web.server.server_util import get_cookie_secret
+
+    from hulk_ops.dashboard.sessions import CookieSigner
+
+    return CookieSigner(get_cookie_secret())

@@ -33,6 +33,7 @@ from typing import Any
 from hulk_ops.core.config import Config
 
 APP = Path(__file__).with_name("app.py")
+SERVER_APP = Path(__file__).with_name("server_app.py")  # app.py plus the session cookie routes (st.App)
 SCRIPT_GRACE_S = 0.8
 WARM_TIMEOUT_S = 30.0
 log = logging.getLogger("hulk_ops.dashboard")
@@ -44,7 +45,7 @@ def streamlit_args(port: int, host: str) -> list[str]:
     from hulk_ops.dashboard.launch import SECURITY_FLAGS
 
     args = [
-        str(APP),
+        str(SERVER_APP),
         "--server.port", str(port),
         "--server.address", host,
         "--server.headless", "true",
@@ -190,11 +191,25 @@ def _watch(path: Path) -> None:
             context.reload_config()
 
 
+def _after_stop(_sig: int, _frame: Any) -> None:
+    """The signal uvicorn re-raises once it has stopped: main() then exits. Before the server has taken the
+    signals over (no Streamlit runtime yet) it stops the start-up instead."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        raise SystemExit(0)
+
+
 def main(argv: list[str]) -> int:
     """`streamlit run <argv>`, then the prompt exit (also `python -m dashboard.serve APP --server.port ...`)."""
     from streamlit.web import cli
 
     code = 0
+    # uvicorn (serving the st.App) stops gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handler it found: answered here, so the bounded wait and the prompt exit below still run
+    signal.signal(signal.SIGTERM, _after_stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _after_stop)
     try:
         cli.main(["run", *argv], prog_name="streamlit", standalone_mode=False)
     except SystemExit as exc:  # click or Streamlit exiting on a bad option / port in use

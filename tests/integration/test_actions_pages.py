@@ -184,6 +184,7 @@ def test_login_gate_guards_every_page(page_config) -> None:
     at.button[0].click()
     at.run()
     assert at.session_state["principal"].name == "otto"
+    at.run()  # in a browser: the reload after the cookie route (tests/e2e/test_sessions_browser.py)
     assert "Signed in as **otto** (operator)" in texts(at)
 
 

@@ -39,7 +39,7 @@ def dump(*_args, **_kwargs):
     print("EFFECTIVE " + json.dumps(out))
     sys.exit(0)
 
-bootstrap.run = dump
+bootstrap.run = bootstrap.run_asgi_app = dump  # a script (app.py) or an st.App (server_app.py)
 cli.main(sys.argv[1:], prog_name="streamlit", standalone_mode=True)
 """
 HOSTILE_TOML = """[server]
