@@ -17,14 +17,18 @@ from dataclasses import dataclass
 
 from hulk_ops.core.model import ProbeResult, Status
 
+# Every kind that speaks TLS reports its server certificate's expiry (hulk_ops/probes/tls.py).
+TLS_RULES = ["tls.cert_expiry_days < 14", "tls.cert_expired > 0 -> down"]
+
 # Defaults per kind. Metric names are the ones each probe documents in its module docstring.
 DEFAULT_RULES: dict[str, list[str]] = {
-    "redis": ["memory_used_pct > 90", "latency_ms > 1000"],
+    "redis": ["memory_used_pct > 90", "latency_ms > 1000", *TLS_RULES],
     "postgres": [
         "connections_used_pct > 90",
         "oldest_xact_age_s > 3600",
         "replication_lag_s > 300",
         "latency_ms > 1000",
+        *TLS_RULES,
     ],
     "nats": [
         "consumer.*.pending > 10000",
@@ -32,16 +36,18 @@ DEFAULT_RULES: dict[str, list[str]] = {
         "js.storage_used_pct > 90",
         "js.memory_used_pct > 90",
         "latency_ms > 1000",
+        *TLS_RULES,
     ],
     "qdrant": [
         "collection.*.status_code >= 1",
         "ready < 1",
         "collections_missing > 0",
         "latency_ms > 1000",
+        *TLS_RULES,
     ],
-    "neo4j": ["database.*.online < 1", "latency_ms > 1000"],
-    "prometheus": ["targets_down > 0", "latency_ms > 1000"],
-    "http": ["latency_ms > 2000"],
+    "neo4j": ["database.*.online < 1", "latency_ms > 1000", *TLS_RULES],
+    "prometheus": ["targets_down > 0", "latency_ms > 1000", *TLS_RULES],
+    "http": ["latency_ms > 2000", *TLS_RULES],
     "tcp": ["latency_ms > 1000"],
     "runpod": [
         "endpoint.*.workers_unhealthy > 0",

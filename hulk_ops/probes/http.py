@@ -3,8 +3,9 @@
 One request per cycle; latency is its full round trip (headers and body). Metrics: status_code,
 body_bytes (bytes read, at most `max_body_bytes`). Down, with the reason, when the status is not
 an expected one ("expected status 200, got 503") or the body lacks `expect_body` (a substring, or
-`{regex: ...}` searched in the body read). Header values are secrets: never shown, redacted from
-errors.
+`{regex: ...}` searched in the body read). Over https: tls.cert_expiry_days and tls.cert_expired of
+the (final) server's certificate, read from the request's own connection. Header values are secrets:
+never shown, redacted from errors.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import time
 from typing import Literal
 
 import aiohttp
-import certifi
 from pydantic import Field, SecretStr, field_validator
 
-from hulk_ops.core.config import Strict, TargetSettings
+from hulk_ops.core.config import Strict
+from hulk_ops.core.tls_config import VerifyTlsAlias
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
 METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
@@ -31,13 +33,13 @@ class BodyRegex(Strict):
     regex: str = Field(min_length=1)
 
 
-class Settings(TargetSettings):
+class Settings(VerifyTlsAlias):
     kind: Literal["http"]
+    tls_schemes = ("https://",)
     method: METHODS = "GET"
     expect_status: int | list[int] = 200
     expect_body: str | BodyRegex | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    verify_tls: bool = True
     follow_redirects: bool = True
     max_body_bytes: int = Field(1_048_576, ge=0, le=64 * 1_048_576)
 
@@ -85,10 +87,11 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     kind = "http"
 
     async def _connect(self) -> aiohttp.ClientSession:
-        # the shared TLS context is built once per verify setting (loading the CA bundle: ~35 ms of CPU), in a
-        # worker thread so the event loop never pays it; later clients reuse it
-        context = await asyncio.to_thread(ssl_context, self.settings.verify_tls)
+        # the TLS context is shared by every target with the same tls settings (loading certifi's CA bundle costs
+        # ~35 ms of CPU; with clients rebuilt after failures, 100 targets timing out together would spend seconds
+        # on it), and built in a worker thread so the event loop never pays it
         s = self.settings
+        context = await asyncio.to_thread(tls.client_context, s.tls_options())
         return aiohttp.ClientSession(
             headers={k: v.get_secret_value() for k, v in s.headers.items()},
             connector=aiohttp.TCPConnector(ssl=context, limit=0),
@@ -102,8 +105,13 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     async def _measure(self, client: aiohttp.ClientSession) -> Measurement:
         s = self.settings
         started = time.perf_counter()
-        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects,
-                                  max_redirects=MAX_REDIRECTS) as response:
+        options = s.tls_options()
+        server_name = options.server_name if options and options.server_name else None
+        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects, max_redirects=MAX_REDIRECTS,
+                                  server_hostname=server_name) as response:
+            connection = response.connection
+            der = tls.peer_der(connection.transport.get_extra_info("ssl_object")) \
+                if connection is not None and connection.transport is not None else None
             body = await read_body(response, s.max_body_bytes)
         latency_ms = (time.perf_counter() - started) * 1000
         if response.status not in s.statuses():
@@ -113,8 +121,8 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         if s.expect_body is not None:
             check_body(s.expect_body, body.decode(_encoding(response.charset), errors="replace"))
         version = response.version
-        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"),
-                           metrics={"status_code": response.status, "body_bytes": len(body)},
+        metrics = {"status_code": response.status, "body_bytes": len(body), **tls.cert_metrics(der)}
+        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"), metrics=metrics,
                            details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
 
     def describe(self, exc: BaseException) -> str | None:
@@ -141,19 +149,6 @@ _DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.11
 
 # httpx's default, kept when the probe moved to aiohttp (whose default is 10)
 MAX_REDIRECTS = 20
-
-
-@functools.cache
-def ssl_context(verify: bool) -> ssl.SSLContext:
-    """One TLS context per setting for every HTTP probe (certifi's CA bundle, as httpx used): building one loads
-    the bundle (~35 ms of CPU); with clients rebuilt after failures, 100 targets that time out together would
-    spend seconds on it and time out again."""
-    if not verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 @functools.lru_cache(maxsize=64)  # bounded: the charset is whatever the servers send

@@ -3,18 +3,22 @@
 Latency is one `SELECT 1`. Metrics: connections, max_connections, connections_used_pct,
 database_size_bytes, oldest_xact_age_s (oldest open transaction of another session),
 in_recovery, replication_lag_s (replicas: time behind the primary, 0 when caught up),
-replicas (primaries: attached standbys), max_replica_lag_s.
+replicas (primaries: attached standbys), max_replica_lag_s; over TLS (a tls: block, or the url's
+sslmode) tls.cert_expiry_days and tls.cert_expired, read from the probe's own connection.
+A tls: block means sslmode=verify-full with its CA and client certificate (verify: false: require).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Literal
 
 import asyncpg
 from pydantic import SecretStr
 
-from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.tls_config import TlsTarget
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
 
 STATS_SQL = """
@@ -36,8 +40,9 @@ SELECT current_setting('server_version') AS version,
 """
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["postgres"]
+    tls_unsupported = (("server_name", "asyncpg verifies the url's host; put that name in the url"),)
     password: SecretStr | None = None
 
 
@@ -47,9 +52,12 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
 
     async def _connect(self) -> asyncpg.Connection:
         s = self.settings
+        # asyncpg takes an SSLContext as `ssl`: the block's CA, client certificate and verification in one
+        context = await asyncio.to_thread(tls.client_context, s.tls) if s.tls is not None else None
         return await asyncpg.connect(
             s.url,
             password=s.password.get_secret_value() if s.password else None,
+            ssl=context,
             timeout=s.timeout_s,
             command_timeout=s.timeout_s,
             server_settings={"application_name": "hulk-ops-probe"},
@@ -78,6 +86,9 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
         }
         if row["replication_lag"] is not None:
             metrics["replication_lag_s"] = row["replication_lag"]
+        # asyncpg keeps the transport it upgraded to TLS; the public API has no accessor for the peer certificate
+        transport = getattr(client, "_transport", None)
+        metrics.update(tls.cert_metrics(tls.peer_der(transport.get_extra_info("ssl_object") if transport else None)))
         return Measurement(
             latency_ms=latency_ms,
             version=row["version"].split(" ")[0],
