@@ -4,7 +4,7 @@ One request per cycle; latency is its full round trip (headers and body). Metric
 body_bytes (bytes read, at most `max_body_bytes`). Down, with the reason, when the status is not
 an expected one ("expected status 200, got 503") or the body lacks `expect_body` (a substring, or
 `{regex: ...}` searched in the body read). Over https: tls.cert_expiry_days and tls.cert_expired of
-the (final) server's certificate, read from the request's own connection. Header values are secrets:
+the url's server certificate (read by a handshake of its own, hourly). Header values are secrets:
 never shown, redacted from errors.
 """
 
@@ -16,13 +16,14 @@ import functools
 import re
 import ssl
 import time
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.config import Strict
-from hulk_ops.core.tls_config import VerifyTlsAlias
+from hulk_ops.core.tls_config import TlsSettings, VerifyTlsAlias
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
@@ -86,6 +87,10 @@ class Settings(VerifyTlsAlias):
 class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     kind = "http"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cert = tls.CertWatch()
+
     async def _connect(self) -> aiohttp.ClientSession:
         # the TLS context is shared by every target with the same tls settings (loading certifi's CA bundle costs
         # ~35 ms of CPU; with clients rebuilt after failures, 100 targets timing out together would spend seconds
@@ -109,9 +114,6 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         server_name = options.server_name if options and options.server_name else None
         async with client.request(s.method, s.url, allow_redirects=s.follow_redirects, max_redirects=MAX_REDIRECTS,
                                   server_hostname=server_name) as response:
-            connection = response.connection
-            der = tls.peer_der(connection.transport.get_extra_info("ssl_object")) \
-                if connection is not None and connection.transport is not None else None
             body = await read_body(response, s.max_body_bytes)
         latency_ms = (time.perf_counter() - started) * 1000
         if response.status not in s.statuses():
@@ -121,9 +123,22 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         if s.expect_body is not None:
             check_body(s.expect_body, body.decode(_encoding(response.charset), errors="replace"))
         version = response.version
-        metrics = {"status_code": response.status, "body_bytes": len(body), **tls.cert_metrics(der)}
+        metrics = {"status_code": response.status, "body_bytes": len(body)}
+        if s.url.startswith("https://"):
+            metrics.update(tls.cert_metrics(await self._cert.get(self._read_cert)))
         return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"), metrics=metrics,
                            details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
+
+    def _tls(self) -> TlsSettings | None:
+        return self.settings.tls_options() if self.settings.url.startswith("https://") else None
+
+    async def _read_cert(self) -> bytes | None:
+        """The url's server certificate from a handshake of its own: aiohttp hands a connection back to its pool
+        (and out of reach) as soon as a short body is read."""
+        options = self.settings.tls_options()
+        parts = urlsplit(self.settings.url)
+        return await tls.handshake_der(parts.hostname or "", parts.port or 443, tls.reading_context(options),
+                                       options.server_name if options else None)
 
     def describe(self, exc: BaseException) -> str | None:
         if isinstance(exc, TimeoutError):  # aiohttp's own timeouts (connect, read) are TimeoutErrors
@@ -137,7 +152,7 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         if isinstance(exc, _DNS_ERROR):  # aiohttp's resolver raises a plain OSError, not socket.gaierror
             return f"cannot resolve host ({host_port(self.settings.url)})"
         if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before (all of) the answer came
-            return f"connection closed by peer ({host_port(self.settings.url)})"
+            return f"connection closed by peer ({host_port(self.settings.url)}){tls.client_cert_hint(self._tls())}"
         if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP (garbage, a broken status line or header)
             said = " ".join(str(exc.message).split()) or type(exc).__name__
             return f"unreadable answer from {host_port(self.settings.url)}: {said}"[:300]

@@ -61,6 +61,8 @@ class PromClient:
         self.session.mount("https://", NamedAdapter(tls.server_name if tls else None, max_retries=no_retries))
         self.api = PrometheusConnect(url=self.url, headers=self.headers, auth=auth, session=self.session,
                                      retry=no_retries, timeout=timeout_s)
+        if tls is not None and tls.server_name:  # PrometheusConnect mounts a plain adapter on its url: ours again
+            self.session.mount(self.url, NamedAdapter(tls.server_name, max_retries=no_retries))
         self.name = name
         self._slots = threading.BoundedSemaphore(WORKERS)
 
@@ -89,8 +91,9 @@ class PromClient:
     # -- blocking calls (run them through `call`) ---------------------------------------------
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET an /api/v1 endpoint the client has no method for; returns the envelope's `data`."""
+        # verify given per request, as PrometheusConnect does: otherwise $REQUESTS_CA_BUNDLE replaces the session's
         response = self.session.get(f"{self.url}{path}", params=params, headers=self.headers, auth=self.auth,
-                                    timeout=self.timeout_s)
+                                    timeout=self.timeout_s, verify=self.session.verify)
         if response.status_code != 200:
             raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content[:200]!r})")
         return response.json()["data"]

@@ -158,11 +158,11 @@ _VERIFY_TEXT = re.compile(r"certificate verify failed: (.+?)\s*(?:\(_ssl\.c:\d+\
 def describe(chain: Iterable[BaseException], where: str, tls: TlsSettings | None) -> str | None:
     """One line for a TLS failure anywhere in an exception chain (None: not a TLS failure)."""
     for err in chain:
-        if isinstance(err, ssl.SSLCertVerificationError):
-            reason = err.verify_message or err.reason or "certificate verify failed"
-            return f"certificate verify failed: {reason} ({_where(where, tls, 'ca_file')})"
-        if isinstance(err, ssl.SSLError):
-            return _ssl_error(str(err.reason or err.strerror or err), where, tls)
+        if isinstance(err, ssl.SSLCertVerificationError) and getattr(err, "verify_message", None):
+            return f"certificate verify failed: {err.verify_message} ({_where(where, tls, 'ca_file')})"
+        if isinstance(err, ssl.SSLError) and not isinstance(err, ssl.SSLCertVerificationError) \
+                and getattr(err, "reason", None):
+            return _ssl_error(str(err.reason), where, tls)
     for err in chain:  # clients that pass the TLS error on as text
         text = str(err)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
@@ -172,7 +172,17 @@ def describe(chain: Iterable[BaseException], where: str, tls: TlsSettings | None
         alert = re.search(r"\[SSL: ([A-Z0-9_]+)\]", text)
         if alert:
             return _ssl_error(alert.group(1), where, tls)
+    if any(isinstance(e, ConnectionResetError) for e in chain) and client_cert_hint(tls):
+        return f"connection reset by peer ({where}){client_cert_hint(tls)}"
     return None
+
+
+def client_cert_hint(tls: TlsSettings | None) -> str:
+    """A server that wants a client certificate often just drops the connection after the handshake: said when
+    the target has a tls: block without one."""
+    if tls is None or tls.cert_file:
+        return ""
+    return ": the server may require a client certificate (tls.cert_file, tls.key_file)"
 
 
 def _ssl_error(reason: str, where: str, tls: TlsSettings | None) -> str:
@@ -183,6 +193,8 @@ def _ssl_error(reason: str, where: str, tls: TlsSettings | None) -> str:
     if any(word in upper for word in ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "DECRYPT_ERROR")):
         return f"TLS handshake refused: the server does not accept the client certificate ({reason.lower()}) " \
                f"({_where(where, tls, 'cert_file')})"
+    if "EOF" in upper:
+        return f"TLS connection closed by the server ({reason.lower()}) ({where}){client_cert_hint(tls)}"
     if "WRONG_VERSION_NUMBER" in upper or "RECORD_LAYER_FAILURE" in upper or "PACKET_LENGTH_TOO_LONG" in upper:
         return f"TLS handshake failed: the server does not speak TLS on this port ({where})"
     return f"TLS error: {reason.lower()} ({_where(where, tls, 'ca_file')})"
