@@ -110,6 +110,9 @@ class Probe(ABC, Generic[S, C]):
             self._discard_client()
             described = self.describe_tls(exc) or self.describe(exc)
             message = described or describe_error(exc, self.settings.url, timeout)
+            options = getattr(self.settings, "tls_options", None)
+            if options is not None:
+                message = tls.with_client_cert_hint(message, options())
             if described is None and not _is_expected(exc):  # neither the client's family nor the network
                 log.warning("probe_unexpected_error", target=self.name, kind=self.kind,
                             error_type=type(exc).__name__, error=self._redact(str(exc)))

@@ -23,7 +23,7 @@ import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.config import Strict
-from hulk_ops.core.tls_config import TlsSettings, VerifyTlsAlias
+from hulk_ops.core.tls_config import VerifyTlsAlias
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
@@ -129,9 +129,6 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"), metrics=metrics,
                            details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
 
-    def _tls(self) -> TlsSettings | None:
-        return self.settings.tls_options() if self.settings.url.startswith("https://") else None
-
     async def _read_cert(self) -> bytes | None:
         """The url's server certificate from a handshake of its own: aiohttp hands a connection back to its pool
         (and out of reach) as soon as a short body is read."""
@@ -152,7 +149,7 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         if isinstance(exc, _DNS_ERROR):  # aiohttp's resolver raises a plain OSError, not socket.gaierror
             return f"cannot resolve host ({host_port(self.settings.url)})"
         if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before (all of) the answer came
-            return f"connection closed by peer ({host_port(self.settings.url)}){tls.client_cert_hint(self._tls())}"
+            return f"connection closed by peer ({host_port(self.settings.url)})"
         if isinstance(exc, aiohttp.ClientResponseError):  # not HTTP (garbage, a broken status line or header)
             said = " ".join(str(exc.message).split()) or type(exc).__name__
             return f"unreadable answer from {host_port(self.settings.url)}: {said}"[:300]

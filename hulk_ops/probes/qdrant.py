@@ -41,7 +41,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
-from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
 # grey ("optimizations possible but not triggered", usual after a restart until the next write) is not a
 # fault: it maps to 0 and shows as collection.<c>.optimizations_pending instead.
@@ -162,6 +162,8 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
         return {name: info for name, info in zip(names, found, strict=True) if info is not None}
 
     def describe(self, exc: BaseException) -> str | None:
+        if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc):
+            return f"connection closed by peer ({host_port(self.settings.url)})"
         if isinstance(exc, UnexpectedResponse):
             body = _error_text(exc.content)
             if exc.status_code in (401, 403):

@@ -172,16 +172,27 @@ def describe(chain: Iterable[BaseException], where: str, tls: TlsSettings | None
         alert = re.search(r"\[SSL: ([A-Z0-9_]+)\]", text)
         if alert:
             return _ssl_error(alert.group(1), where, tls)
-    if any(isinstance(e, ConnectionResetError) for e in chain) and client_cert_hint(tls):
-        return f"connection reset by peer ({where}){client_cert_hint(tls)}"
     return None
 
 
+_DROPPED = ("reset", "closed", "disconnected", "incomplete handshake")
+
+
+def with_client_cert_hint(message: str, tls: TlsSettings | None) -> str:
+    """A dropped connection, said with the likely reason when the target shows no client certificate."""
+    hint = client_cert_hint(tls)
+    if not hint or "client certificate" in message or not any(word in message.lower() for word in _DROPPED):
+        return message
+    return " ".join(message.split()) + hint
+
+
 def client_cert_hint(tls: TlsSettings | None) -> str:
-    """A server that wants a client certificate often just drops the connection after the handshake: said when
-    the target has a tls: block without one."""
-    if tls is None or tls.cert_file:
+    """A server that wants a client certificate, or refuses the one shown, often just drops the connection after
+    the handshake: said when the target has a tls: block."""
+    if tls is None:
         return ""
+    if tls.cert_file:
+        return f": the server may not accept the client certificate (cert_file={tls.cert_file})"
     return ": the server may require a client certificate (tls.cert_file, tls.key_file)"
 
 

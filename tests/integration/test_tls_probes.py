@@ -355,3 +355,75 @@ async def test_prometheus_mtls_and_expiry(pki: Pki, prometheus_tls: int) -> None
     assert "client certificate" in refused.error or "connection reset" in refused.error, refused.error
     wrong = await check({"kind": "prometheus", "url": url, "tls": client(pki, ca_file=pki.pem("other-ca"))})
     assert_wrong_ca(wrong, prometheus_tls, pki.pem("other-ca"))
+
+
+# -- qdrant and neo4j (their simulators, listening with TLS) ------------------------------------
+
+def _server_context(pki: Pki, cert: str, clients: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.pem(cert), pki.key(cert))
+    if clients:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(pki.ca)
+    return context
+
+
+@pytest.fixture
+def tls_sim(pki: Pki) -> Iterator[Any]:
+    """tls_sim(Simulator, cert="server", clients=False) -> a started simulator listening with TLS."""
+    started: list[Any] = []
+
+    def start(cls: type, cert: str = "server", clients: bool = False) -> Any:
+        sim = cls()
+        sim.ssl_context = _server_context(pki, cert, clients)
+        started.append(sim.start())
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+async def test_qdrant_tls_and_mtls(pki: Pki, tls_sim) -> None:
+    from sandbox.qdrant_sim import QdrantSimulator
+
+    sim = tls_sim(QdrantSimulator, clients=True)
+    url = f"https://127.0.0.1:{sim.port}"
+    up = await check({"kind": "qdrant", "url": url, "tls": client(pki)})
+    assert up.status == "up", up.error
+    assert_expiry(up, YEAR)
+    assert up.metrics["collections"] > 0
+    refused = await check({"kind": "qdrant", "url": url, "tls": {"ca_file": pki.ca}})
+    assert refused.status == "down"
+    assert "client certificate" in refused.error, refused.error
+    other = await check({"kind": "qdrant", "url": url, "tls": {"ca_file": pki.ca, "cert_file": pki.pem("wrong"),
+                                                                "key_file": pki.key("wrong")}})
+    assert other.status == "down"
+    assert other.error == (f"connection closed by peer (127.0.0.1:{sim.port}): the server may not accept the "
+                           f"client certificate (cert_file={pki.pem('wrong')})")
+    wrong = await check({"kind": "qdrant", "url": url, "tls": client(pki, ca_file=pki.pem("other-ca"))})
+    assert_wrong_ca(wrong, sim.port, pki.pem("other-ca"))
+    expiring = tls_sim(QdrantSimulator, "expiring")
+    degraded = await check({"kind": "qdrant", "url": f"https://127.0.0.1:{expiring.port}", "tls": {"ca_file": pki.ca}})
+    assert degraded.status == "degraded"
+    assert_expiry(degraded, 3)
+
+
+async def test_neo4j_tls_and_mtls(pki: Pki, tls_sim) -> None:
+    from sandbox.neo4j_sim import DEFAULT_PASSWORD, DEFAULT_USER, Neo4jSimulator
+
+    sim = tls_sim(Neo4jSimulator, clients=True)
+    base = {"kind": "neo4j", "url": f"bolt://127.0.0.1:{sim.port}", "username": DEFAULT_USER,
+            "password": DEFAULT_PASSWORD}
+    up = await check({**base, "tls": client(pki)})
+    assert up.status == "up", up.error
+    assert_expiry(up, YEAR)
+    refused = await check({**base, "tls": {"ca_file": pki.ca}})
+    assert refused.status == "down"
+    assert "client certificate" in refused.error, refused.error
+    wrong = await check({**base, "tls": client(pki, ca_file=pki.pem("other-ca"))})
+    assert_wrong_ca(wrong, sim.port, pki.pem("other-ca"))
+    expiring = tls_sim(Neo4jSimulator, "expiring")
+    degraded = await check({**base, "url": f"bolt+s://localhost:{expiring.port}", "tls": {"ca_file": pki.ca}})
+    assert degraded.status == "degraded", degraded.error
+    assert_expiry(degraded, 3)
