@@ -141,3 +141,17 @@ def test_describe_names_the_server_and_ca_file(pki: Pki):
     required.reason = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
     assert "the server requires a client certificate" in tls.describe([required], "h:1", options)
     assert tls.describe([OSError("nope")], "h:1", options) is None
+
+
+def test_config_check_refuses_a_missing_file_and_accepts_the_fixed_one(pki: Pki, tmp_path: Path, capsys):
+    from hulk_ops.entrypoints.cli import main
+
+    path = tmp_path / "hulk.yaml"
+    target = {"name": "cache", "kind": "redis", "url": "rediss://127.0.0.1:6380",
+              "tls": {"ca_file": str(tmp_path / "gone.pem")}}
+    path.write_text(yaml.safe_dump({"targets": [target]}))
+    assert main(["config", "check", str(path)]) == 2
+    assert f"target 'cache' (targets[0]): tls.ca_file: {tmp_path / 'gone.pem'}: no such file" in capsys.readouterr().err
+    target["tls"] = {"ca_file": pki.ca}
+    path.write_text(yaml.safe_dump({"targets": [target]}))
+    assert main(["config", "check", str(path)]) == 0
