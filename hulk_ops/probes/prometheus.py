@@ -101,9 +101,7 @@ class PrometheusProbe(Probe[Settings, PromClient]):
         alert_metrics, details["alerts"] = alert_view(alerts.get("alerts") or [], self.settings.max_alerts)
         metrics.update(alert_metrics)
         if self.settings.url.startswith("https://"):
-            if self._cert.due():
-                self._cert.keep(await client.call(client.peer_cert))
-            metrics.update(tls.cert_metrics(self._cert.der))
+            metrics.update(tls.cert_metrics(await self._cert.get(lambda: client.call(client.peer_cert))))
         return Measurement(latency_ms=latency_ms, version=build.get("version") or None, metrics=metrics,
                            details=details)
 

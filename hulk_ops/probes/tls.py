@@ -20,11 +20,17 @@ from typing import Any
 
 import certifi
 
+from hulk_ops.core.catalog import MetricSpec
 from hulk_ops.core.tls_config import TlsSettings
 
 EXPIRY_DAYS = "tls.cert_expiry_days"
 EXPIRED = "tls.cert_expired"
 RULES = [f"{EXPIRY_DAYS} < 14", f"{EXPIRED} > 0 -> down"]
+# catalog entries every TLS kind adds to its own (exported as hulk_ops_<kind>_tls_cert_expiry_days, ...)
+METRICS = (
+    MetricSpec(EXPIRY_DAYS, "Days until the server certificate's notAfter (negative once expired)"),
+    MetricSpec(EXPIRED, "1 when the server certificate has expired"),
+)
 REFRESH_S = 3600.0  # how long a certificate read by a separate handshake stands for the server's
 
 
@@ -147,7 +153,15 @@ class CertWatch:
         return der
 
     async def get(self, read: Callable[[], Awaitable[bytes | None]]) -> bytes | None:
-        return self.keep(await read()) if self.due() else self.der
+        """The certificate, read again when due. A read that fails (the client's own request has just succeeded)
+        leaves the metric out this cycle instead of making the target down; the next cycle tries again."""
+        if not self.due():
+            return self.der
+        try:
+            return self.keep(await read())
+        except OSError:  # ssl.SSLError included
+            self.der = None
+            return None
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -111,6 +111,14 @@ def test_not_after_reads_the_certificate(pki: Pki):
     assert metrics[tls.EXPIRED] is True and -1.01 < metrics[tls.EXPIRY_DAYS] < -0.99
 
 
+def test_the_metrics_have_catalog_entries():
+    from hulk_ops.core.catalog import Catalog
+
+    catalog = Catalog(tls.METRICS)
+    assert catalog.lookup(tls.EXPIRY_DAYS)[0].prom == "tls_cert_expiry_days"
+    assert catalog.outside([tls.EXPIRY_DAYS, tls.EXPIRED]) == []
+
+
 def test_default_rules_degrade_under_14_days_and_down_when_expired():
     from hulk_ops.core.model import ProbeResult
 
@@ -155,3 +163,21 @@ def test_config_check_refuses_a_missing_file_and_accepts_the_fixed_one(pki: Pki,
     target["tls"] = {"ca_file": pki.ca}
     path.write_text(yaml.safe_dump({"targets": [target]}))
     assert main(["config", "check", str(path)]) == 0
+
+
+async def test_a_certificate_read_apart_is_kept_for_an_hour_and_a_failed_read_leaves_it_out():
+    watch = tls.CertWatch()
+    reads: list[str] = []
+
+    async def fails() -> bytes | None:
+        reads.append("fail")
+        raise ConnectionRefusedError(111, "refused")
+
+    async def works() -> bytes | None:
+        reads.append("ok")
+        return b"der"
+
+    assert await watch.get(fails) is None
+    assert await watch.get(works) == b"der"  # a failed read is retried the next cycle
+    assert await watch.get(works) == b"der"
+    assert reads == ["fail", "ok"]  # then kept for REFRESH_S
