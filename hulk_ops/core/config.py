@@ -329,8 +329,9 @@ def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
     if not isinstance(kind, str) or kind not in registry.KINDS:
         raise ConfigError(f"{source}: {where}: kind: unknown kind {_short(kind)} (known: {', '.join(registry.KINDS)})")
     model = registry.settings_model(kind)
+    context = {"config_dir": str(Path(source).resolve().parent)} if source not in ("<memory>", "") else None
     try:
-        return model.model_validate(item)
+        return model.model_validate(item, context=context)
     except ValidationError as exc:
         raise ConfigError(_format(exc, source, prefix=(where,))) from None
 

@@ -1,6 +1,7 @@
 """The `tls:` block of a target: which CA to trust, which client certificate to show, which name to verify.
 
-Checked at config load: each file must exist, be readable and load as PEM (a CA bundle; a certificate
+Paths are relative to the config file (to the working directory for a config given as text). Checked at
+config load: each file must exist, be readable and load as PEM (a CA bundle; a certificate
 with its key), and a certificate comes with its key. Messages name the field and the path, never what
 a file holds. Kinds whose client cannot honour a field refuse it here (see `unsupported`).
 """
@@ -11,7 +12,7 @@ import os
 import ssl
 from typing import ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hulk_ops.core.config import Strict, TargetSettings
 
@@ -28,9 +29,12 @@ class TlsSettings(Strict):
 
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
-    def _readable(cls, path: str | None) -> str | None:
+    def _readable(cls, path: str | None, info: ValidationInfo) -> str | None:
         if path is None:
             return path
+        base = (info.context or {}).get("config_dir")
+        if base and not os.path.isabs(path):  # relative to the config file, like dashboard.radar_file
+            path = os.path.join(base, path)
         if not os.path.exists(path):
             raise ValueError(f"{path}: no such file")
         if not os.path.isfile(path):

@@ -181,3 +181,17 @@ async def test_a_certificate_read_apart_is_kept_for_an_hour_and_a_failed_read_le
     assert await watch.get(works) == b"der"  # a failed read is retried the next cycle
     assert await watch.get(works) == b"der"
     assert reads == ["fail", "ok"]  # then kept for REFRESH_S
+
+
+def test_relative_paths_are_relative_to_the_config_file(pki: Pki, tmp_path: Path):
+    from hulk_ops.core.config import load_config
+
+    path = pki.dir / "hulk.yaml"
+    path.write_text(_config({"kind": "nats", "url": "tls://127.0.0.1:4222",
+                             "tls": {"ca_file": "ca.pem", "cert_file": "client.pem", "key_file": "client.key"}}))
+    target = load_config(path).targets[0]
+    assert (target.tls.ca_file, target.tls.key_file) == (pki.ca, pki.key("client"))
+    elsewhere = tmp_path / "hulk.yaml"
+    elsewhere.write_text(path.read_text())
+    with pytest.raises(ConfigError, match=f"tls.ca_file: {tmp_path / 'ca.pem'}: no such file"):
+        load_config(elsewhere)
