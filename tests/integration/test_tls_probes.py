@@ -108,9 +108,7 @@ async def test_redis_up_with_the_right_ca_and_its_expiry(pki: Pki, redis_tls) ->
 async def test_redis_down_on_the_wrong_ca_or_name(pki: Pki, redis_tls) -> None:
     port = redis_tls("wrong")
     result = await check({"kind": "redis", "url": f"rediss://127.0.0.1:{port}", "tls": {"ca_file": pki.ca}})
-    assert result.status == "down"
-    assert result.error == (f"certificate verify failed: unable to get local issuer certificate "
-                            f"(127.0.0.1:{port}, ca_file={pki.ca})")
+    assert_wrong_ca(result, port, pki.ca)
     port = redis_tls()
     misnamed = await check({"kind": "redis", "url": f"rediss://127.0.0.1:{port}",
                             "tls": {"ca_file": pki.ca, "server_name": "cache.internal"}})
@@ -126,6 +124,11 @@ async def test_redis_mtls_required(pki: Pki, redis_tls) -> None:
     assert refused.status == "down"
     assert refused.error.startswith("TLS handshake refused: the server requires a client certificate"), refused.error
     assert str(port) in refused.error
+    strange = await check({"kind": "redis", "url": url, "tls": client(pki, cert_file=pki.pem("wrong"),
+                                                                       key_file=pki.key("wrong"))})
+    assert strange.status == "down"
+    assert strange.error == (f"TLS handshake refused: the server does not accept the client certificate "
+                             f"(tlsv1_alert_unknown_ca) (127.0.0.1:{port}, cert_file={pki.pem('wrong')})")
     accepted = await check({"kind": "redis", "url": url, "tls": client(pki)})
     assert accepted.status == "up", accepted.error
     assert_expiry(accepted, YEAR)
