@@ -69,7 +69,7 @@ class Neo4jSimulator(Simulator):
 
     # -- server -------------------------------------------------------------------------------
     async def _start_server(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._serve, host, port, reuse_address=True)
+        return await asyncio.start_server(self._serve, host, port, reuse_address=True, ssl=self.ssl_context)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

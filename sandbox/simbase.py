@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -52,6 +53,7 @@ class Simulator:
         self._stalled: list[socket.socket] = []
         self._stall_sock: socket.socket | None = None
         self._stall_task: asyncio.Task[None] | None = None
+        self.ssl_context: ssl.SSLContext | None = None  # set before start(): the listener speaks TLS
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Simulator:
@@ -188,7 +190,7 @@ class HttpSimulator(Simulator):
         self.routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
         return runner
 

@@ -344,8 +344,9 @@ def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
         model = registry.settings_model(kind)
     except registry.KindError as exc:
         raise ConfigError(f"{source}: {where}: kind: {exc}") from None
+    context = {"config_dir": str(Path(source).resolve().parent)} if source not in ("<memory>", "") else None
     try:
-        return model.model_validate(item)
+        return model.model_validate(item, context=context)
     except ValidationError as exc:
         raise ConfigError(_format(exc, source, prefix=(where,))) from None
 

@@ -30,6 +30,7 @@ from tenacity import (
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.model import ProbeResult, Status, clean_metrics, iso, utcnow
 from hulk_ops.core.rules import RuleSet
+from hulk_ops.probes import tls
 
 S = TypeVar("S", bound=TargetSettings)
 C = TypeVar("C")
@@ -84,6 +85,13 @@ class Probe(ABC, Generic[S, C]):
         """A person-readable message for this client's exception family (None: use the generic one)."""
         return None
 
+    def describe_tls(self, exc: BaseException) -> str | None:
+        """A TLS failure anywhere in the exception's chain, on one line naming the server (and ca_file)."""
+        options = getattr(self.settings, "tls_options", None)
+        if options is None:  # a kind without a tls: block describes its TLS errors itself
+            return None
+        return tls.describe(_chain(exc), host_port(self.settings.url), options())
+
     # -- the contract -------------------------------------------------------------------------
     async def check(self) -> ProbeResult:
         observed = utcnow()
@@ -100,8 +108,11 @@ class Probe(ABC, Generic[S, C]):
             return self._down(observed, started, str(exc))
         except Exception as exc:  # failure is data: every error becomes a down result
             self._discard_client()
-            described = self.describe(exc)
+            described = self.describe_tls(exc) or self.describe(exc)
             message = described or describe_error(exc, self.settings.url, timeout)
+            options = getattr(self.settings, "tls_options", None)
+            if options is not None:
+                message = tls.with_client_cert_hint(message, options())
             if described is None and not _is_expected(exc):  # neither the client's family nor the network
                 log.warning("probe_unexpected_error", target=self.name, kind=self.kind,
                             error_type=type(exc).__name__, error=self._redact(str(exc)))

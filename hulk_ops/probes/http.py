@@ -3,8 +3,9 @@
 One request per cycle; latency is its full round trip (headers and body). Metrics: status_code,
 body_bytes (bytes read, at most `max_body_bytes`). Down, with the reason, when the status is not
 an expected one ("expected status 200, got 503") or the body lacks `expect_body` (a substring, or
-`{regex: ...}` searched in the body read). Header values are secrets: never shown, redacted from
-errors.
+`{regex: ...}` searched in the body read). Over https: tls.cert_expiry_days and tls.cert_expired of
+the url's server certificate (read by a handshake of its own, hourly). Header values are secrets:
+never shown, redacted from errors.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import functools
 import re
 import ssl
 import time
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
-import certifi
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import Strict, TargetSettings
+from hulk_ops.core.config import Strict
+from hulk_ops.core.tls_config import VerifyTlsAlias
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
 METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
@@ -32,13 +35,13 @@ class BodyRegex(Strict):
     regex: str = Field(min_length=1)
 
 
-class Settings(TargetSettings):
+class Settings(VerifyTlsAlias):
     kind: Literal["http"]
+    tls_schemes = ("https://",)
     method: METHODS = "GET"
     expect_status: int | list[int] = 200
     expect_body: str | BodyRegex | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    verify_tls: bool = True
     follow_redirects: bool = True
     max_body_bytes: int = Field(1_048_576, ge=0, le=64 * 1_048_576)
 
@@ -85,11 +88,16 @@ class Settings(TargetSettings):
 class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     kind = "http"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cert = tls.CertWatch()
+
     async def _connect(self) -> aiohttp.ClientSession:
-        # the shared TLS context is built once per verify setting (loading the CA bundle: ~35 ms of CPU), in a
-        # worker thread so the event loop never pays it; later clients reuse it
-        context = await asyncio.to_thread(ssl_context, self.settings.verify_tls)
+        # the TLS context is shared by every target with the same tls settings (loading certifi's CA bundle costs
+        # ~35 ms of CPU; with clients rebuilt after failures, 100 targets timing out together would spend seconds
+        # on it), and built in a worker thread so the event loop never pays it
         s = self.settings
+        context = await asyncio.to_thread(tls.client_context, s.tls_options())
         return aiohttp.ClientSession(
             headers={k: v.get_secret_value() for k, v in s.headers.items()},
             connector=aiohttp.TCPConnector(ssl=context, limit=0),
@@ -103,8 +111,10 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
     async def _measure(self, client: aiohttp.ClientSession) -> Measurement:
         s = self.settings
         started = time.perf_counter()
-        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects,
-                                  max_redirects=MAX_REDIRECTS) as response:
+        options = s.tls_options()
+        server_name = options.server_name if options and options.server_name else None
+        async with client.request(s.method, s.url, allow_redirects=s.follow_redirects, max_redirects=MAX_REDIRECTS,
+                                  server_hostname=server_name) as response:
             body = await read_body(response, s.max_body_bytes)
         latency_ms = (time.perf_counter() - started) * 1000
         if response.status not in s.statuses():
@@ -114,9 +124,19 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
         if s.expect_body is not None:
             check_body(s.expect_body, body.decode(_encoding(response.charset), errors="replace"))
         version = response.version
-        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"),
-                           metrics={"status_code": response.status, "body_bytes": len(body)},
+        metrics = {"status_code": response.status, "body_bytes": len(body)}
+        if s.url.startswith("https://"):
+            metrics.update(tls.cert_metrics(await self._cert.get(self._read_cert)))
+        return Measurement(latency_ms=latency_ms, version=response.headers.get("Server"), metrics=metrics,
                            details={"http_version": f"HTTP/{version.major}.{version.minor}" if version else None})
+
+    async def _read_cert(self) -> bytes | None:
+        """The url's server certificate from a handshake of its own: aiohttp hands a connection back to its pool
+        (and out of reach) as soon as a short body is read."""
+        options = self.settings.tls_options()
+        parts = urlsplit(self.settings.url)
+        return await tls.handshake_der(parts.hostname or "", parts.port or 443, tls.reading_context(options),
+                                       options.server_name if options else None)
 
     def describe(self, exc: BaseException) -> str | None:
         if isinstance(exc, TimeoutError):  # aiohttp's own timeouts (connect, read) are TimeoutErrors
@@ -142,19 +162,6 @@ _DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.11
 
 # httpx's default, kept when the probe moved to aiohttp (whose default is 10)
 MAX_REDIRECTS = 20
-
-
-@functools.cache
-def ssl_context(verify: bool) -> ssl.SSLContext:
-    """One TLS context per setting for every HTTP probe (certifi's CA bundle, as httpx used): building one loads
-    the bundle (~35 ms of CPU); with clients rebuilt after failures, 100 targets that time out together would
-    spend seconds on it and time out again."""
-    if not verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 @functools.lru_cache(maxsize=64)  # bounded: the charset is whatever the servers send
@@ -203,11 +210,12 @@ TRACKED_METRICS = ("body_bytes",)
 CATALOG = Catalog([
     MetricSpec("status_code", "HTTP status of the answer"),
     MetricSpec("body_bytes", "Bytes of the body read (at most max_body_bytes)", unit="bytes"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "HTTP"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
-DEFAULT_RULES = ("latency_ms > 2000",)
+DEFAULT_RULES = ("latency_ms > 2000", *tls.RULES)
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "http", "url": "http://127.0.0.1:8080/health"}
 

@@ -6,7 +6,9 @@ js.max_memory_bytes / js.max_storage_bytes and js.memory_used_pct /
 js.storage_used_pct (when the account has limits); per stream stream.<s>.messages, .bytes,
 .consumers, .max_msgs / .max_bytes and .used_pct (when limited); per consumer
 consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivered, .waiting.
-Down when JetStream is expected (the default) and not enabled.
+Over TLS (tls:// or a tls: block; nats-py upgrades after the server's INFO): tls.cert_expiry_days and
+tls.cert_expired, read from the probe's own connection. Down when JetStream is expected (the default)
+and not enabled.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from nats.aio.client import Client as NATS
 from pydantic import Field, SecretStr
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.tls_config import TlsTarget
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["nats"]
     expect_jetstream: bool = True
     streams: list[str] = Field(default_factory=list, description="streams to report (default: all)")
@@ -58,6 +61,9 @@ class NatsProbe(Probe[Settings, NATS]):
         async def closed() -> None:
             lost.set()
 
+        context = None
+        if s.tls is not None or s.url.startswith("tls://"):
+            context = await asyncio.to_thread(tls.client_context, s.tls)
         try:
             client = await nats.connect(
                 servers=[s.url],
@@ -72,6 +78,8 @@ class NatsProbe(Probe[Settings, NATS]):
                 user=s.user,
                 password=s.password.get_secret_value() if s.password else None,
                 token=s.token.get_secret_value() if s.token else None,
+                tls=context,
+                tls_hostname=s.tls.server_name if s.tls else None,
             )
         except nats.errors.NoServersError as exc:
             if seen:  # the pool gives up without saying why; the callback heard the real reason
@@ -110,7 +118,7 @@ class NatsProbe(Probe[Settings, NATS]):
     async def _measure_connected(self, client: NATS) -> Measurement:
         rtt = await client.rtt(timeout=max(1, int(self.settings.timeout_s)))
         version = str(client.connected_server_version._server_version or "") or None
-        metrics: dict[str, Any] = {}
+        metrics: dict[str, Any] = tls.cert_metrics(_peer_der(client))
         details: dict[str, Any] = {}
         js = client.jetstream(timeout=self.settings.timeout_s)
         try:
@@ -119,7 +127,7 @@ class NatsProbe(Probe[Settings, NATS]):
                 nats.js.errors.NotFoundError) as exc:
             if self.settings.expect_jetstream:
                 raise ProbeFailure("JetStream is not enabled on this server (expect_jetstream: true)") from exc
-            return Measurement(latency_ms=rtt * 1000, version=version, metrics={"js.enabled": 0})
+            return Measurement(latency_ms=rtt * 1000, version=version, metrics={**metrics, "js.enabled": 0})
         metrics.update(account_metrics(account))
         streams = await js.streams_info()
         wanted = set(self.settings.streams)
@@ -149,6 +157,13 @@ class NatsProbe(Probe[Settings, NATS]):
         if isinstance(exc, nats.errors.TimeoutError):
             return f"timed out after {self.settings.timeout_s:.1f} s"
         return None
+
+
+def _peer_der(client: NATS) -> bytes | None:
+    """The server certificate of the client's connection: nats-py's transport keeps the upgraded stream writer
+    (its public API has no accessor for it)."""
+    writer = getattr(getattr(client, "_transport", None), "_io_writer", None)
+    return tls.peer_der(writer.get_extra_info("ssl_object")) if writer is not None else None
 
 
 def account_metrics(account: Any) -> dict[str, Any]:
@@ -240,6 +255,7 @@ CATALOG = Catalog([
     MetricSpec("consumer.<stream>.<consumer>.ack_pending", "Messages delivered and not yet acknowledged"),
     MetricSpec("consumer.<stream>.<consumer>.redelivered", "Messages delivered more than once"),
     MetricSpec("consumer.<stream>.<consumer>.waiting", "Pull requests waiting"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "NATS JetStream"
@@ -250,6 +266,7 @@ DEFAULT_RULES = (
     "js.storage_used_pct > 90",
     "js.memory_used_pct > 90",
     "latency_ms > 1000",
+    *tls.RULES,
 )
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "nats", "url": "nats://127.0.0.1:4222", "token": "t"}

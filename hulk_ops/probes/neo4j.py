@@ -7,6 +7,10 @@ Metrics: databases, databases_online, databases_offline (any currentStatus but o
 database.<name>.online (1/0; in a cluster 1 only when every member reports online),
 edition_enterprise (1/0). Details: edition, agent, protocol, databases (name, type, status,
 requested, message, role, default, home, members).
+Over TLS (bolt+s, neo4j+s, ...+ssc, or a tls: block): tls.cert_expiry_days and tls.cert_expired, read by
+a handshake of its own, hourly (the driver keeps its sockets to itself). A tls: block maps onto the driver's
+own options: encrypted, trusted_certificates (TrustCustomCAs(ca_file), TrustAll() for verify: false) and
+client_certificate; with it the url's scheme is bolt:// or neo4j:// (a +s scheme is read as its plain one).
 Down: unreachable, timed out, "authentication failed: ...", or `database` unavailable.
 """
 
@@ -19,7 +23,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import neo4j
-from neo4j import AsyncDriver, AsyncGraphDatabase
+from neo4j import AsyncDriver, AsyncGraphDatabase, TrustAll, TrustCustomCAs, TrustSystemCAs
+from neo4j.auth_management import ClientCertificate
 from neo4j.exceptions import (
     AuthError,
     DatabaseUnavailable,
@@ -30,16 +35,18 @@ from neo4j.exceptions import (
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem
+from hulk_ops.core.tls_config import TlsSettings, TlsTarget
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, describe_error
 
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DATABASE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["neo4j"]
+    tls_unsupported = (("server_name", "the neo4j driver verifies the url's host; put that name in the url"),)
     username: str = Field("neo4j", min_length=1)
     password: SecretStr | None = None  # None: the server runs without authentication
     database: str | None = Field(None, pattern=DATABASE_NAME, description="where RETURN 1 runs (default: system)")
@@ -68,16 +75,25 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
     # a pooled connection the server dropped (restart) fails once; the retry uses a fresh driver
     transient = (ConnectionResetError, BrokenPipeError, SessionExpired, ServiceUnavailable)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cert = tls.CertWatch()
+
     @property
     def database(self) -> str:
         return self.settings.database or "system"
 
+    def encrypted(self) -> bool:
+        return self.settings.tls is not None or "+s" in urlsplit(self.settings.url).scheme
+
     async def _connect(self) -> AsyncDriver:
         s = self.settings
         auth = (s.username, s.password.get_secret_value()) if s.password else None
+        url, tls_config = (s.url, {}) if s.tls is None else driver_tls(s.url, s.tls)
         driver = AsyncGraphDatabase.driver(
-            s.url,
+            url,
             auth=auth,
+            **tls_config,
             user_agent="hulk-ops-probe",
             # every wait stays inside the probe's own budget; retries are the probe's business
             connection_timeout=s.timeout_s,
@@ -106,6 +122,8 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
         version, edition = kernel_component(components)
         metrics = database_metrics(databases)
         metrics["edition_enterprise"] = edition == "enterprise"
+        if self.encrypted():
+            metrics.update(tls.cert_metrics(await self._cert.get(self._read_cert)))
         protocol = summary.server.protocol_version
         return Measurement(
             latency_ms=latency_ms,
@@ -118,6 +136,11 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
                 "databases": database_details(databases),
             },
         )
+
+    async def _read_cert(self) -> bytes | None:
+        parts = urlsplit(self.settings.url)
+        return await tls.handshake_der(parts.hostname or "", parts.port or 7687, tls.reading_context(self.settings.tls),
+                                       None)
 
     @staticmethod
     async def _query(driver: AsyncDriver, query: str, database: str) -> tuple[list[dict[str, Any]], Any]:
@@ -142,6 +165,23 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
             if not _caused_by_os_error(exc):
                 return f"service unavailable: {exc}"
         return None
+
+
+def driver_tls(url: str, options: TlsSettings) -> tuple[str, dict[str, Any]]:
+    """The url (a +s/+ssc scheme read as its plain one: the driver refuses TLS options beside it) and the driver's
+    own TLS options for a tls: block."""
+    parts = urlsplit(url)
+    plain = parts._replace(scheme=parts.scheme.split("+")[0]).geturl()
+    if not options.verify:
+        trust: Any = TrustAll()
+    elif options.ca_file:
+        trust = TrustCustomCAs(options.ca_file)
+    else:
+        trust = TrustSystemCAs()
+    config: dict[str, Any] = {"encrypted": True, "trusted_certificates": trust}
+    if options.cert_file and options.key_file:
+        config["client_certificate"] = ClientCertificate(options.cert_file, options.key_file)
+    return plain, config
 
 
 def _caused_by_os_error(exc: BaseException) -> bool:
@@ -219,11 +259,12 @@ CATALOG = Catalog([
     MetricSpec("databases_offline", "Databases in any state but online"),
     MetricSpec("database.<database>.online", "1 when the database is online (on every member)"),
     MetricSpec("edition_enterprise", "1 on the enterprise edition"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "Neo4j"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
-DEFAULT_RULES = ("database.*.online < 1", "latency_ms > 1000")
+DEFAULT_RULES = ("database.*.online < 1", "latency_ms > 1000", *tls.RULES)
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "neo4j", "url": "bolt://127.0.0.1:7687", "password": "pw"}
 

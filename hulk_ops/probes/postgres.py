@@ -3,11 +3,14 @@
 Latency is one `SELECT 1`. Metrics: connections, max_connections, connections_used_pct,
 database_size_bytes, oldest_xact_age_s (oldest open transaction of another session),
 in_recovery, replication_lag_s (replicas: time behind the primary, 0 when caught up),
-replicas (primaries: attached standbys), max_replica_lag_s.
+replicas (primaries: attached standbys), max_replica_lag_s; over TLS (a tls: block, or the url's
+sslmode) tls.cert_expiry_days and tls.cert_expired, read from the probe's own connection.
+A tls: block means sslmode=verify-full with its CA and client certificate (verify: false: require).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -16,8 +19,9 @@ import asyncpg
 from pydantic import SecretStr
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.tls_config import TlsTarget
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
 
 STATS_SQL = """
@@ -39,8 +43,9 @@ SELECT current_setting('server_version') AS version,
 """
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["postgres"]
+    tls_unsupported = (("server_name", "asyncpg verifies the url's host; put that name in the url"),)
     password: SecretStr | None = None
 
 
@@ -50,9 +55,12 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
 
     async def _connect(self) -> asyncpg.Connection:
         s = self.settings
+        # asyncpg takes an SSLContext as `ssl`: the block's CA, client certificate and verification in one
+        context = await asyncio.to_thread(tls.client_context, s.tls) if s.tls is not None else None
         return await asyncpg.connect(
             s.url,
             password=s.password.get_secret_value() if s.password else None,
+            ssl=context,
             timeout=s.timeout_s,
             command_timeout=s.timeout_s,
             server_settings={"application_name": "hulk-ops-probe"},
@@ -81,6 +89,9 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
         }
         if row["replication_lag"] is not None:
             metrics["replication_lag_s"] = row["replication_lag"]
+        # asyncpg keeps the transport it upgraded to TLS; the public API has no accessor for the peer certificate
+        transport = getattr(client, "_transport", None)
+        metrics.update(tls.cert_metrics(tls.peer_der(transport.get_extra_info("ssl_object") if transport else None)))
         return Measurement(
             latency_ms=latency_ms,
             version=row["version"].split(" ")[0],
@@ -126,6 +137,7 @@ CATALOG = Catalog([
                prom="max_replica_lag_seconds"),
     MetricSpec("replication_lag_s", "This replica's time behind its primary (0: caught up)", unit="seconds",
                prom="replication_lag_seconds"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "PostgreSQL"
@@ -135,6 +147,7 @@ DEFAULT_RULES = (
     "oldest_xact_age_s > 3600",
     "replication_lag_s > 300",
     "latency_ms > 1000",
+    *tls.RULES,
 )
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "postgres", "url": "postgresql://app:pw@127.0.0.1:5432/app"}

@@ -3,7 +3,8 @@
 One cycle makes three calls, sharing one deadline of `timeout_s`: `/api/v1/status/buildinfo`
 (the version; its round trip is the latency), `/api/v1/targets?state=active` and `/api/v1/alerts`.
 Metrics: targets_up, targets_down, targets_unknown (scrape targets by health), alerts_firing,
-alerts_pending. Details: `down_targets` (pool, url, error, last_scrape of each down scrape target)
+alerts_pending; over https tls.cert_expiry_days and tls.cert_expired (the certificate read by a handshake
+of its own, hourly). Details: `down_targets` (pool, url, error, last_scrape of each down scrape target)
 and `alerts` (each firing alert: name, labels, severity, state, active_at, summary, value), for
 the incident timeline. A down scrape target makes the Prometheus degraded (rule `targets_down > 0`).
 
@@ -21,7 +22,9 @@ from prometheus_api_client import PrometheusApiClientException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import Strict, TargetSettings
+from hulk_ops.core.config import Strict
+from hulk_ops.core.tls_config import VerifyTlsAlias
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
 from hulk_ops.probes.prometheus_api import PromClient
 
@@ -36,12 +39,12 @@ class QuerySettings(Strict):
     max_series: int = Field(50, ge=1, le=1000, description="label sets kept per pull (the rest are dropped)")
 
 
-class Settings(TargetSettings):
+class Settings(VerifyTlsAlias):
     kind: Literal["prometheus"]
+    tls_schemes = ("https://",)
     bearer_token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
-    verify_tls: bool = True
     max_alerts: int = Field(100, ge=0, le=10_000, description="firing alerts kept in details")
     queries: list[QuerySettings] = Field(default_factory=list)
 
@@ -76,11 +79,15 @@ def build_client(settings: Settings, timeout_s: float | None = None) -> PromClie
     if settings.username:
         auth = (settings.username, settings.password.get_secret_value() if settings.password else "")
     return PromClient(settings.url, timeout_s or settings.timeout_s, headers=headers, auth=auth,
-                      verify_tls=settings.verify_tls, name=settings.name)
+                      tls=settings.tls_options(), name=settings.name)
 
 
 class PrometheusProbe(Probe[Settings, PromClient]):
     kind = "prometheus"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cert = tls.CertWatch()
 
     async def _connect(self) -> PromClient:
         return build_client(self.settings)
@@ -94,6 +101,8 @@ class PrometheusProbe(Probe[Settings, PromClient]):
         metrics, details = target_health(targets.get("activeTargets") or [])
         alert_metrics, details["alerts"] = alert_view(alerts.get("alerts") or [], self.settings.max_alerts)
         metrics.update(alert_metrics)
+        if self.settings.url.startswith("https://"):
+            metrics.update(tls.cert_metrics(await self._cert.get(lambda: client.call(client.peer_cert))))
         return Measurement(latency_ms=latency_ms, version=build.get("version") or None, metrics=metrics,
                            details=details)
 
@@ -174,11 +183,12 @@ CATALOG = Catalog([
     MetricSpec("targets_unknown", "Scrape targets not scraped yet"),
     MetricSpec("alerts_firing", "Alerts firing"),
     MetricSpec("alerts_pending", "Alerts pending"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "Prometheus"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
-DEFAULT_RULES = ("targets_down > 0", "latency_ms > 1000")
+DEFAULT_RULES = ("targets_down > 0", "latency_ms > 1000", *tls.RULES)
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "prometheus", "url": "http://127.0.0.1:9090"}
 

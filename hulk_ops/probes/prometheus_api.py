@@ -20,11 +20,15 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from hulk_ops.core.tls_config import TlsSettings
+from hulk_ops.probes import tls as tls_mod
 
 T = TypeVar("T")
 WORKERS = 4
@@ -40,18 +44,25 @@ class PromBusy(Exception):
 
 class PromClient:
     def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None,
-                 auth: tuple[str, str] | None = None, verify_tls: bool = True, name: str = "prometheus") -> None:
+                 auth: tuple[str, str] | None = None, tls: TlsSettings | None = None,
+                 name: str = "prometheus") -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.headers = headers or {}
         self.auth = auth
+        self.tls = tls
         self.session = requests.Session()
-        self.session.verify = verify_tls
+        if tls is not None:  # requests' own options: a CA bundle path (or False), and the client certificate
+            self.session.verify = (tls.ca_file or True) if tls.verify else False
+            if tls.cert_file and tls.key_file:
+                self.session.cert = (tls.cert_file, tls.key_file)
         no_retries = Retry(total=0, redirect=0, raise_on_status=False)
         self.session.mount("http://", HTTPAdapter(max_retries=no_retries))
-        self.session.mount("https://", HTTPAdapter(max_retries=no_retries))
+        self.session.mount("https://", NamedAdapter(tls.server_name if tls else None, max_retries=no_retries))
         self.api = PrometheusConnect(url=self.url, headers=self.headers, auth=auth, session=self.session,
                                      retry=no_retries, timeout=timeout_s)
+        if tls is not None and tls.server_name:  # PrometheusConnect mounts a plain adapter on its url: ours again
+            self.session.mount(self.url, NamedAdapter(tls.server_name, max_retries=no_retries))
         self.name = name
         self._slots = threading.BoundedSemaphore(WORKERS)
 
@@ -80,8 +91,9 @@ class PromClient:
     # -- blocking calls (run them through `call`) ---------------------------------------------
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET an /api/v1 endpoint the client has no method for; returns the envelope's `data`."""
+        # verify given per request, as PrometheusConnect does: otherwise $REQUESTS_CA_BUNDLE replaces the session's
         response = self.session.get(f"{self.url}{path}", params=params, headers=self.headers, auth=self.auth,
-                                    timeout=self.timeout_s)
+                                    timeout=self.timeout_s, verify=self.session.verify)
         if response.status_code != 200:
             raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content[:200]!r})")
         return response.json()["data"]
@@ -95,8 +107,32 @@ class PromClient:
             raise PromQueryError(_api_error(str(exc))) from exc
         return parse_result(result)
 
+    def peer_cert(self) -> bytes | None:
+        """The server certificate (DER), from one handshake of its own: requests keeps no socket to ask once a
+        response has been read (the requests themselves verify it)."""
+        parts = urlsplit(self.url)
+        if parts.scheme != "https" or not parts.hostname:
+            return None
+        context = tls_mod.reading_context(self.tls)
+        return tls_mod.handshake_der_blocking(parts.hostname, parts.port or 443, context,
+                                              self.tls.server_name if self.tls else None, self.timeout_s)
+
     def close(self) -> None:
         self.session.close()
+
+
+class NamedAdapter(HTTPAdapter):
+    """requests' adapter sending and verifying `server_name` instead of the url's host (urllib3's
+    server_hostname / assert_hostname pool options)."""
+
+    def __init__(self, server_name: str | None, **kwargs: Any) -> None:
+        self.server_name = server_name  # set first: HTTPAdapter.__init__ builds the pool manager
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self.server_name:
+            kwargs.update(server_hostname=self.server_name, assert_hostname=self.server_name)
+        super().init_poolmanager(*args, **kwargs)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

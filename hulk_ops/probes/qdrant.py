@@ -7,7 +7,9 @@ collection.<c>.status_code (0 green or grey, 1 yellow: optimizing, 2 red: an ope
 collection.<c>.optimizations_pending (1 when grey), collection.<c>.points,
 collection.<c>.indexed_vectors, collection.<c>.segments, collection.<c>.vector_size (single
 unnamed vector config only); cluster.enabled, cluster.peers and cluster.pending_operations
-(distributed mode only). Details: collections (name, status, optimizer error, vectors config,
+(distributed mode only); over https tls.cert_expiry_days and tls.cert_expired, read from the /healthz
+connection (httpx's network_stream). A tls: block becomes both clients' httpx `verify` (an SSLContext
+with its CA and client certificate). Details: collections (name, status, optimizer error, vectors config,
 payload indexes), missing (names), unreported (collections left out by max_collections).
 
 Default rules (`DEFAULT_RULES` below): a yellow or red collection, not ready, or a configured
@@ -39,9 +41,10 @@ from qdrant_client.http import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem
-from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+from hulk_ops.core.tls_config import TlsTarget
+from hulk_ops.probes import tls
+from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
 
 # grey ("optimizations possible but not triggered", usual after a restart until the next write) is not a
 # fault: it maps to 0 and shows as collection.<c>.optimizations_pending instead.
@@ -49,8 +52,10 @@ STATUS_CODE = {"green": 0, "grey": 0, "yellow": 1, "red": 2}
 PARALLEL_CALLS = 8  # concurrent GET /collections/{name} per probe
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["qdrant"]
+    tls_schemes = ("https://",)
+    tls_unsupported = (("server_name", "qdrant-client has no option for it; put that name in the url"),)
     api_key: SecretStr | None = None
     collections: list[str] = Field(default_factory=list, description="collections to report (default: all)")
     max_collections: int = Field(100, ge=1, le=10_000, description="report at most this many collections")
@@ -82,12 +87,14 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
     def _build_clients(self) -> QdrantClients:
         s = self.settings
         key = s.api_key.get_secret_value() if s.api_key else None
+        tls_args: dict[str, Any] = {"verify": tls.client_context(s.tls)} if s.tls is not None else {}
         with warnings.catch_warnings():
             # "Api key is used with an insecure connection": the operator chose the URL; not news per cycle
             warnings.simplefilter("ignore", UserWarning)
             api = AsyncQdrantClient(url=s.url, api_key=key, timeout=math.ceil(s.timeout_s),
-                                    check_compatibility=False, prefer_grpc=False)
-        http = httpx.AsyncClient(base_url=s.url, timeout=s.timeout_s, headers={"api-key": key} if key else None)
+                                    check_compatibility=False, prefer_grpc=False, **tls_args)
+        http = httpx.AsyncClient(base_url=s.url, timeout=s.timeout_s, headers={"api-key": key} if key else None,
+                                 **tls_args)
         return QdrantClients(api, http)
 
     async def _close(self, client: QdrantClients) -> None:
@@ -102,6 +109,8 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
         latency_ms = (time.perf_counter() - started) * 1000
         if health.status_code != 200:
             raise ProbeFailure(f"/healthz answered HTTP {health.status_code}: {health.text[:200]}")
+        stream = health.extensions.get("network_stream")
+        der = tls.peer_der(stream.get_extra_info("ssl_object")) if stream is not None else None
         ready = await client.http.get("/readyz")
         version = (await client.api.info()).version
         names = [c.name for c in (await client.api.get_collections()).collections]
@@ -109,7 +118,7 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
         selected = [n for n in names if not wanted or n in wanted]
         reported = selected[: self.settings.max_collections]
         infos = await self._collection_infos(client.api, reported)
-        metrics: dict[str, Any] = {"collections": len(names)}
+        metrics: dict[str, Any] = {"collections": len(names), **tls.cert_metrics(der)}
         notes: list[str] = []
         if ready.status_code in (200, 503):  # Qdrant before 1.5 has no /readyz (404): leave the metric out
             metrics["ready"] = ready.status_code == 200
@@ -156,6 +165,8 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
         return {name: info for name, info in zip(names, found, strict=True) if info is not None}
 
     def describe(self, exc: BaseException) -> str | None:
+        if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc):
+            return f"connection closed by peer ({host_port(self.settings.url)})"
         if isinstance(exc, UnexpectedResponse):
             body = _error_text(exc.content)
             if exc.status_code in (401, 403):
@@ -249,6 +260,7 @@ CATALOG = Catalog([
     MetricSpec("cluster.enabled", "1 in distributed mode"),
     MetricSpec("cluster.peers", "Peers of the cluster"),
     MetricSpec("cluster.pending_operations", "Raft operations not yet applied"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "Qdrant"
@@ -258,6 +270,7 @@ DEFAULT_RULES = (
     "ready < 1",
     "collections_missing > 0",
     "latency_ms > 1000",
+    *tls.RULES,
 )
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "qdrant", "url": "http://127.0.0.1:6333", "api_key": "k"}

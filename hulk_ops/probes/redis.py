@@ -3,31 +3,58 @@
 Latency is one PING. Metrics: used_memory_bytes, maxmemory_bytes, memory_used_pct (only when a
 maxmemory is set), connected_clients, maxclients, clients_used_pct, ops_per_sec, evicted_keys,
 rejected_connections, uptime_s, is_primary, connected_replicas, replica_link_up (replicas only),
-keyspace.<db>.keys, keyspace.<db>.expires. Details: role.
+keyspace.<db>.keys, keyspace.<db>.expires; with TLS (rediss:// or a tls: block) tls.cert_expiry_days and
+tls.cert_expired, read from the probe's own connection. Details: role.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
+from redis.asyncio.connection import Connection
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.retry import Retry
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
-from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.tls_config import TlsTarget
+from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
 
 
-class Settings(TargetSettings):
+class Settings(TlsTarget):
     kind: Literal["redis"]
     password: SecretStr | None = None
+
+    def uses_tls(self) -> bool:
+        return self.url.startswith("rediss://") or self.tls is not None
+
+
+class TlsConnection(Connection):
+    """redis-py's TCP connection over the probe's own SSLContext, sending `server_name` (redis-py's SSLConnection
+    builds its context from file paths and always verifies the url's host); it keeps the server certificate."""
+
+    def __init__(self, *, tls_context: ssl.SSLContext, tls_server_name: str | None = None, **kwargs: Any) -> None:
+        self.tls_context = tls_context
+        self.tls_server_name = tls_server_name
+        self.peer_der: bytes | None = None
+        super().__init__(**kwargs)
+
+    def _connection_arguments(self) -> Any:
+        return {**super()._connection_arguments(), "ssl": self.tls_context,
+                "server_hostname": self.tls_server_name or self.host}
+
+    async def _connect(self) -> None:
+        await super()._connect()
+        self.peer_der = tls.peer_der(self._writer.get_extra_info("ssl_object") if self._writer else None)
 
 
 class RedisProbe(Probe[Settings, aioredis.Redis]):
@@ -44,6 +71,13 @@ class RedisProbe(Probe[Settings, aioredis.Redis]):
             single_connection_client=True,
             client_name="hulk-ops-probe",
         )
+        if s.uses_tls():
+            pool = client.connection_pool
+            pool.connection_class = TlsConnection
+            for name in [k for k in pool.connection_kwargs if k.startswith("ssl_")]:  # ?ssl_...= url options
+                pool.connection_kwargs.pop(name)
+            pool.connection_kwargs.update(tls_context=await asyncio.to_thread(tls.client_context, s.tls),
+                                          tls_server_name=s.tls.server_name if s.tls else None)
         # INFO is parsed here, keeping only what the metrics need (redis-py's parser builds ~200 typed fields);
         # and every probe's client shares one table of reply callbacks (redis-py copies its ~170 entries into
         # each client: 13 KB a target, 130 MB for 10,000 targets)
@@ -63,10 +97,13 @@ class RedisProbe(Probe[Settings, aioredis.Redis]):
         await client.ping()
         latency_ms = (time.perf_counter() - started) * 1000
         info = parse_info(await client.execute_command("INFO"))
+        metrics = info_metrics(info)
+        if isinstance(client.connection, TlsConnection):
+            metrics.update(tls.cert_metrics(client.connection.peer_der))
         return Measurement(
             latency_ms=latency_ms,
             version=str(info.get("redis_version") or "") or None,
-            metrics=info_metrics(info),
+            metrics=metrics,
             details={"role": info.get("role"), "mode": info.get("redis_mode")},
         )
 
@@ -196,11 +233,12 @@ CATALOG = Catalog([
     MetricSpec("replica_link_up", "1 when this replica's link to its primary is up"),
     MetricSpec("keyspace.<db>.keys", "Keys in the database"),
     MetricSpec("keyspace.<db>.expires", "Keys with an expiry in the database"),
+    *tls.METRICS,
 ])
 
 DISPLAY_NAME = "Redis"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
-DEFAULT_RULES = ("memory_used_pct > 90", "latency_ms > 1000")
+DEFAULT_RULES = ("memory_used_pct > 90", "latency_ms > 1000", *tls.RULES)
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "redis", "url": "redis://127.0.0.1:6379", "password": "pw"}
 

@@ -245,6 +245,10 @@ async def test_http_tls_verify_and_its_opt_out(tmp_path: Path) -> None:
     finally:
         await runner.cleanup()
     assert verified.status == "down"
-    assert verified.error.startswith("TLS error: [SSL: CERTIFICATE_VERIFY_FAILED]"), verified.error
-    assert trusted.status == "up", trusted.error
-    assert trusted.metrics == {"status_code": 200.0, "body_bytes": float(len(BODY))}
+    port = url.split(":")[2].split("/")[0]
+    assert verified.error == f"certificate verify failed: self-signed certificate (127.0.0.1:{port})"
+    assert trusted.status == "degraded"  # reachable; its one-day certificate is under the 14-day rule
+    assert trusted.error.startswith("tls.cert_expiry_days = "), trusted.error
+    assert {k: v for k, v in trusted.metrics.items() if not k.startswith("tls.")} == {
+        "status_code": 200.0, "body_bytes": float(len(BODY))}
+    assert 0.9 < trusted.metrics["tls.cert_expiry_days"] <= 1  # the certificate is made for one day
