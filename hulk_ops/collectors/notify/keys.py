@@ -1,4 +1,8 @@
-"""Redis keys of notifications and silences (shared by the collector's notifier and the dashboard)."""
+"""Redis keys of notifications and silences (shared by the collector's notifier and the dashboard).
+
+The incident state and the outboxes are written in one MULTI/EXEC, so they share the `{notify}` hash tag (one
+slot on a Redis Cluster); the others are single keys.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ class NotifyKeys:
 
     @property
     def incidents(self) -> str:
-        return f"{self.prefix}notify:incidents"
+        return f"{self.prefix}{{notify}}:incidents"
 
     def queue(self, webhook: str) -> str:
-        return f"{self.prefix}notify:q:{webhook}"
+        return f"{self.prefix}{{notify}}:q:{webhook}"
 
     @property
     def log(self) -> str:

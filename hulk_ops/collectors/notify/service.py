@@ -38,8 +38,8 @@ class Notifier:
         self.config = config
         self.metrics = metrics
         self.replica = replica
-        self.store = store or NotifyStore(config.store.redis_url, config.store.prefix, n.outbox_max, n.log_max,
-                                            sentinel=config.store.sentinel)
+        self.store = store or NotifyStore(config.store.url, config.store.prefix, n.outbox_max, n.log_max,
+                                            sentinel=config.store.sentinel, cluster=config.store.cluster)
         self.policy = Policy(n.group_wait_s, n.update_interval_s)
         self.depends_on = {t.name: list(t.depends_on) for t in config.targets}
         self.config_silences = silences_mod.from_config(config)

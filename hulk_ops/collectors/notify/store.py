@@ -1,8 +1,8 @@
 """Redis side of notifications: incident state, the outbox, the delivery log, silences, the leader lock.
 
-    P notify:incidents     hash   root -> tracked incident (JSON): survives restarts, so an open is
+    P {notify}:incidents   hash   root -> tracked incident (JSON): survives restarts, so an open is
                                   never re-sent and a resolve is never lost
-    P notify:q:<webhook>   list   the outbox of one webhook, oldest first; the head is retried with
+    P {notify}:q:<webhook> list   the outbox of one webhook, oldest first; the head is retried with
                                   backoff (its attempts and next try are kept in it), at most
                                   `outbox_max` entries (the oldest is dropped and logged)
     P notify:log           stream delivery log: delivered | retry | gave_up | dropped (ReadModel.deliveries)
@@ -44,12 +44,13 @@ return 0
 
 class NotifyStore:
     def __init__(self, redis_url: str, prefix: str, outbox_max: int = 10_000, log_max: int = 1_000,
-                 timeout_s: float = 5.0, sentinel: SentinelSettings | None = None) -> None:
+                 timeout_s: float = 5.0, sentinel: SentinelSettings | None = None, cluster: bool = False) -> None:
         self.keys = NotifyKeys(prefix)
         self.store_keys = Keys(prefix)
         self.outbox_max = outbox_max
         self.log_max = log_max
-        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier")
+        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier",
+                                  cluster=cluster)
         self._replace_head = self.redis.register_script(_REPLACE_HEAD)
         self._leader = self.redis.register_script(_LEADER)
 

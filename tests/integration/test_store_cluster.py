@@ -1,0 +1,258 @@
+"""The store on a Redis Cluster: three masters of Debian's redis-server on loopback, created with
+`redis-cli --cluster create`. A real `hulk-ops collect` writes a fleet whose targets spread over every master;
+the read model and a page read it all back; a batch whose part on one master failed is completed by its retry
+without writing any sample twice; the notifier's leader lock and the sharding leases work as on one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import redis
+import yaml
+from streamlit.testing.v1 import AppTest
+
+from hulk_ops.collectors.codec import Keys, hash_tag
+from hulk_ops.collectors.membership import RedisMembership
+from hulk_ops.collectors.notify.store import NotifyStore
+from hulk_ops.collectors.slot_batches import PartsFailed
+from hulk_ops.collectors.store import RedisResultStore
+from hulk_ops.collectors.telemetry import CollectorMetrics
+from hulk_ops.collectors.writer import BufferedWriter
+from hulk_ops.core.config import ConfigError, load_config, parse_config
+from hulk_ops.core.model import ProbeResult, StateChange, iso
+from hulk_ops.dashboard.readmodel import ReadModel
+from sandbox.redis_ha import ClusterGroup
+from sandbox.services import LOOPBACK, ServiceError
+from tests.integration.test_store_outage import Listener
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+pytest_plugins = ["tests.fixtures_outage"]
+
+APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
+FLEET = tuple(f"svc-{i:02d}" for i in range(24))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterGroup]:
+    try:
+        group = ClusterGroup(tmp_path_factory.mktemp("cluster"))
+        group.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+def _owner(group: ClusterGroup, key: str) -> int:
+    """The port of the master serving `key`'s slot."""
+    with group.client(group.ports[0]) as c:
+        slot = int(c.execute_command("CLUSTER", "KEYSLOT", key))
+        for start, end, master, *_replicas in c.execute_command("CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                return int(master[1])
+    raise AssertionError(f"no master serves {key}")
+
+
+def _result(target: str, ts: float, status: str = "up") -> ProbeResult:
+    from datetime import UTC, datetime
+
+    return ProbeResult(target=target, kind="tcp", status=status, latency_ms=1.5, version=None, metrics={},
+                       error=None, observed_at=iso(datetime.fromtimestamp(ts, UTC)))
+
+
+def test_a_collector_spreads_the_fleet_over_every_master_and_the_pages_read_it_back(
+        redis_cluster, collector_process, tmp_path, monkeypatch) -> None:
+    prefix = "cl1:"
+    listener = Listener()
+    listener.open()
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({
+        "store": {"cluster_url": redis_cluster.url, "prefix": prefix},
+        "collector": {"breaker": {"failures": 1000}, "flush_interval_s": 0.1},
+        "targets": [{"name": n, "kind": "tcp", "url": f"tcp://127.0.0.1:{listener.port}", "interval_s": 0.5,
+                     "timeout_s": 0.4} for n in FLEET],
+    }, sort_keys=False))
+    config = load_config(path)
+    keys = Keys(prefix)
+    model = ReadModel(config)
+    started = time.time()
+    try:
+        collector = collector_process(path)
+        assert wait_for(lambda: len(model.latest()) == len(FLEET), 30), "the fleet's results did not land"
+        time.sleep(2)
+        took = collector.terminate()
+    finally:
+        listener.close()
+    assert collector.proc.returncode == 0 and took < 3.0, took
+    final = orjson.loads(next(iter(model.redis.hgetall(keys.collectors).values())))
+    assert final["stopped"] is True and final["buffered"] == 0 and final["dropped"] == 0, final
+
+    # every target's keys share its slot; the targets spread over all three masters, which hold them
+    hour = int(time.time() // 3600)
+    owners: dict[int, list[str]] = {}
+    for name in FLEET:
+        slots = {hash_tag(k) for k in (keys.history(name, hour), keys.target_events(name), keys.metric_index(name))}
+        assert slots == {name}
+        owners.setdefault(_owner(redis_cluster, keys.history(name, hour)), []).append(name)
+    masters = redis_cluster.master_ports()
+    assert sorted(owners) == masters and len(masters) == 3, (owners, masters)
+    for port, names in owners.items():
+        with redis_cluster.client(port) as node:  # a plain client: no redirect, the key is on this node
+            assert all(node.exists(keys.history(n, hour)) for n in names), port
+
+    # the read model: latest of all, history of each, and the cross-target MGET fanned out over the nodes
+    latest = model.latest()
+    assert set(latest) == set(FLEET) and {r.status for r in latest.values()} == {"up"}
+    stored = 0
+    for name in FLEET:
+        ts = model.history(name, started - 60, time.time() + 1)["ts"]
+        assert len(ts) >= 2 and (np.diff(ts) > 0).all(), name
+        stored += len(ts)
+    assert stored == final["probes_done"], (stored, final["probes_done"])
+    hours = [int(started // 3600), hour] if int(started // 3600) != hour else [hour]
+    blobs = model.history_blobs(list(FLEET), hours)
+    assert sum(len(b or b"") for b in blobs) == stored * 7
+
+    # a page renders from the cluster
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    import streamlit as st
+
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+        assert "cannot read the store" not in shown
+        assert any(m.value == str(len(FLEET)) for m in at.metric), [(m.label, m.value) for m in at.metric]
+    finally:
+        st.cache_resource.clear()
+
+
+def test_a_batch_whose_part_failed_on_one_master_is_completed_once(redis_cluster) -> None:
+    prefix = "cl2:"
+    keys = Keys(prefix)
+    names = [f"retry-{i:02d}" for i in range(18)]
+    now = time.time()
+    results = [_result(n, now) for n in names]
+    changes = [StateChange(n, "tcp", None, "up", None, results[0].observed_at) for n in names]
+    refusing = _owner(redis_cluster, keys.history(names[0], int(now // 3600)))
+    elsewhere = [n for n in names if _owner(redis_cluster, keys.history(n, int(now // 3600))) != refusing]
+    assert elsewhere and len(elsewhere) < len(names)
+
+    async def run() -> tuple[bool, bool, int]:
+        store = RedisResultStore(redis_cluster.url, keys, cluster=True)
+        writer = BufferedWriter(store, CollectorMetrics(), batch_max=1000)
+        for result, change in zip(results, changes, strict=True):
+            writer.submit(result, change)
+        with redis_cluster.client(refusing) as node:  # this master refuses writes: its parts fail
+            node.config_set("min-replicas-to-write", 1)
+            try:
+                first = await writer.flush_once()
+            finally:
+                node.config_set("min-replicas-to-write", 0)
+        assert isinstance(store.slot_batches.outstanding.parts, dict)  # type: ignore[union-attr]
+        outstanding = len(store.slot_batches.outstanding.parts)  # type: ignore[union-attr]
+        second = await writer.flush_once()  # asks which parts landed, then sends only the others
+        await store.close()
+        return first, second, outstanding
+
+    first, second, outstanding = asyncio.run(run())
+    assert first is False and second is True and outstanding >= 1
+    model = ReadModel(parse_config(f"store: {{cluster_url: '{redis_cluster.url}', prefix: '{prefix}'}}"))
+    for name in names:
+        assert len(model.history(name, now - 5, now + 5)) == 1, name  # one probe, one sample
+        assert len(model.events(10, target=name)) == 1, name
+    assert len(model.events(100)) == len(names)
+    assert set(model.latest()) == set(names)
+
+
+def test_a_part_failure_is_reported_and_its_mark_read_back(redis_cluster) -> None:
+    keys = Keys("cl3:")
+    now = time.time()
+    target = "mark-a"
+    port = _owner(redis_cluster, keys.history(target, int(now // 3600)))
+
+    async def run() -> tuple[bool, bool]:
+        store = RedisResultStore(redis_cluster.url, keys, cluster=True)
+        with redis_cluster.client(port) as node:
+            node.config_set("min-replicas-to-write", 1)
+            try:
+                with pytest.raises(PartsFailed, match="did not land"):
+                    await store.write([_result(target, now)], [], batch=("w", 7))
+            finally:
+                node.config_set("min-replicas-to-write", 0)
+        before = await store.batch_landed("w", 7)
+        await store.write([_result(target, now + 1)], [], batch=("w", 8))
+        after = await store.batch_landed("w", 8)
+        await store.close()
+        return before, after
+
+    assert asyncio.run(run()) == (False, True)
+
+
+def test_the_notifier_leader_lock_and_outbox_work_on_the_cluster(redis_cluster) -> None:
+    async def run() -> None:
+        one = NotifyStore(redis_cluster.url, "cl4:", cluster=True)
+        two = NotifyStore(redis_cluster.url, "cl4:", cluster=True)
+        assert await one.acquire_leader("a", 5) is True
+        assert await two.acquire_leader("b", 5) is False
+        assert await one.acquire_leader("a", 5) is True  # renewal
+        await one.release_leader("a")
+        assert await two.acquire_leader("b", 5) is True
+        # incident state and two webhooks' outboxes in one MULTI/EXEC: one slot ({notify})
+        ids = await one.next_ids(2)
+        await one.commit({}, [], [{"webhook": "w1", "id": ids[0]}, {"webhook": "w2", "id": ids[1]}])
+        assert await one.queue_length("w1") == 1 and await one.queue_length("w2") == 1
+        raw, message = await one.head("w1")  # type: ignore[misc]
+        assert await one.pop_head("w1", raw) is True and message["id"] == ids[0]
+        await one.close()
+        await two.close()
+
+    asyncio.run(run())
+
+
+def test_sharding_leases_work_on_the_cluster(redis_cluster) -> None:
+    one = RedisMembership(redis_cluster.url, "cl5:", cluster=True)
+    two = RedisMembership(redis_cluster.url, "cl5:", cluster=True)
+    try:
+        one.join({"id": "r1", "token": "t1"}, ttl_s=5, handover_s=1)
+        two.join({"id": "r2", "token": "t2"}, ttl_s=5, handover_s=1)
+        snap = one.sync("r1", "t1", ttl_s=5)
+        assert snap.renewed == 1 and sorted(r["id"] for r in snap.records) == ["r1", "r2"]
+        assert two.leave("r2", "t2", handover_s=1) is not None
+        assert two.sync("r2", "wrong", ttl_s=5).renewed == -1
+    finally:
+        one.close()
+        two.close()
+
+
+@pytest.mark.parametrize(("store", "words"), [
+    ({"cluster_url": "redis://h:1", "sentinel": {"master": "m", "addresses": ["h:2"]}}, "exclude each other"),
+    ({"cluster_url": "redis://h:1", "redis_url": "redis://h:2/0"}, "cluster_url and redis_url exclude"),
+    ({"cluster_url": "http://h:1"}, "must be redis://host:port"),
+    ({"cluster_url": "redis://h"}, "must be redis://host:port"),
+    ({"cluster_url": "redis://h:1/3"}, "only database 0"),
+])
+def test_bad_cluster_config_names_the_field(store, words) -> None:
+    with pytest.raises(ConfigError, match=r"x\.yaml: store.*" + words.replace("(", r"\(")):
+        parse_config(yaml.safe_dump({"store": store}), "x.yaml")
+
+
+def test_the_cluster_password_is_a_secret_and_never_in_messages(redis_cluster) -> None:
+    config = parse_config(yaml.safe_dump({"store": {"cluster_url": f"redis://:pw-cluster-9@{LOOPBACK}:9"}}), "x")
+    assert "pw-cluster-9" in config.secrets()
+    model = ReadModel(config)
+    with pytest.raises(Exception) as caught:
+        model.latest()
+    assert "pw-cluster-9" not in str(caught.value) and "Redis Cluster" in str(caught.value)
+    assert isinstance(redis.RedisError(), Exception)
