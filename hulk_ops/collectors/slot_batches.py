@@ -39,6 +39,7 @@ class Part:
     tags: set[str] = field(default_factory=set)
     commands: list[list[Any]] = field(default_factory=list)
     records: list[object] = field(default_factory=list)  # results and changes with a command here
+    mark: str | None = None  # its batch mark key
 
     def tag(self) -> str:
         return min(self.tags)
@@ -163,7 +164,7 @@ class ClusterBatches:
         marks: dict[str, Part] = {}
         if writer is not None:
             for part in parts:
-                mark = self.keys.batch_mark(writer, part.tag())
+                part.mark = mark = self.keys.batch_mark(writer, part.tag())
                 part.commands.append(["SET", mark, seq, "EX", self.mark_ttl_s])
                 marks[mark] = part
             # until the parts answer, every one of them is unsure (a cancellation leaves them so)
@@ -182,8 +183,8 @@ class ClusterBatches:
             for part, error in zip(group, outcome, strict=True):
                 if error is None:
                     self._landed(part)
-                    if self.outstanding is not None:
-                        self.outstanding.parts = {m: p for m, p in self.outstanding.parts.items() if p is not part}
+                    if self.outstanding is not None and part.mark is not None:
+                        self.outstanding.parts.pop(part.mark, None)
                 else:
                     self._stale_map = self._stale_map or "MOVED" in error or "ASK" in error
                     failed.append(f"slot {part.slot}: {error}")

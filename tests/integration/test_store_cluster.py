@@ -256,3 +256,19 @@ def test_the_cluster_password_is_a_secret_and_never_in_messages(redis_cluster) -
         model.latest()
     assert "pw-cluster-9" not in str(caught.value) and "Redis Cluster" in str(caught.value)
     assert isinstance(redis.RedisError(), Exception)
+
+
+def test_an_upgrade_adopts_the_outboxes_kept_under_untagged_names(store_redis_url, store_prefix) -> None:
+    async def run() -> tuple[int, int, bool]:
+        store = NotifyStore(store_redis_url, store_prefix)
+        await store.commit({}, [], [{"webhook": "ops", "id": 1}, {"webhook": "ops", "id": 2}])
+        queue = store.keys.queue("ops")
+        await store.redis.rename(queue, store.keys.untagged(queue))  # as an earlier version left it
+        assert await store.queue_length("ops") == 0
+        state = await store.load_state(["ops"])
+        left = bool(await store.redis.exists(store.keys.untagged(queue)))
+        length = await store.queue_length("ops")
+        await store.close()
+        return len(state), length, left
+
+    assert asyncio.run(run()) == (0, 2, False)

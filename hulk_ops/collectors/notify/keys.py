@@ -20,6 +20,10 @@ class NotifyKeys:
     def queue(self, webhook: str) -> str:
         return f"{self.prefix}{{notify}}:q:{webhook}"
 
+    def untagged(self, key: str) -> str:
+        """The name an earlier layout gave `key` (no hash tag), adopted once by the notifier."""
+        return key.replace("{notify}", "notify", 1)
+
     @property
     def log(self) -> str:
         return f"{self.prefix}notify:log"

@@ -106,7 +106,8 @@ class Notifier:
             self.tracker = None
             return []
         if self.tracker is None:
-            self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state())
+            self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state(
+                [w.name for w in self.config.notify.webhooks]))
         latest = await self.store.latest()
         names = {t.name for t in self.config.targets}
         statuses = {n: r.get("status", "unknown") for n, r in latest.items() if n in names}

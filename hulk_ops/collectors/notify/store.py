@@ -15,10 +15,12 @@ State and the messages an evaluation produced are written in one MULTI/EXEC: bot
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.notify.keys import NotifyKeys
@@ -49,6 +51,7 @@ class NotifyStore:
         self.store_keys = Keys(prefix)
         self.outbox_max = outbox_max
         self.log_max = log_max
+        self.cluster = cluster
         self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier",
                                   cluster=cluster)
         self._replace_head = self.redis.register_script(_REPLACE_HEAD)
@@ -81,9 +84,21 @@ class NotifyStore:
                 continue
         return out
 
-    async def load_state(self) -> dict[str, Tracked]:
+    async def load_state(self, webhooks: Iterable[str] = ()) -> dict[str, Tracked]:
+        if not self.cluster:
+            await self._adopt_untagged([self.keys.incidents, *(self.keys.queue(w) for w in webhooks)])
         raw = await self.redis.hgetall(self.keys.incidents)
         return {k.decode(): Tracked.from_dict(orjson.loads(v)) for k, v in raw.items()}
+
+    async def _adopt_untagged(self, keys: list[str]) -> None:
+        """Incident state and outboxes kept under the names without hash tags (an earlier layout) are renamed
+        once, so an upgrade neither re-sends an open nor drops a queued message. One Redis or Sentinel only: a
+        cluster store never had them (and a rename across slots is refused there)."""
+        for key in keys:
+            old = self.keys.untagged(key)
+            if await self.redis.exists(old):
+                with contextlib.suppress(ResponseError):  # another collector renamed it meanwhile
+                    await self.redis.renamenx(old, key)
 
     async def next_ids(self, count: int) -> list[int]:
         if count <= 0:
