@@ -101,7 +101,7 @@ class RedisResultStore:
                                        cluster=cluster)
         self.slot_batches: ClusterBatches | None = None
         if cluster:
-            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S)
+            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)
         else:
             packed_commands(self.redis)
 
