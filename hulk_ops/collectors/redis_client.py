@@ -18,6 +18,7 @@ command to the master of its key's slot and follow MOVED/ASK redirects. Keys car
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -28,11 +29,13 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.connection import HiredisRespSerializer
+from redis.crc import key_slot
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 from redis.utils import HIREDIS_AVAILABLE
 
+from hulk_ops.collectors.codec import hash_tag
 from hulk_ops.core.config import SentinelSettings, redact_url
 
 
@@ -83,6 +86,37 @@ class LazyCluster:
     def __init__(self, url: str, options: dict[str, Any]) -> None:
         self._url, self._options = url, options
         self._client: RedisCluster | None = None
+        self._slots: dict[str, int] = {}  # hash tag -> slot
+
+    def mget_per_node(self, keys: Sequence[str]) -> list[Any]:
+        """MGET of keys in many slots: one MGET per slot, the MGETs of one master in one pipeline. A reply
+        that says the slot map changed (MOVED/ASK) makes redis-py's `mget_nonatomic` do it all, following it."""
+        cluster = self.built()
+        by_slot: dict[int, list[int]] = {}
+        for at, key in enumerate(keys):
+            tag = hash_tag(key)
+            slot = self._slots.get(tag)
+            if slot is None:
+                slot = key_slot(key.encode())
+                if len(self._slots) < 200_000:
+                    self._slots[tag] = slot
+            by_slot.setdefault(slot, []).append(at)
+        by_node: dict[str, tuple[Any, list[list[int]]]] = {}
+        for slot, positions in by_slot.items():
+            node = cluster.nodes_manager.get_node_from_slot(slot)
+            by_node.setdefault(node.name, (node, []))[1].append(positions)
+        out: list[Any] = [None] * len(keys)
+        for node, groups in by_node.values():
+            pipe = node.redis_connection.pipeline(transaction=False)
+            for positions in groups:
+                pipe.mget([keys[at] for at in positions])
+            replies = pipe.execute(raise_on_error=False)
+            if any(isinstance(r, Exception) for r in replies):
+                return cluster.mget_nonatomic(list(keys))
+            for positions, values in zip(groups, replies, strict=True):
+                for at, value in zip(positions, values, strict=True):
+                    out[at] = value
+        return out
 
     def built(self) -> RedisCluster:
         if self._client is None:
@@ -112,10 +146,6 @@ def sync_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float
     if sentinel is None:
         return redis.Redis.from_url(url, **client)
     return Sentinel(sentinel.endpoints(), **sentinels).master_for(sentinel.master, **client)
-
-
-def is_cluster(client: Any) -> bool:
-    return isinstance(client, AsyncRedisCluster | RedisCluster | LazyCluster)
 
 
 def where(url: str, sentinel: SentinelSettings | None, cluster: bool = False) -> str:

@@ -59,9 +59,10 @@ class SlotBatch:
     def begin(self, record: object) -> None:
         self.record = record
 
-    def add(self, key: str, *command: Any) -> Part | None:
+    def _part(self, key: str) -> Part | None:
+        """The part for `key`'s slot, or None when the current record is already stored there."""
         tag = hash_tag(key)
-        slot = self.slots.of(tag)
+        slot = self.slots.of(tag, key)
         record = self.record
         if record is not None and (id(record), slot) in self.done:
             return None
@@ -69,10 +70,14 @@ class SlotBatch:
         if part is None:
             part = self.parts[slot] = Part(slot)
         part.tags.add(tag)
-        part.commands.append(list(command))
         if record is not None and (not part.records or part.records[-1] is not record):
             part.records.append(record)
         return part
+
+    def add(self, key: str, *command: Any) -> None:
+        part = self._part(key)
+        if part is not None:
+            part.commands.append(list(command))
 
     def append(self, key: str, value: bytes) -> None:
         self.add(key, "APPEND", key, value)
@@ -89,20 +94,15 @@ class SlotBatch:
 
     def hset(self, key: str, mapping: Mapping[Any, Any]) -> None:
         """HSETs of one key in a row become one command (the latest hash gets a field per result)."""
-        if not mapping:
+        part = self._part(key) if mapping else None
+        if part is None:
             return
         flat = [item for pair in mapping.items() for item in pair]
-        part = self.parts.get(self.slots.of(hash_tag(key)))
-        last = part.commands[-1] if part is not None and part.commands else None
+        last = part.commands[-1] if part.commands else None
         if last is not None and last[0] == "HSET" and last[1] == key:
-            record = self.record
-            if record is not None and (id(record), part.slot) in self.done:  # type: ignore[union-attr]
-                return
             last.extend(flat)
-            if record is not None and (not part.records or part.records[-1] is not record):  # type: ignore[union-attr]
-                part.records.append(record)  # type: ignore[union-attr]
-            return
-        self.add(key, "HSET", key, *flat)
+        else:
+            part.commands.append(["HSET", key, *flat])
 
     def set(self, key: str, value: Any, ex: int | None = None) -> None:
         self.add(key, "SET", key, value, *(("EX", ex) if ex is not None else ()))
@@ -114,10 +114,11 @@ class SlotCache:
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
 
-    def of(self, tag: str) -> int:
+    def of(self, tag: str, key: str) -> int:
+        """The slot of `key`, whose hash tag is `tag`."""
         slot = self._slots.get(tag)
         if slot is None:
-            slot = key_slot(tag.encode())
+            slot = key_slot(key.encode())
             if len(self._slots) < SLOT_CACHE_MAX:
                 self._slots[tag] = slot
         return slot

@@ -272,3 +272,28 @@ def test_an_upgrade_adopts_the_outboxes_kept_under_untagged_names(store_redis_ur
         return len(state), length, left
 
     assert asyncio.run(run()) == (0, 2, False)
+
+
+def test_a_cross_target_read_follows_a_moved_slot(redis_cluster) -> None:
+    prefix = "cl6:"
+    keys = Keys(prefix)
+    names = [f"moved-{i}" for i in range(12)]
+    now = time.time()
+
+    async def write() -> None:
+        store = RedisResultStore(redis_cluster.url, keys, cluster=True)
+        await store.write([_result(n, now) for n in names], [], batch=("w", 1))
+        await store.close()
+
+    asyncio.run(write())
+    model = ReadModel(parse_config(f"store: {{cluster_url: '{redis_cluster.url}', prefix: '{prefix}'}}"))
+    hour = int(now // 3600)
+    assert all(model.history_blobs(names, [hour]))
+    # the client's slot map goes stale (as after a resharding): the master it names answers MOVED
+    cluster = model.redis.built()
+    slot = cluster.keyslot(keys.history(names[0], hour))
+    right = cluster.nodes_manager.slots_cache[slot][0]
+    wrong = next(n for n in cluster.get_primaries() if n.name != right.name)
+    cluster.nodes_manager.slots_cache[slot] = [wrong]
+    blobs = model.history_blobs(names, [hour])
+    assert all(len(b or b"") == 7 for b in blobs), blobs

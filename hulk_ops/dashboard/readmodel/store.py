@@ -18,7 +18,7 @@ import redis
 
 from hulk_ops.collectors.codec import Keys, decode_points, decode_samples, hours_between
 from hulk_ops.collectors.notify.keys import NotifyKeys
-from hulk_ops.collectors.redis_client import CLIENT_ERRORS, is_cluster, sync_client, where
+from hulk_ops.collectors.redis_client import CLIENT_ERRORS, LazyCluster, sync_client, where
 from hulk_ops.core import incidents
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config, TargetSettings
@@ -311,9 +311,9 @@ class ReadModel:
         return self._mget([self.keys.metric(t, m, h) for t, m, h in items])
 
     def _mget(self, keys: list[str], batch: int = 20_000) -> list[bytes | None]:
-        """MGET of keys of many targets. On a Redis Cluster they lie in many slots: redis-py splits them into
-        one MGET per slot and sends each node its MGETs in one pipeline (all nodes in turn)."""
-        mget = self.redis.mget_nonatomic if is_cluster(self.redis) else self.redis.mget
+        """MGET of keys of many targets. On a Redis Cluster they lie in many slots: one MGET per slot, each
+        master's MGETs in one pipeline (`LazyCluster.mget_per_node`)."""
+        mget = self.redis.mget_per_node if isinstance(self.redis, LazyCluster) else self.redis.mget
         out: list[bytes | None] = []
         for start in range(0, len(keys), batch):
             out.extend(self._call(mget, keys[start:start + batch]))
