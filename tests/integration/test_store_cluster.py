@@ -297,3 +297,31 @@ def test_a_cross_target_read_follows_a_moved_slot(redis_cluster) -> None:
     cluster.nodes_manager.slots_cache[slot] = [wrong]
     blobs = model.history_blobs(names, [hour])
     assert all(len(b or b"") == 7 for b in blobs), blobs
+
+
+def test_ring_moves_and_pulled_series_work_on_the_cluster(redis_cluster, tmp_path) -> None:
+    from hulk_ops.core.radar import load_radar
+    from hulk_ops.dashboard.rings import RingBook
+    from hulk_ops.dashboard.silence_writer import Operator
+
+    radar_file = tmp_path / "radar.yaml"
+    radar_file.write_text(yaml.safe_dump({"components": [{"name": "Kafka", "quadrant": "Messaging", "ring": "Hold"}]}))
+    config = parse_config(yaml.safe_dump({"store": {"cluster_url": redis_cluster.url, "prefix": "cl7:"},
+                                          "dashboard": {"radar_file": str(radar_file)}}))
+    model = ReadModel(config)
+    book = RingBook(config, model.redis)
+    radar = load_radar(radar_file)
+    assert book.sync_file(radar) == []  # the compare-and-set script on the cluster
+    book.move(Operator("ada", "admin"), radar, "Kafka", "Assess", "tiered storage", now=100.0)  # MULTI/EXEC
+    assert book.in_force(radar) == {"Kafka": "Assess"} and [m.ring for m in book.moves()] == ["Assess"]
+
+    now = time.time()
+
+    async def pull() -> None:
+        store = RedisResultStore(redis_cluster.url, Keys("cl7:"), cluster=True)
+        await store.write_series([('up{job="a"}', now, 1.0), ('up{job="b"}', now, 0.0)])
+        await store.close()
+
+    asyncio.run(pull())
+    assert model.series_names() == ['up{job="a"}', 'up{job="b"}']
+    assert list(model.series_history('up{job="b"}', now - 5, now + 5)["value"]) == [0.0]
