@@ -60,6 +60,12 @@ def _options(sentinel: SentinelSettings | None, timeout_s: float, client_name: s
                                  "socket_connect_timeout": timeout_s}})
 
 
+def _cluster_retry(retries: int) -> Retry:
+    """A cluster client's retries: at least one, made after it re-read the slot map (a node it knew is gone
+    after a failover), so a call finds the promoted replica instead of failing on the dead master."""
+    return Retry(NoBackoff(), max(retries, 1))
+
+
 def async_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float, client_name: str,
                  retries: int = 0, cluster: bool = False) -> aioredis.Redis | AsyncRedisCluster:
     """An asyncio client of the store (no retries of its own by default: callers buffer or report).
@@ -67,7 +73,7 @@ def async_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: floa
     `cluster`: `url` names a node of a Redis Cluster (redirects are followed whatever `retries` is)."""
     client, sentinels = _options(sentinel, timeout_s, client_name, retries)
     if cluster:
-        return AsyncRedisCluster.from_url(url, **client)
+        return AsyncRedisCluster.from_url(url, **{**client, "retry": _cluster_retry(retries)})
     if sentinel is None:
         return aioredis.Redis.from_url(url, **client)
     return AsyncSentinel(sentinel.endpoints(), **sentinels).master_for(sentinel.master, **client)
@@ -142,7 +148,7 @@ def sync_client(url: str, sentinel: SentinelSettings | None, *, timeout_s: float
     """A blocking client of the store: `redis.Redis`, or a `LazyCluster` standing for a `RedisCluster`."""
     client, sentinels = _options(sentinel, timeout_s, client_name, retries)
     if cluster:
-        return LazyCluster(url, client)
+        return LazyCluster(url, {**client, "retry": _cluster_retry(retries)})
     if sentinel is None:
         return redis.Redis.from_url(url, **client)
     return Sentinel(sentinel.endpoints(), **sentinels).master_for(sentinel.master, **client)

@@ -188,7 +188,7 @@ class ClusterBatches:
                     if self.outstanding is not None and part.mark is not None:
                         self.outstanding.parts.pop(part.mark, None)
                 else:
-                    self._stale_map = self._stale_map or "MOVED" in error or "ASK" in error
+                    self._stale_map = True  # MOVED, ASK, CLUSTERDOWN: the slot map may have changed
                     failed.append(f"slot {part.slot}: {error}")
         if failed:
             raise PartsFailed(f"{len(failed)} part(s) of the batch did not land: {'; '.join(failed[:3])}")
@@ -201,15 +201,35 @@ class ClusterBatches:
             whole = self.last_whole  # sequence numbers only grow: a later whole batch means this one is stored
             return whole is not None and whole[0] == writer and whole[1] >= seq
         if pending.parts:
-            marks = list(pending.parts)
-            values = await self.cluster.mget_nonatomic(marks)
-            for mark, value in zip(marks, values, strict=True):
+            for part, value in await self._read_marks(list(pending.parts.values())):
                 if value is not None and int(value) >= seq:
-                    self._landed(pending.parts.pop(mark))
+                    self._landed(pending.parts.pop(part.mark))  # type: ignore[arg-type]
         if pending.parts:
             return False
         self._whole(writer, seq)
         return True
+
+    async def _read_marks(self, parts: list[Part]) -> list[tuple[Part, Any]]:
+        """(part, its mark's value), read from the master of each part's slot the way parts are written (the
+        same connections and slot map, refreshed after a failure). Raises `PartsFailed` when a master does
+        not answer or no longer serves the slot."""
+        by_node = await self._by_node(parts)
+        outcomes = await asyncio.gather(
+            *(self._exchange(self._nodes[node], [["GET", p.mark] for p in group]) for node, group in by_node.items()),
+            return_exceptions=True)
+        out: list[tuple[Part, Any]] = []
+        for (node, group), outcome in zip(by_node.items(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, RedisError | OSError | TimeoutError):
+                    raise outcome
+                self._stale_map = True
+                raise PartsFailed(f"cannot read the batch marks on {node}: {type(outcome).__name__}: {outcome}")
+            for part, value in zip(group, outcome, strict=True):
+                if isinstance(value, Exception):
+                    self._stale_map = True
+                    raise PartsFailed(f"cannot read the batch mark of slot {part.slot}: {value}")
+                out.append((part, value))
+        return out
 
     def _landed(self, part: Part) -> None:
         for record in part.records:

@@ -1,7 +1,8 @@
 """The store on a Redis Cluster: three masters of Debian's redis-server on loopback, created with
 `redis-cli --cluster create`. A real `hulk-ops collect` writes a fleet whose targets spread over every master;
 the read model and a page read it all back; a batch whose part on one master failed is completed by its retry
-without writing any sample twice; the notifier's leader lock and the sharding leases work as on one Redis."""
+without writing any sample twice; the notifier's leader lock, the sharding leases and the ring moves work as on
+one Redis; a master SIGKILLed under the collector is replaced by its replica and every probe is stored once."""
 
 from __future__ import annotations
 
@@ -325,3 +326,49 @@ def test_ring_moves_and_pulled_series_work_on_the_cluster(redis_cluster, tmp_pat
     asyncio.run(pull())
     assert model.series_names() == ['up{job="a"}', 'up{job="b"}']
     assert list(model.series_history('up{job="b"}', now - 5, now + 5)["value"]) == [0.0]
+
+
+def test_a_killed_master_is_replaced_and_every_probe_is_stored_once(collector_process, tmp_path) -> None:
+    try:
+        group = ClusterGroup(tmp_path / "six", masters=3, replicas=1, node_timeout_ms=1000)
+        (tmp_path / "six").mkdir()
+        group.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc))
+    listener = Listener()
+    listener.open()
+    prefix = "fo:"
+    path = tmp_path / "failover.yaml"
+    path.write_text(yaml.safe_dump({
+        "store": {"cluster_url": group.url, "prefix": prefix},
+        "collector": {"breaker": {"failures": 1000}, "flush_interval_s": 0.1},
+        "targets": [{"name": f"fo-{i}", "kind": "tcp", "url": f"tcp://127.0.0.1:{listener.port}", "interval_s": 0.5,
+                     "timeout_s": 0.4} for i in range(24)],
+    }, sort_keys=False))
+    config = load_config(path)
+    try:
+        model = ReadModel(config)
+        collector = collector_process(path)
+        assert wait_for(lambda: len(model.latest()) == 24, 30), "the fleet's results did not land"
+        time.sleep(1)
+        victim = next(p for p in group.master_ports() if p != group.ports[0])
+        group.kill(victim)
+        killed = time.time()
+        group.wait_promoted(victim)
+        promoted = time.time() - killed
+        before = model.redis.get(Keys(prefix).last_write)
+        # the collector writes on by itself once the replica took over (no restart)
+        assert wait_for(lambda: model.redis.get(Keys(prefix).last_write) != before, 15), "no write after the failover"
+        time.sleep(1)
+        took = collector.terminate()
+        model = ReadModel(config)  # a fresh client: the slot map without the dead node
+        final = orjson.loads(next(iter(model.redis.hgetall(Keys(prefix).collectors).values())))
+        stored = sum(len(model.history(f"fo-{i}", killed - 600, time.time() + 1)) for i in range(24))
+    finally:
+        listener.close()
+        group.stop()
+    assert collector.proc.returncode == 0 and took < 3.0, took
+    assert final["stopped"] is True and final["buffered"] == 0 and final["dropped"] == 0, final
+    print(f"cluster failover: promoted {promoted:.1f} s after the kill; {stored} samples, "
+          f"{final['probes_done']} probes")
+    assert stored == final["probes_done"], (stored, final["probes_done"])
