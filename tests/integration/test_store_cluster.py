@@ -372,3 +372,30 @@ def test_a_killed_master_is_replaced_and_every_probe_is_stored_once(collector_pr
     print(f"cluster failover: promoted {promoted:.1f} s after the kill; {stored} samples, "
           f"{final['probes_done']} probes")
     assert stored == final["probes_done"], (stored, final["probes_done"])
+
+
+def test_a_batch_part_sent_to_the_wrong_master_is_refused_and_resent_once(redis_cluster) -> None:
+    keys = Keys("cl8:")
+    names = [f"stale-{i:02d}" for i in range(12)]
+    now = time.time()
+
+    async def run() -> tuple[bool, bool]:
+        store = RedisResultStore(redis_cluster.url, keys, cluster=True)
+        writer = BufferedWriter(store, CollectorMetrics(), batch_max=1000)
+        cluster = store.redis
+        await cluster.initialize()
+        # the slot map goes stale (as after a resharding): one target's master is named wrongly
+        slot = cluster.keyslot(keys.history(names[0], int(now // 3600)))
+        manager = cluster.nodes_manager
+        right = manager.slots_cache[slot][0]
+        manager.slots_cache[slot] = [next(n for n in cluster.get_primaries() if n.name != right.name)]
+        for name in names:
+            writer.submit(_result(name, now))
+        first = await writer.flush_once()  # that part is refused (MOVED inside MULTI: EXECABORT)
+        second = await writer.flush_once()  # the map is read again; only that part is sent again
+        await store.close()
+        return first, second
+
+    assert asyncio.run(run()) == (False, True)
+    model = ReadModel(parse_config(f"store: {{cluster_url: '{redis_cluster.url}', prefix: 'cl8:'}}"))
+    assert [len(model.history(n, now - 5, now + 5)) for n in names] == [1] * len(names)

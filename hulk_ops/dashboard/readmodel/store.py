@@ -159,11 +159,11 @@ class ReadModel:
         except CLIENT_ERRORS as exc:
             if self.unreachable_since is None:
                 self.unreachable_since = time.time()
-            switching = " (a failover may be under way)" if self.config.store.sentinel is not None else ""
+            store = self.config.store
+            switching = " (a failover may be under way)" if store.sentinel is not None or store.cluster else ""
             raise StoreUnavailable(
-                f"cannot read the store at "
-                f"{where(self.config.store.url, self.config.store.sentinel, self.config.store.cluster)}"
-                f"{switching}: {type(exc).__name__}: {exc}",
+                f"cannot read the store at {where(store.url, store.sentinel, store.cluster)}{switching}: "
+                f"{type(exc).__name__}: {exc}",
                 since=self.unreachable_since,
             ) from None
         self.unreachable_since = None  # every page reads again by itself: the outage is over
