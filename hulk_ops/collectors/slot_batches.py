@@ -15,6 +15,7 @@ re-send only the rest, and `landed()` reads every outstanding mark to settle a w
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from hulk_ops.collectors.codec import Keys, hash_tag
 from hulk_ops.collectors.redis_client import packed_commands
 
 SLOT_CACHE_MAX = 200_000
+REPLICAS_REFRESH_S = 5.0
 
 
 @dataclass
@@ -140,9 +142,12 @@ class Outstanding:
 class ClusterBatches:
     """Writes batches to a cluster part by part and remembers what landed until the batch is whole."""
 
-    def __init__(self, cluster: RedisCluster, keys: Keys, mark_ttl_s: int, timeout_s: float = 5.0) -> None:
+    def __init__(self, cluster: RedisCluster, keys: Keys, mark_ttl_s: int, timeout_s: float = 5.0,
+                 replica_ack_ms: int = 1000) -> None:
         self.cluster = cluster
         self.timeout_s = timeout_s
+        self.replica_ack_ms = replica_ack_ms
+        self._replica_counts: dict[str, tuple[float, int]] = {}  # node -> (read at, connected replicas)
         self.keys = keys
         self.mark_ttl_s = mark_ttl_s
         self.slots = SlotCache()
@@ -214,9 +219,8 @@ class ClusterBatches:
         same connections and slot map, refreshed after a failure). Raises `PartsFailed` when a master does
         not answer or no longer serves the slot."""
         by_node = await self._by_node(parts)
-        outcomes = await asyncio.gather(
-            *(self._exchange(self._nodes[node], [["GET", p.mark] for p in group]) for node, group in by_node.items()),
-            return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._marks_of(node, group) for node, group in by_node.items()),
+                                        return_exceptions=True)
         out: list[tuple[Part, Any]] = []
         for (node, group), outcome in zip(by_node.items(), outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -230,6 +234,37 @@ class ClusterBatches:
                     raise PartsFailed(f"cannot read the batch mark of slot {part.slot}: {value}")
                 out.append((part, value))
         return out
+
+    async def _marks_of(self, node: str, parts: list[Part]) -> list[Any]:
+        """The marks of parts on one master; when it has replicas, only once one of them has all this
+        connection wrote (a write of our own after the reads, then WAIT): a mark on a master that dies
+        before replicating it does not count."""
+        commands: list[list[Any]] = [["GET", p.mark] for p in parts]
+        need = await self._replicas_needed(node)
+        if need:
+            commands += [["SET", f"{parts[0].mark}:ack", 1, "EX", 60], ["WAIT", need, self.replica_ack_ms]]
+        replies = await self._exchange(self._nodes[node], commands)
+        if need and not await self._replicated(node, replies[-1], need):
+            raise PartsFailed(f"{node}: no replica acknowledged the batch marks within {self.replica_ack_ms} ms")
+        return replies[:len(parts)]
+
+    async def _replicas_needed(self, node: str, fresh: bool = False) -> int:
+        """1 when the master has a connected replica (a part counts once it has it too), else 0. Re-read
+        every `REPLICAS_REFRESH_S` (INFO): WAIT for a replica that is gone would block every batch."""
+        now = time.monotonic()
+        known = self._replica_counts.get(node)
+        if fresh or known is None or now - known[0] > REPLICAS_REFRESH_S:
+            (info,) = await self._exchange(self._nodes[node], [["INFO", "replication"]])
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            count = next((int(line.split(":", 1)[1]) for line in text.splitlines()
+                          if line.startswith("connected_slaves:")), 0)
+            known = self._replica_counts[node] = (now, count)
+        return min(1, known[1])
+
+    async def _replicated(self, node: str, acked: Any, need: int) -> bool:
+        if isinstance(acked, int) and acked >= need:
+            return True
+        return await self._replicas_needed(node, fresh=True) == 0  # the replica went away meanwhile
 
     def _landed(self, part: Part) -> None:
         for record in part.records:
@@ -263,7 +298,14 @@ class ClusterBatches:
             commands.append(["MULTI"])
             commands.extend(part.commands)
             commands.append(["EXEC"])
+        need = await self._replicas_needed(node)
+        if need:
+            commands.append(["WAIT", need, self.replica_ack_ms])
         replies = await self._exchange(self._nodes[node], commands)
+        if need and not await self._replicated(node, replies[-1], need):
+            # the master took the parts but its replica may not have them: unsure until their marks are read
+            # back with the replica's acknowledgement (`landed()`)
+            return [f"{node}: no replica acknowledged within {self.replica_ack_ms} ms"] * len(parts)
         out: list[str | None] = []
         at = 0
         for part in parts:

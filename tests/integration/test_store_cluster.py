@@ -399,3 +399,46 @@ def test_a_batch_part_sent_to_the_wrong_master_is_refused_and_resent_once(redis_
     assert asyncio.run(run()) == (False, True)
     model = ReadModel(parse_config(f"store: {{cluster_url: '{redis_cluster.url}', prefix: 'cl8:'}}"))
     assert [len(model.history(n, now - 5, now + 5)) for n in names] == [1] * len(names)
+
+
+def test_a_part_counts_only_once_the_masters_replica_has_it(tmp_path) -> None:
+    import os
+    import signal
+
+    try:
+        group = ClusterGroup(tmp_path / "acks", masters=3, replicas=1)
+        (tmp_path / "acks").mkdir()
+        group.start()
+    except ServiceError as exc:
+        pytest.fail(str(exc))
+    keys = Keys("ack:")
+    names = [f"ack-{i:02d}" for i in range(12)]
+    now = time.time()
+    master = _owner(group, keys.history(names[0], int(now // 3600)))
+    with group.client(master) as c:
+        replica = int(c.info("replication")["slave0"]["port"])
+
+    async def run() -> tuple[bool, bool, bool]:
+        store = RedisResultStore(group.url, keys, cluster=True)
+        writer = BufferedWriter(store, CollectorMetrics(), batch_max=1000)
+        for name in names:
+            writer.submit(_result(name, now))
+        os.killpg(group.processes[replica].pid, signal.SIGSTOP)  # the replica takes nothing in
+        try:
+            first = await writer.flush_once()  # the master took its parts, its replica did not acknowledge
+            settled = await writer.flush_once()  # the marks are there, still not on the replica: unsure
+        finally:
+            os.killpg(group.processes[replica].pid, signal.SIGCONT)
+        last = await writer.flush_once()  # the replica has them: the batch counts, nothing is re-sent
+        await store.close()
+        return first, settled, last
+
+    try:
+        assert asyncio.run(run()) == (False, False, True)
+        model = ReadModel(parse_config(f"store: {{cluster_url: '{group.url}', prefix: 'ack:'}}"))
+        assert [len(model.history(n, now - 5, now + 5)) for n in names] == [1] * len(names)
+        with group.client(replica) as r:  # the replica holds the master's parts
+            r.execute_command("READONLY")
+            assert r.strlen(keys.history(names[0], int(now // 3600))) == 7
+    finally:
+        group.stop()
