@@ -4,7 +4,8 @@
 
 1. Batch writes through the real `RedisResultStore` (500 results per batch, as the writer sends them): to a lone
    private redis-server (one MULTI/EXEC per batch), and to a private three-master Redis Cluster (one MULTI/EXEC
-   per slot, the parts of each master in one pipeline). Wall time and the process's CPU per result, same run.
+   per slot, the parts of each master in one pipeline), and to one whose masters each have a replica (every
+   master's pipeline then waits for its replica: WAIT). Wall time and the process's CPU per result, same run.
 2. The pages' cross-target read: 1 and 24 hours of history chunks of the 500 targets (`ReadModel.history_blobs`, one
    MGET on one Redis, one MGET per slot pipelined per node on the cluster).
 Everything runs on loopback in a temporary directory and is stopped at the end.
@@ -67,6 +68,9 @@ def run(quick: bool = False, runs: int = 3, batches: int = 200) -> dict[str, Any
         cluster = ClusterGroup(work / "cluster")
         (work / "cluster").mkdir()
         cluster.start()
+        replicated = ClusterGroup(work / "replicated", replicas=1)
+        (work / "replicated").mkdir()
+        replicated.start()
         try:
             out: dict[str, Any] = {"batch": BATCH, "runs": []}
             for i in range(runs):
@@ -74,6 +78,8 @@ def run(quick: bool = False, runs: int = 3, batches: int = 200) -> dict[str, Any
                     "one Redis": _writes(RedisResultStore(single.url, Keys(f"b{i}:")), batches),
                     "three-master cluster": _writes(RedisResultStore(cluster.url, Keys(f"b{i}:"), cluster=True),
                                                     batches),
+                    "three masters, a replica each acknowledging": _writes(
+                        RedisResultStore(replicated.url, Keys(f"b{i}:"), cluster=True), batches),
                 })
             for hours in (1, 24):
                 out[f"read_500_targets_{hours}h_ms"] = {
@@ -82,6 +88,7 @@ def run(quick: bool = False, runs: int = 3, batches: int = 200) -> dict[str, Any
         finally:
             single.stop()
             cluster.stop()
+            replicated.stop()
     out["median"] = {name: {field: statistics.median(r[name][field] for r in out["runs"])
                             for field in out["runs"][0][name]} for name in out["runs"][0]}
     return out
