@@ -113,11 +113,11 @@ class Replicas:
 
     def latest_replicas(self) -> dict[str, str]:
         """target -> replica that wrote its newest result."""
-        raw = self.redis.hgetall(f"{self.prefix}latest")
+        raw = self.redis.hgetall(Keys(self.prefix).latest)
         return {k.decode(): orjson.loads(v)["details"].get("replica") for k, v in raw.items()}
 
     def heartbeats(self) -> dict[str, dict]:
-        raw = self.redis.hgetall(f"{self.prefix}collectors")
+        raw = self.redis.hgetall(Keys(self.prefix).collectors)
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
     def log_tail(self, replica: str, lines: int = 15) -> str:
