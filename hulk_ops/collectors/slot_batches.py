@@ -6,10 +6,11 @@ latest hash, event stream and last-write stamp are parts of their own. Every par
 `Keys.batch_mark(writer, tag)`, whose tag is one of the part's own hash tags, so the mark lands with the part or
 not at all.
 
-The parts of a node travel in one pipeline (`MULTI ... EXEC MULTI ... EXEC`), the nodes concurrently: a batch
-costs one round trip per master, as on one Redis. Some parts may land and others not (a master down, a slot
-moving). The batch's record of which records landed in which slot (`done`) then makes the retried batch
-re-send only the rest, and `landed()` reads every outstanding mark to settle a write whose outcome is unknown.
+The parts of a node travel in one pipeline (`MULTI ... EXEC MULTI ... EXEC`, then `WAIT 1` when the master has a
+replica: a part counts once replicated), the nodes concurrently: a batch costs one round trip per master. Some
+parts may land and others not (a master down or failing over, a slot moving, a replica that does not confirm).
+The batch's record of which records landed in which slot (`done`) then makes the retried batch re-send only
+the rest, and `landed()` reads every outstanding mark to settle a write whose outcome is unknown.
 """
 
 from __future__ import annotations
