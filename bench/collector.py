@@ -64,7 +64,7 @@ def start_redis(workdir: Path, name: str, clients: int) -> tuple[subprocess.Pope
 
 
 def heartbeat(client: redis.Redis, prefix: str) -> dict[str, Any] | None:
-    raw = client.hgetall(f"{prefix}collectors")
+    raw = client.hgetall(Keys(prefix).collectors)
     return orjson.loads(next(iter(raw.values()))) if raw else None
 
 

@@ -106,8 +106,9 @@ class Bench:
     def active(self) -> set[str]:
         now = self.now()
         out = set()
-        for rid in self.client.smembers(f"{self.prefix}shard:members"):
-            raw = self.client.get(f"{self.prefix}shard:member:{rid.decode()}")
+        keys = Keys(self.prefix)
+        for rid in self.client.smembers(keys.shard_members):
+            raw = self.client.get(keys.shard_member(rid.decode()))
             if raw and float(orjson.loads(raw)["activate_at"]) <= now:
                 out.add(rid.decode())
         return out

@@ -16,6 +16,7 @@ import orjson
 import pytest
 import redis
 
+from hulk_ops.collectors.codec import Keys
 from sandbox.services import free_port
 
 HULK_OPS = [sys.executable, "-m", "hulk_ops"]
@@ -70,8 +71,9 @@ class Replicas:
     def records(self) -> dict[str, dict]:
         """The membership records in the engine, by replica id."""
         out = {}
-        for rid in self.redis.smembers(f"{self.prefix}shard:members"):
-            raw = self.redis.get(f"{self.prefix}shard:member:{rid.decode()}")
+        keys = Keys(self.prefix)
+        for rid in self.redis.smembers(keys.shard_members):
+            raw = self.redis.get(keys.shard_member(rid.decode()))
             if raw:
                 record = orjson.loads(raw)
                 out[record["id"]] = record
@@ -111,11 +113,11 @@ class Replicas:
 
     def latest_replicas(self) -> dict[str, str]:
         """target -> replica that wrote its newest result."""
-        raw = self.redis.hgetall(f"{self.prefix}latest")
+        raw = self.redis.hgetall(Keys(self.prefix).latest)
         return {k.decode(): orjson.loads(v)["details"].get("replica") for k, v in raw.items()}
 
     def heartbeats(self) -> dict[str, dict]:
-        raw = self.redis.hgetall(f"{self.prefix}collectors")
+        raw = self.redis.hgetall(Keys(self.prefix).collectors)
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
     def log_tail(self, replica: str, lines: int = 15) -> str:

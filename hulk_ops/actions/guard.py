@@ -84,7 +84,8 @@ def _traced(step: str) -> Callable[[Callable[..., Awaitable[ActionResult]]], Cal
 
 def build_guard(config: Config) -> GuardedAction:
     """The guard as the CLI and the dashboard use it: audit in PostgreSQL, outcomes on the timeline."""
-    return GuardedAction(config, timeline=Timeline(config.store.redis_url, config.store.prefix, config.store.sentinel))
+    store = config.store
+    return GuardedAction(config, timeline=Timeline(store.url, store.prefix, store.sentinel, store.cluster))
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ log = structlog.get_logger("hulk_ops.actions")
 
 
 class Timeline:
-    def __init__(self, redis_url: str, prefix: str, sentinel: SentinelSettings | None = None) -> None:
+    def __init__(self, redis_url: str, prefix: str, sentinel: SentinelSettings | None = None,
+                 cluster: bool = False) -> None:
         self.redis_url = redis_url
         self.sentinel = sentinel
+        self.cluster = cluster
         self.keys = Keys(prefix)
 
     async def emit(self, result: ActionResult, principal: Principal, kind: str) -> None:
@@ -40,7 +42,8 @@ class Timeline:
             "request_id": result.request_id,
             "at": iso(utcnow()),
         }
-        client = async_client(self.redis_url, self.sentinel, timeout_s=2.0, client_name="hulk-ops-actions")
+        client = async_client(self.redis_url, self.sentinel, timeout_s=2.0, client_name="hulk-ops-actions",
+                              cluster=self.cluster)
         try:
             pipe = client.pipeline(transaction=False)
             pipe.xadd(self.keys.events, fields, maxlen=EVENTS_MAX, approximate=True)  # type: ignore[arg-type]

@@ -3,6 +3,12 @@
 History is kept in per-hour binary chunks, one Redis string per target and hour, grown with APPEND
 and expired after the retention: 7 bytes per probe sample (deciseconds into the hour, status code,
 latency as float32) and 6 bytes per tracked-metric sample. Reading a day is one MGET of 24 keys.
+
+Every key of one target carries the target's name as a Redis Cluster hash tag (`hulk:h:{redis-a}:493210`):
+on a cluster a target's keys share one slot, so a day's MGET and a batch's part for that target are
+single-slot. Keys written or read together across targets have a tag of their own (`{shard}`, `{notify}`,
+`{radar}`); fleet-wide keys (latest, events, collectors, ...) are single keys, each in its own slot. Prefixes
+cannot contain braces (config), so the tag is always the first `{...}` of a key.
 """
 
 from __future__ import annotations
@@ -19,6 +25,21 @@ POINT = struct.Struct("<Hf")  # deciseconds into the hour, value
 SAMPLE_DTYPE = np.dtype([("ds", "<u2"), ("status", "u1"), ("latency", "<f4")])
 POINT_DTYPE = np.dtype([("ds", "<u2"), ("value", "<f4")])
 HOUR = 3600
+
+
+def tagged(tag: str) -> str:
+    """`tag` as a Redis Cluster hash tag: keys with the same tag share a slot."""
+    return "{" + tag + "}"
+
+
+def hash_tag(key: str) -> str:
+    """What Redis Cluster hashes for `key`: the content of its first non-empty `{...}`, else the whole key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1:end]
+    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,28 +71,53 @@ class Keys:
     def last_write(self) -> str:
         return f"{self.prefix}last_write"
 
-    def batch_mark(self, writer: str) -> str:
-        """Sequence number of the newest batch a collector's writer stored (exactly-once retries)."""
-        return f"{self.prefix}wb:{writer}"
+    def batch_mark(self, writer: str, tag: str | None = None) -> str:
+        """Sequence number of the newest batch a collector's writer stored (exactly-once retries). On a cluster
+        a batch is written per slot, each part with its own mark in the part's slot: `tag` is that slot's
+        hash tag (`hash_tag()` of one of the part's keys)."""
+        if tag is None:
+            return f"{self.prefix}wb:{writer}"
+        return f"{self.prefix}wb:{tagged(tag)}:{writer}"
 
     def target_events(self, target: str) -> str:
-        return f"{self.prefix}ev:{target}"
+        return f"{self.prefix}ev:{tagged(target)}"
 
     def history(self, target: str, hour: int) -> str:
-        return f"{self.prefix}h:{target}:{hour}"
+        return f"{self.prefix}h:{tagged(target)}:{hour}"
 
     def metric(self, target: str, metric: str, hour: int) -> str:
-        return f"{self.prefix}m:{target}:{metric}:{hour}"
+        return f"{self.prefix}m:{tagged(target)}:{metric}:{hour}"
 
     def series(self, name: str, hour: int) -> str:
         """A named series pulled from elsewhere (e.g. a Prometheus query)."""
-        return f"{self.prefix}s:{name}:{hour}"
+        return f"{self.prefix}s:{tagged(name)}:{hour}"
 
     def series_index(self) -> str:
         return f"{self.prefix}series"
 
     def metric_index(self, target: str) -> str:
-        return f"{self.prefix}mi:{target}"
+        return f"{self.prefix}mi:{tagged(target)}"
+
+    # sharding leases: one Lua script reads the index and every member's lease, so they share a slot
+    @property
+    def shard_members(self) -> str:
+        return f"{self.prefix}{tagged('shard')}:members"
+
+    @property
+    def shard_member_prefix(self) -> str:
+        return f"{self.prefix}{tagged('shard')}:member:"
+
+    def shard_member(self, replica: str) -> str:
+        return self.shard_member_prefix + replica
+
+    # the technology radar's rings: a move updates the rings and the moves list in one MULTI/EXEC
+    def radar(self, name: str) -> str:
+        """`rings`, `file_rings` or `moves`."""
+        return f"{self.prefix}{tagged('radar')}:{name}"
+
+    def radar_digest(self, day: str) -> str:
+        """The claim of one day's radar digest (SET NX)."""
+        return f"{self.prefix}radar:digest:{day}"
 
     def rollup_hourly(self, target: str, day: int) -> str:
         """A target's hour summaries of one day (unix day number): `hulk_ops.collectors.rollups`."""

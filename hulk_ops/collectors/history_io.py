@@ -77,7 +77,8 @@ def export(config: Config, out: IO[bytes], targets: Sequence[str] | None = None,
     oldest = now - config.store.retention_h * HOUR
     since = oldest if since is None else max(since, oldest)
     keys = Keys(config.store.prefix)
-    client = sync_client(config.store.redis_url, config.store.sentinel, timeout_s=10.0, client_name="hulk-ops-history")
+    client = sync_client(config.store.url, config.store.sentinel, timeout_s=10.0, client_name="hulk-ops-history",
+                         cluster=config.store.cluster)
     kinds = {t.name: t.kind for t in config.targets}
     count = 0
     try:
@@ -192,7 +193,8 @@ def import_file(config: Config, path: Path, progress: Callable[[int], None] | No
 
     matchers = {k: tracked_matcher(registry.tracked_metrics(k)) for k in set(kinds.values())}
     keys = Keys(config.store.prefix)
-    client = sync_client(config.store.redis_url, config.store.sentinel, timeout_s=10.0, client_name="hulk-ops-history")
+    client = sync_client(config.store.url, config.store.sentinel, timeout_s=10.0, client_name="hulk-ops-history",
+                         cluster=config.store.cluster)
     try:
         samples: dict[tuple[str, int], dict[int, bytes]] = defaultdict(dict)
         points: dict[tuple[str, str, int], dict[int, bytes]] = defaultdict(dict)
@@ -242,28 +244,44 @@ def _flush(client: redis.Redis, keys: Keys, config: Config, samples: dict, point
     pipe.execute()
 
 
+# Merge fixed-size records (u16 tenth-of-a-second first) into a chunk, keeping one per tenth of a second, in
+# time order (KEYS[1]; ARGV: record size, the new records, expire-at). Atomic, so a collector appending to the
+# same chunk meanwhile loses nothing, and one key per call, so it runs on a Redis Cluster too. Returns how many
+# records were new.
+MERGE_LUA = """
+local size = tonumber(ARGV[1])
+local cur = redis.call('GET', KEYS[1]) or ''
+local recs, order = {}, {}
+for i = 1, #cur - size + 1, size do
+  local ds = struct.unpack('<H', cur, i)
+  if not recs[ds] then recs[ds] = string.sub(cur, i, i + size - 1); order[#order + 1] = ds end
+end
+local added = 0
+local new = ARGV[2]
+for i = 1, #new - size + 1, size do
+  local ds = struct.unpack('<H', new, i)
+  if not recs[ds] then recs[ds] = string.sub(new, i, i + size - 1); order[#order + 1] = ds; added = added + 1 end
+end
+if added == 0 then return 0 end
+table.sort(order)
+local out = {}
+for i, ds in ipairs(order) do out[i] = recs[ds] end
+redis.call('SET', KEYS[1], table.concat(out), 'KEEPTTL')
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[3])
+else
+  redis.call('EXPIREAT', KEYS[1], ARGV[3], 'GT')
+end
+return added
+"""
+
+
 def _merge(client: redis.Redis, key: str, new: dict[int, bytes], dtype: np.dtype, hour: int, retention_s: float,
            now: float) -> int:
     """Add the records of `new` whose tenth of a second the chunk does not hold yet; returns how many."""
     expire_at = int(max((hour + 1) * HOUR + retention_s + HOUR, now + STAGING_S))
-    while True:
-        with client.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                current = pipe.get(key) or b""
-                usable = len(current) - len(current) % dtype.itemsize
-                have = {int(ds): current[i * dtype.itemsize:(i + 1) * dtype.itemsize] for i, ds in
-                        enumerate(np.frombuffer(current[:usable], dtype=dtype)["ds"])}
-                fresh = {ds: rec for ds, rec in new.items() if ds not in have}
-                if not fresh:
-                    return 0
-                merged = {**have, **fresh}
-                pipe.multi()
-                pipe.set(key, b"".join(merged[ds] for ds in sorted(merged)), exat=expire_at)
-                pipe.execute()
-                return len(fresh)
-            except redis.WatchError:
-                continue
+    script = client.register_script(MERGE_LUA)
+    return int(script(keys=[key], args=[dtype.itemsize, b"".join(new[ds] for ds in sorted(new)), expire_at]))
 
 
 def _summarise(config: Config, stats: ImportStats, now: float) -> None:
@@ -282,8 +300,8 @@ def _summarise(config: Config, stats: ImportStats, now: float) -> None:
     keys = Keys(config.store.prefix)
 
     async def run() -> None:
-        client = async_client(config.store.redis_url, config.store.sentinel, timeout_s=10.0,
-                              client_name="hulk-ops-history")
+        client = async_client(config.store.url, config.store.sentinel, timeout_s=10.0,
+                              client_name="hulk-ops-history", cluster=config.store.cluster)
         try:
             job = RollupJob(client, keys, config.store.rollups, config.store.retention_h, lambda: [],
                             min_expire_at=int(now + STAGING_S))

@@ -1,12 +1,13 @@
 """Collector membership: the port and its Redis adapter (leases: SET PX + renewal), plus a fake.
 
-Each live collector owns one key `{prefix}shard:member:{id}` holding its record (JSON) with a TTL;
-it renews the TTL every `sync_s`. A set `{prefix}shard:members` indexes the ids. Every call is
+Each live collector owns one key `{prefix}{shard}:member:{id}` holding its record (JSON) with a TTL;
+it renews the TTL every `sync_s`. A set `{prefix}{shard}:members` indexes the ids. Every call is
 one Lua script, so it is atomic and carries the server's clock: `activate_at` (join) and
 `leaving_at` (graceful leave) are the server's time plus the handover delay, and every snapshot
 says at what server time it was taken. Those two facts are what the handover argument in
 docs/scaling.md rests on. Redis expires a lease that is not renewed; nothing here decides who
-is alive but Redis. Standalone Redis or Sentinel only (the script reads keys it cannot declare).
+is alive but Redis. The script reads leases it cannot declare: on a Redis Cluster that works because every
+key here carries the `{shard}` hash tag (one slot, one node).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hulk_ops.collectors.redis_client import sync_client
+from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.redis_client import CLIENT_ERRORS, sync_client
 from hulk_ops.core.config import SentinelSettings
 
 _NOW = """
@@ -105,10 +106,12 @@ class Membership(Protocol):
 
 class RedisMembership:
     def __init__(self, url: str, prefix: str, timeout_s: float = 1.0,
-                 sentinel: SentinelSettings | None = None) -> None:
-        self.index = f"{prefix}shard:members"
-        self.member_prefix = f"{prefix}shard:member:"
-        self.redis = sync_client(url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-membership")
+                 sentinel: SentinelSettings | None = None, cluster: bool = False) -> None:
+        keys = Keys(prefix)
+        self.index = keys.shard_members
+        self.member_prefix = keys.shard_member_prefix
+        self.redis = sync_client(url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-membership",
+                                 cluster=cluster)
         self._join = self.redis.register_script(JOIN)
         self._sync = self.redis.register_script(SYNC)
         self._leave = self.redis.register_script(LEAVE)
@@ -139,7 +142,7 @@ class RedisMembership:
             return script(keys=keys, args=args)
         except (RedisTimeoutError, TimeoutError) as exc:
             raise MembershipError(f"membership engine did not answer in time: {exc}", down=False) from exc
-        except (RedisError, OSError) as exc:
+        except CLIENT_ERRORS as exc:
             raise MembershipError(f"membership engine unreachable: {exc}") from exc
 
 

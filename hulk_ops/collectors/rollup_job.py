@@ -28,6 +28,7 @@ import structlog
 
 from hulk_ops.collectors import rollups
 from hulk_ops.collectors.codec import HOUR, Keys, decode_points, decode_samples, hour_of
+from hulk_ops.collectors.redis_client import mget_any, run_scripts
 from hulk_ops.core.config import RollupSettings
 
 log = structlog.get_logger("hulk_ops.rollups")
@@ -153,8 +154,7 @@ class RollupJob:
         for n, h, name in wanted:
             pipe.get(self.keys.metric(n, name, h))
         points = dict(zip(wanted, await pipe.execute(), strict=True)) if wanted else {}
-        pipe = self.redis.pipeline(transaction=False)
-        written = []
+        calls, written = [], []
         for (n, h), chunk in zip(missing, chunks, strict=True):
             if not chunk:  # nothing probed that hour (not yet a target, or its chunk expired)
                 self._hours_done.add((n, h))
@@ -168,11 +168,11 @@ class RollupJob:
             summary = rollups.summarise(h % 24, samples["status"], samples["latency"].astype(np.float64),
                                         {k: v.astype(np.float64) for k, v in metrics.items()})
             expire_at = max((h // 24 + 1 + self.settings.hourly_days) * DAY, self.min_expire_at)
-            await self._scripts["append"](keys=[self.keys.rollup_hourly(n, h // 24)],
-                                          args=[h % 24, rollups.encode(summary), expire_at], client=pipe)
+            calls.append((self._scripts["append"], [self.keys.rollup_hourly(n, h // 24)],
+                          [h % 24, rollups.encode(summary), expire_at]))
             written.append((n, h))
         if written:
-            for (n, h), ok in zip(written, await pipe.execute(), strict=True):
+            for (n, h), ok in zip(written, await run_scripts(self.redis, calls), strict=True):
                 self._hours_done.add((n, h))
                 if ok:
                     self.stats.hours_written += 1
@@ -183,11 +183,9 @@ class RollupJob:
         new = [(n, name) for n, names in tracked.items() for name in names if (n, name) not in self._name_ids]
         if not new:
             return
-        pipe = self.redis.pipeline(transaction=False)
         ttl = (self.settings.daily_days + 62) * DAY
-        for n, name in new:
-            await self._scripts["name"](keys=[self.keys.rollup_names(n)], args=[name, ttl], client=pipe)
-        for key, pos in zip(new, await pipe.execute(), strict=True):
+        calls = [(self._scripts["name"], [self.keys.rollup_names(n)], [name, ttl]) for n, name in new]
+        for key, pos in zip(new, await run_scripts(self.redis, calls), strict=True):
             self._name_ids[key] = int(pos)
 
     async def _days(self, names: Sequence[str], days: Sequence[int]) -> None:
@@ -200,8 +198,8 @@ class RollupJob:
             pipe.getrange(self.keys.rollup_daily(n, month), 0, 3)
             pipe.get(self.keys.rollup_hourly(n, d))
         replies = await pipe.execute()
-        pipe = self.redis.pipeline(transaction=False)
-        queued: list[str] = []  # "day" or "compact", in pipeline order
+        calls: list[tuple[Any, list[str], list[Any]]] = []
+        queued: list[str] = []  # "day" or "compact", in call order
         for i, (n, d) in enumerate(todo):
             mask, hourly = rollups.mask_of(replies[2 * i]), replies[2 * i + 1]
             month, slot = rollups.month_of_day(d)
@@ -211,16 +209,15 @@ class RollupJob:
             if not mask >> slot & 1:
                 day = rollups.merge(slot, rollups.decode(hourly))
                 expire_at = max((rollups.month_end_day(month) + self.settings.daily_days) * DAY, self.min_expire_at)
-                await self._scripts["append"](keys=[self.keys.rollup_daily(n, month)],
-                                              args=[slot, rollups.encode(day), expire_at], client=pipe)
+                calls.append((self._scripts["append"], [self.keys.rollup_daily(n, month)],
+                              [slot, rollups.encode(day), expire_at]))
                 queued.append("day")
             packed = rollups.compacted(hourly)
             if packed is not None:
-                await self._scripts["compact"](keys=[self.keys.rollup_hourly(n, d)], args=[hourly, packed],
-                                               client=pipe)
+                calls.append((self._scripts["compact"], [self.keys.rollup_hourly(n, d)], [hourly, packed]))
                 queued.append("compact")
         if queued:
-            for what, ok in zip(queued, await pipe.execute(), strict=True):
+            for what, ok in zip(queued, await run_scripts(self.redis, calls), strict=True):
                 if what == "day":
                     self.stats.days_written += int(bool(ok))
                 else:
@@ -232,17 +229,14 @@ class RollupJob:
         todo = [n for n in names if (n, -month) not in self._days_done]
         if not todo:
             return
-        values = await self.redis.mget([self.keys.rollup_daily(n, month) for n in todo])
-        pipe = self.redis.pipeline(transaction=False)
-        queued = 0
+        values = await mget_any(self.redis, [self.keys.rollup_daily(n, month) for n in todo])
+        calls = []
         for n, value in zip(todo, values, strict=True):
             packed = rollups.compacted(value) if value else None
             if packed is not None:
-                await self._scripts["compact"](keys=[self.keys.rollup_daily(n, month)], args=[value, packed],
-                                               client=pipe)
-                queued += 1
-        if queued:
-            self.stats.compacted += sum(1 for ok in await pipe.execute() if ok)
+                calls.append((self._scripts["compact"], [self.keys.rollup_daily(n, month)], [value, packed]))
+        if calls:
+            self.stats.compacted += sum(1 for ok in await run_scripts(self.redis, calls) if ok)
         self._days_done.update((n, -month) for n in todo)
 
     def _forget(self, first_hour: int) -> None:

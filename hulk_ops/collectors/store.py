@@ -2,7 +2,8 @@
 
 One `write()` is one pipelined round trip for a whole batch: the latest result of every target
 (one HSET), the packed history chunks (APPEND, EXPIRE once per chunk), tracked metric series and
-the state-change event streams.
+the state-change event streams. On a Redis Cluster the batch is split per slot, one MULTI/EXEC
+per part (`hulk_ops/collectors/slot_batches.py`).
 """
 
 from __future__ import annotations
@@ -14,19 +15,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
-import redis.asyncio as aioredis
-from redis.connection import HiredisRespSerializer
-from redis.exceptions import RedisError
-from redis.utils import HIREDIS_AVAILABLE
+from redis.exceptions import RedisClusterException, RedisError
 
 from hulk_ops.collectors.codec import HOUR, Keys, encode_point, encode_sample, hour_of
-from hulk_ops.collectors.redis_client import NotReplicated, Replicas, async_client, replicated
+from hulk_ops.collectors.redis_client import (
+    NotReplicated,
+    Replicas,
+    async_client,
+    packed_commands,
+    replicated,
+)
+from hulk_ops.collectors.slot_batches import ClusterBatches, SlotBatch
 from hulk_ops.core.config import SentinelSettings
 from hulk_ops.core.model import ProbeResult, StateChange
 
 TARGET_EVENTS_MAX = 500
 # What a store adapter raises when the store is unreachable or refuses a write.
-STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, RedisError)
+STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, RedisError, RedisClusterException)
 MAX_TRACKED_PER_TARGET = 64
 
 
@@ -50,26 +55,6 @@ class ResultStore(Protocol):
     async def write_breakers(self, states: dict[str, dict[str, Any]]) -> None: ...
 
     async def close(self) -> None: ...
-
-
-class _HiredisPacking:
-    """Pack commands with hiredis (C) instead of redis-py's Python packer, which the asyncio client always
-    uses: a batch of 500 results is ~5,000 commands, and packing them was a fifth of the collector's CPU."""
-
-    _serializer = HiredisRespSerializer()
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return self._serializer.pack(*args)
-
-
-def packed_commands(client: aioredis.Redis) -> aioredis.Redis:
-    """Make `client`'s connections pack with hiredis when it is installed (it is a dependency)."""
-    if HIREDIS_AVAILABLE:
-        pool = client.connection_pool
-        base = pool.connection_class
-        if not issubclass(base, _HiredisPacking):
-            pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
-    return client
 
 
 def tracked_matcher(globs: Sequence[str]) -> Callable[[str], bool]:
@@ -99,6 +84,7 @@ class RedisResultStore:
         tracked: Callable[[str], Callable[[str], bool]] | None = None,
         timeout_s: float = 5.0,
         sentinel: SentinelSettings | None = None,
+        cluster: bool = False,
     ) -> None:
         self.keys = keys
         self.ttl = int(retention_h * 3600) + HOUR  # a chunk lives until its last sample is retention old
@@ -111,8 +97,13 @@ class RedisResultStore:
         self.sentinel = sentinel
         self._replicas = Replicas()
         # no retries of its own: outages are handled by the buffering writer
-        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-collector")
-        packed_commands(self.redis)
+        self.redis: Any = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-collector",
+                                       cluster=cluster)
+        self.slot_batches: ClusterBatches | None = None
+        if cluster:
+            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)
+        else:
+            packed_commands(self.redis)
 
     async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
                     batch: BatchId | None = None) -> None:
@@ -122,21 +113,15 @@ class RedisResultStore:
         if now_hour != self._expired_hour:
             self._expired.clear()
             self._expired_hour = now_hour
+        if self.slot_batches is not None:
+            await self._write_slots(self.slot_batches, results, changes, batch)
+            return
         # MULTI/EXEC: a batch lands whole or not at all, so a retried batch never duplicates samples.
         pipe = self.redis.pipeline(transaction=True)
         if results:
             # orjson serialises the (slotted) dataclass itself: same JSON as to_dict(), without its deep copy
             pipe.hset(self.keys.latest, mapping={r.target: orjson.dumps(r) for r in results})
-        for result in results:
-            ts = result.observed_ts
-            hour = hour_of(ts)
-            sample = encode_sample(ts, result.status, result.latency_ms)
-            self._append(pipe, self.keys.history(result.target, hour), sample)
-            self._append_tracked(pipe, result, ts, hour)
-        for change in changes:
-            fields = change.fields()
-            pipe.xadd(self.keys.events, fields, maxlen=self.events_max, approximate=True)
-            pipe.xadd(self.keys.target_events(change.target), fields, maxlen=TARGET_EVENTS_MAX, approximate=True)
+        self._queue(pipe, results, changes)
         pipe.set(self.keys.last_write, repr(time.time()))
         if batch is not None:  # in the same transaction: it landed if and only if this mark did
             pipe.set(self.keys.batch_mark(batch[0]), batch[1], ex=BATCH_MARK_TTL_S)
@@ -150,6 +135,40 @@ class RedisResultStore:
                 self.redis, self.sentinel, self.keys.batch_mark(batch[0]), batch[1], self._replicas):
             # the master answered EXEC, then another master answered: the batch went with the old one
             raise NotReplicated(f"batch {batch[1]} is not on the current master (a failover)")
+
+    def _queue(self, pipe: Any, results: Sequence[ProbeResult], changes: Sequence[StateChange]) -> None:
+        """The history, metric and event commands of a batch (`pipe`: a pipeline or a `SlotBatch`)."""
+        begin = pipe.begin if isinstance(pipe, SlotBatch) else None
+        for result in results:
+            if begin is not None:
+                begin(result)
+            ts = result.observed_ts
+            hour = hour_of(ts)
+            sample = encode_sample(ts, result.status, result.latency_ms)
+            self._append(pipe, self.keys.history(result.target, hour), sample)
+            self._append_tracked(pipe, result, ts, hour)
+        for change in changes:
+            if begin is not None:
+                begin(change)
+            fields = change.fields()
+            pipe.xadd(self.keys.events, fields, maxlen=self.events_max, approximate=True)
+            pipe.xadd(self.keys.target_events(change.target), fields, maxlen=TARGET_EVENTS_MAX, approximate=True)
+
+    async def _write_slots(self, slots: ClusterBatches, results: Sequence[ProbeResult],
+                           changes: Sequence[StateChange], batch: BatchId | None) -> None:
+        parts = slots.batch()
+        for result in results:
+            parts.begin(result)
+            parts.hset(self.keys.latest, {result.target: orjson.dumps(result)})
+        self._queue(parts, results, changes)
+        parts.begin(None)
+        parts.set(self.keys.last_write, repr(time.time()))
+        try:
+            await slots.write(parts, *(batch if batch is not None else (None, 0)))
+        except BaseException:
+            self._expired.clear()
+            self._indexed.clear()
+            raise
 
     def _append(self, pipe: Any, key: str, record: bytes) -> None:
         pipe.append(key, record)
@@ -175,6 +194,8 @@ class RedisResultStore:
 
     async def batch_landed(self, writer: str, seq: int) -> bool:
         """Whether batch `seq` of `writer` (or a later one) is stored: sequence numbers only grow."""
+        if self.slot_batches is not None:  # stored means every part of it
+            return await self.slot_batches.landed(writer, seq)
         if self.sentinel is not None:  # stored means on the master and its replicas
             return await replicated(self.redis, self.sentinel, self.keys.batch_mark(writer), seq, self._replicas)
         mark = await self.redis.get(self.keys.batch_mark(writer))
@@ -211,4 +232,6 @@ class RedisResultStore:
         return bool(await self.redis.ping())
 
     async def close(self) -> None:
+        if self.slot_batches is not None:
+            await self.slot_batches.aclose()
         await self.redis.aclose()

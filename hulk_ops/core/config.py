@@ -86,12 +86,53 @@ class RollupSettings(Strict):
 
 
 class StoreSettings(Strict):
+    """Where the store lives: one Redis (`redis_url`), the master Redis Sentinel names (`sentinel`), or a Redis
+    Cluster (`cluster_url`, any node of it: the clients learn the others from it). One of the three."""
+
     redis_url: str = "redis://127.0.0.1:6379/0"
     sentinel: SentinelSettings | None = Field(None, description="Redis Sentinel instead of redis_url")
+    cluster_url: str | None = Field(None, description="redis://host:port of any node of a Redis Cluster")
     prefix: str = Field("hulk:", pattern=r"^[A-Za-z0-9:._-]{1,64}$")
     retention_h: float = Field(24.0, gt=0, le=24 * 90)
     events_max: int = Field(100_000, ge=100)
     rollups: RollupSettings = Field(default_factory=RollupSettings)
+
+    @field_validator("cluster_url")
+    @classmethod
+    def _cluster_node(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"not a redis://host:port URL ({exc})") from None
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname or port is None:
+            raise ValueError("must be redis://host:port (or rediss://) naming one node of the cluster")
+        if parts.path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has only database 0: leave the /db part out")
+        return url
+
+    @model_validator(mode="after")
+    def _one_topology(self) -> StoreSettings:
+        if self.cluster_url is not None and self.sentinel is not None:
+            raise ValueError("cluster_url and sentinel exclude each other: the store is a Redis Cluster or a "
+                             "Sentinel-managed master, not both")
+        if self.cluster_url is not None and "redis_url" in self.model_fields_set:
+            raise ValueError("cluster_url and redis_url exclude each other: name the cluster's node in cluster_url "
+                             "only")
+        return self
+
+    @property
+    def cluster(self) -> bool:
+        return self.cluster_url is not None
+
+    @property
+    def url(self) -> str:
+        """The URL clients connect to: the cluster's node, else redis_url (unused under Sentinel)."""
+        return self.cluster_url if self.cluster_url is not None else self.redis_url
 
 
 class BreakerSettings(Strict):
@@ -104,7 +145,7 @@ class ShardingSettings(Strict):
 
     enabled: bool = False
     engine: Literal["redis"] = Field("redis", description="where membership leases live (Redis SET PX + renewal)")
-    url: str | None = Field(None, description="engine URL (default: store.redis_url)")
+    url: str | None = Field(None, description="engine URL (default: the store's)")
     replica: str | None = Field(None, pattern=NAME_PATTERN,
                                 description="this collector's id (default: $HULK_OPS_REPLICA or host-pid)")
     membership_ttl_s: float = Field(5.0, ge=0.3, le=300, description="a member not renewed for this long is gone")
@@ -238,7 +279,7 @@ class Config(Strict):
             out.extend(target.secrets())
         if self.store.sentinel is not None:
             out.extend(self.store.sentinel.secrets())
-        for url in (self.store.redis_url, self.audit.url or ""):
+        for url in (self.store.redis_url, self.store.cluster_url or "", self.audit.url or ""):
             password = url_password(url)
             if password:
                 out.append(password)

@@ -69,17 +69,17 @@ def _with_discovered(static: Config) -> Config:
 
 
 def _read_discovered(static: Config) -> bytes | None:
-    import redis
-
     from hulk_ops.collectors.codec import Keys
+    from hulk_ops.collectors.redis_client import CLIENT_ERRORS, sync_client
 
     try:
-        client = redis.Redis.from_url(static.store.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        client = sync_client(static.store.url, static.store.sentinel, timeout_s=1.0, client_name="hulk-ops-dashboard",
+                             cluster=static.store.cluster)
         try:
             return client.get(Keys(static.store.prefix).discovered) or b"[]"
         finally:
             client.close()
-    except redis.RedisError:
+    except CLIENT_ERRORS:
         return None
 
 

@@ -2,12 +2,12 @@
 
 A component's ring is the newest of two sources: radar.yaml (a change to a ring there is recorded when a
 dashboard starts, as made by "radar.yaml") and moves admins make on the radar page (with their name and
-reason). Every move is kept in the store (`P radar:moves`, the page's timeline, newest 1,000) and, when an
+reason). Every move is kept in the store (`P {radar}:moves`, the page's timeline, newest 1,000) and, when an
 audit database is configured, appended to the audit log (action `ring_move`) before it takes effect.
 
-    P radar:rings       hash    component -> the ring in force (JSON: ring, source, by, at, why)
-    P radar:file_rings  hash    component -> the ring radar.yaml had when a dashboard last started
-    P radar:moves       list    moves (JSON), newest first
+    P {radar}:rings       hash    component -> the ring in force (JSON: ring, source, by, at, why)
+    P {radar}:file_rings  hash    component -> the ring radar.yaml had when a dashboard last started
+    P {radar}:moves       list    moves (JSON), newest first
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import orjson
 import redis
 
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.core.config import Config
 from hulk_ops.dashboard.readmodel.radar import RINGS, RadarFile
 from hulk_ops.dashboard.silence_writer import NotAllowed, Operator
@@ -50,11 +51,11 @@ class RingMove:
 class RingBook:
     def __init__(self, config: Config, client: redis.Redis,
                  audit: Callable[[RingMove], None] | None = None) -> None:
-        prefix = config.store.prefix
+        keys = Keys(config.store.prefix)
         self.config = config
         self.redis = client
-        self.rings_key, self.file_key, self.moves_key = (f"{prefix}radar:rings", f"{prefix}radar:file_rings",
-                                                         f"{prefix}radar:moves")
+        self.rings_key, self.file_key = keys.radar("rings"), keys.radar("file_rings")
+        self.moves_key = keys.radar("moves")
         self._audit = audit if audit is not None else _audit_log(config)
         self._seen = client.register_script(_SEEN)
 

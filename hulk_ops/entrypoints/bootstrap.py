@@ -27,12 +27,13 @@ def build_probe(config: Config, target: TargetSettings) -> Probe:
 
 def build_store(config: Config) -> RedisResultStore:
     return RedisResultStore(
-        config.store.redis_url,
+        config.store.url,
         Keys(config.store.prefix),
         retention_h=config.store.retention_h,
         events_max=config.store.events_max,
         tracked=lambda kind: tracked_matcher(registry.tracked_metrics(kind)),
         sentinel=config.store.sentinel,
+        cluster=config.store.cluster,
     )
 
 
@@ -64,9 +65,10 @@ def build_coordinator(config: Config, metrics: CollectorMetrics) -> ShardCoordin
     from hulk_ops.collectors.membership import RedisMembership
 
     s = config.collector.sharding
-    membership = RedisMembership(s.url or config.store.redis_url, config.store.prefix,
+    membership = RedisMembership(s.url or config.store.url, config.store.prefix,
                                  timeout_s=min(1.0, s.sync_every_s * 2),
-                                 sentinel=None if s.url else config.store.sentinel)
+                                 sentinel=None if s.url else config.store.sentinel,
+                                 cluster=False if s.url else config.store.cluster)
     longest = max((t.interval_s for t in config.targets), default=0.0)
     late_s = longest * config.collector.jitter_pct / 100 + 0.25  # jitter + loop lag, drained before stop
     return ShardCoordinator(replica_id(config), s, membership, config.targets, metrics, late_s=late_s)

@@ -8,6 +8,7 @@ import orjson
 import pytest
 import redis
 
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.core.config import load_config
 from hulk_ops.entrypoints.cli import main
 
@@ -85,7 +86,7 @@ def test_purge_from_the_terminal(run, cli_config, stream, store_redis_url, store
 
     # the outcomes are on the incident timeline too (the store's event stream)
     store = redis.Redis.from_url(store_redis_url, decode_responses=True)
-    events = [fields for _id, fields in store.xrange(f"{store_prefix}events")]
+    events = [fields for _id, fields in store.xrange(Keys(store_prefix).events)]
     store.close()
     assert [(e["source"], e["action"], e["outcome"], e["user"], e["object"]) for e in events] == [
         ("action", "purge_stream", "refused", "otto", stream.name),

@@ -94,9 +94,9 @@ def test_sigterm_stops_the_collector_within_two_seconds(services, write_config, 
     client = redis.Redis.from_url(store_redis_url)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and client.hlen(f"{store_prefix}latest") < 5:
+        while time.monotonic() < deadline and client.hlen(Keys(store_prefix).latest) < 5:
             time.sleep(0.1)
-        assert client.hlen(f"{store_prefix}latest") == 5
+        assert client.hlen(Keys(store_prefix).latest) == 5
         time.sleep(0.7)  # the blackholed probe is in flight most of the time
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)

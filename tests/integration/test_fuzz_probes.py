@@ -32,6 +32,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config, parse_config
 from hulk_ops.core.model import ProbeResult
@@ -387,7 +388,7 @@ async def test_collector_keeps_running_through_garbage(write_config, store_redis
     assert collector.scheduler.probes_done >= 2 * len(targets)
     store = redis.Redis.from_url(store_redis_url)
     try:
-        latest = {k.decode(): json.loads(v) for k, v in store.hgetall(f"{store_prefix}latest").items()}
+        latest = {k.decode(): json.loads(v) for k, v in store.hgetall(Keys(store_prefix).latest).items()}
     finally:
         store.close()
     assert set(latest) == {t["name"] for t in targets}

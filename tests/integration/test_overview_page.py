@@ -10,6 +10,7 @@ import pytest
 import redis
 from streamlit.testing.v1 import AppTest
 
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.core.config import load_config
 from hulk_ops.core.model import StateChange
 from tests.seed import result, seed
@@ -58,7 +59,7 @@ def test_overview_shows_counts_tiles_stale_and_events(write_config, monkeypatch,
         result("old", "redis", "up", now - 45, version="7.2.0"),  # 45 s > 3 x 10 s: stale, never "up"
     ], [StateChange("db", "postgres", "up", "down", "connection refused (10.0.0.5:5432)",
                     result("db", "postgres", "down", now - 3).observed_at)])
-    redis.Redis.from_url(store_redis_url).set(f"{config.store.prefix}last_write", repr(now))
+    redis.Redis.from_url(store_redis_url).set(Keys(config.store.prefix).last_write, repr(now))
 
     at = run_app(path, monkeypatch)
     metrics = {m.label: m.value for m in at.metric}
@@ -82,7 +83,7 @@ def test_banner_when_no_collector_writes(write_config, monkeypatch) -> None:
     path = write_config([{"name": "cache", "kind": "redis", "url": "redis://h:1", "interval_s": 5}])
     config = load_config(path)
     seed(config, [result("cache", "redis", "up", time.time() - 1)])
-    redis.Redis.from_url(config.store.redis_url).set(f"{config.store.prefix}last_write", repr(time.time() - 60))
+    redis.Redis.from_url(config.store.redis_url).set(Keys(config.store.prefix).last_write, repr(time.time() - 60))
     body = texts(run_app(path, monkeypatch))
     assert "No collector is writing" in body
     assert re.search(r"\(last write: 6\d s ago\)", body), body

@@ -14,6 +14,7 @@ import yaml
 
 from hulk_ops.actions.audit import AuditFilter, PostgresAuditLog
 from hulk_ops.collectors.notify import digest
+from hulk_ops.collectors.notify.keys import NotifyKeys
 from hulk_ops.collectors.notify.store import NotifyStore
 from hulk_ops.core.config import load_config
 from hulk_ops.core.radar import load_radar
@@ -113,7 +114,7 @@ def test_the_eol_digest_is_queued_once_a_day_naming_the_targets(write_config, tm
     body = message["body"]
     assert body["severity"] == "info" and [f["targets"] for f in body["flags"]] == [["cache-a"]]
     client = redis.Redis.from_url(config.store.redis_url)
-    queued = [orjson.loads(m) for m in client.lrange(f"{config.store.prefix}notify:q:ops", 0, -1)]
+    queued = [orjson.loads(m) for m in client.lrange(NotifyKeys(config.store.prefix).queue("ops"), 0, -1)]
     assert [m["id"] for m in queued] == [message["id"]]
     client.close()
 

@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 from hulk_ops.actions.guard import GuardedAction
 from hulk_ops.actions.identity import hash_secret, new_token
 from hulk_ops.actions.model import LaunchGpuPod, Principal, ScaleDeployment
+from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import ConfigError, load_config, parse_config
 from hulk_ops.dashboard.nav import PAGES
@@ -226,9 +227,9 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
 
     # -- the store, the results, the logs, the spans --------------------------------------------------------
     dump = store_dump(store_redis_url, store_prefix)
-    assert f"{store_prefix}latest".encode().decode() in dump
+    assert Keys(store_prefix).latest.encode().decode() in dump
     found["redis store"] = leaks(dump, canaries)
-    latest = redis.Redis.from_url(store_redis_url).hgetall(f"{store_prefix}latest")
+    latest = redis.Redis.from_url(store_redis_url).hgetall(Keys(store_prefix).latest)
     assert len(latest) == len(config.targets)
     found["probe results"] = leaks(repr(latest), canaries)
     errors = {k.decode(): json.loads(v)["error"] for k, v in latest.items()}

@@ -106,7 +106,7 @@ def test_collector_stops_within_two_seconds_with_its_last_results_stored(
     assert not [line for line in collector.lines() if line["level"] in ("error", "critical")]
 
     commands = [c["command"] for c in monitor.commands]
-    assert commands.count("EXEC") >= 5 and any(c.startswith(f"APPEND {PREFIX}h:cache:") for c in commands)
+    assert commands.count("EXEC") >= 5 and any(c.startswith(f"APPEND {PREFIX}h:{{cache}}:") for c in commands)
     assert monitor.outside_transactions() == []  # every batch whole or not at all
     print(f"\ncollector: SIGTERM to exit {took:.2f} s (stop steps {stopped[0]['shutdown_s']:.2f} s: "
           f"{stopped[0]['phases']}), {stored} samples stored = probes_done")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from hulk_ops.collectors.codec import HOUR, Keys, decode_samples, hour_of
+from hulk_ops.collectors.redis_client import mget_any
 from hulk_ops.core.burn import WINDOWS_S
 from hulk_ops.core.model import STATUS_CODE
 
@@ -31,7 +32,7 @@ class BurnWatch:
         live = [h for h in (current - 1, current) if h >= first]
         wanted = [(n, h) for n in names for h in range(first, current - 1) if (n, h) not in self._settled]
         wanted += [(n, h) for n in names for h in live]
-        blobs = await self.redis.mget([self.keys.history(n, h) for n, h in wanted]) if wanted else []
+        blobs = await mget_any(self.redis, [self.keys.history(n, h) for n, h in wanted])
         fresh: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         for (name, hour), blob in zip(wanted, blobs, strict=True):
             data = decode_samples([(hour, blob)], hour * HOUR, (hour + 1) * HOUR)

@@ -62,7 +62,7 @@ async def maybe_send(config: Config, store: NotifyStore, now: float) -> list[dic
     except RadarError as exc:  # the page shows the same error; the incident notifications carry on
         log.warning("radar_digest_skipped", error=str(exc))
         return []
-    claimed = await store.redis.set(f"{config.store.prefix}radar:digest:{day}", b"1", nx=True, ex=CLAIM_TTL_S)
+    claimed = await store.redis.set(store.store_keys.radar_digest(day), b"1", nx=True, ex=CLAIM_TTL_S)
     if not claimed:
         return []
     flags = flags_now(config, radar, await store.latest(), now)

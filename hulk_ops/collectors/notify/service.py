@@ -45,8 +45,8 @@ class Notifier:
         self.config = config
         self.metrics = metrics
         self.replica = replica
-        self.store = store or NotifyStore(config.store.redis_url, config.store.prefix, n.outbox_max, n.log_max,
-                                            sentinel=config.store.sentinel)
+        self.store = store or NotifyStore(config.store.url, config.store.prefix, n.outbox_max, n.log_max,
+                                            sentinel=config.store.sentinel, cluster=config.store.cluster)
         self.policy = Policy(n.group_wait_s, n.update_interval_s)
         self.depends_on = {t.name: list(t.depends_on) for t in config.targets}
         self.runbooks = {t.name: t.runbook_url or n.runbook_url for t in config.targets}
@@ -120,7 +120,8 @@ class Notifier:
             self.tracker, self.posted = None, {}
             return []
         if self.tracker is None:
-            self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state())
+            self.tracker = IncidentTracker(self.depends_on, self.policy, await self.store.load_state(
+                [w.name for w in self.config.notify.webhooks]))
             self.burn_state = await self.store.load_burn()
         latest = await self.store.latest()
         names = {t.name for t in self.config.targets}

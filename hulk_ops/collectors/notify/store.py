@@ -1,8 +1,8 @@
 """Redis side of notifications: incident state, the outbox, the delivery log, silences, the leader lock.
 
-    P notify:incidents     hash   root -> tracked incident (JSON): survives restarts, so an open is
+    P {notify}:incidents   hash   root -> tracked incident (JSON): survives restarts, so an open is
                                   never re-sent and a resolve is never lost
-    P notify:q:<webhook>   list   the outbox of one webhook, oldest first; the head is retried with
+    P {notify}:q:<webhook> list   the outbox of one webhook, oldest first; the head is retried with
                                   backoff (its attempts and next try are kept in it), at most
                                   `outbox_max` entries (the oldest is dropped and logged)
     P notify:log           stream delivery log: delivered | retry | gave_up | dropped (ReadModel.deliveries)
@@ -15,10 +15,12 @@ State and the messages an evaluation produced are written in one MULTI/EXEC: bot
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from hulk_ops.collectors.codec import Keys
 from hulk_ops.collectors.notify.keys import NotifyKeys
@@ -44,12 +46,14 @@ return 0
 
 class NotifyStore:
     def __init__(self, redis_url: str, prefix: str, outbox_max: int = 10_000, log_max: int = 1_000,
-                 timeout_s: float = 5.0, sentinel: SentinelSettings | None = None) -> None:
+                 timeout_s: float = 5.0, sentinel: SentinelSettings | None = None, cluster: bool = False) -> None:
         self.keys = NotifyKeys(prefix)
         self.store_keys = Keys(prefix)
         self.outbox_max = outbox_max
         self.log_max = log_max
-        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier")
+        self.cluster = cluster
+        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier",
+                                  cluster=cluster)
         self._replace_head = self.redis.register_script(_REPLACE_HEAD)
         self._leader = self.redis.register_script(_LEADER)
 
@@ -80,9 +84,21 @@ class NotifyStore:
                 continue
         return out
 
-    async def load_state(self) -> dict[str, Tracked]:
+    async def load_state(self, webhooks: Iterable[str] = ()) -> dict[str, Tracked]:
+        if not self.cluster:
+            await self._adopt_untagged([self.keys.incidents, *(self.keys.queue(w) for w in webhooks)])
         raw = await self.redis.hgetall(self.keys.incidents)
         return {k.decode(): Tracked.from_dict(orjson.loads(v)) for k, v in raw.items()}
+
+    async def _adopt_untagged(self, keys: list[str]) -> None:
+        """Incident state and outboxes kept under the names without hash tags (an earlier layout) are renamed
+        once, so an upgrade neither re-sends an open nor drops a queued message. One Redis or Sentinel only: a
+        cluster store never had them (and a rename across slots is refused there)."""
+        for key in keys:
+            old = self.keys.untagged(key)
+            if await self.redis.exists(old):
+                with contextlib.suppress(ResponseError):  # another collector renamed it meanwhile
+                    await self.redis.renamenx(old, key)
 
     async def next_ids(self, count: int) -> list[int]:
         if count <= 0:

@@ -18,7 +18,7 @@ import redis
 
 from hulk_ops.collectors.codec import Keys, decode_points, decode_samples, hours_between
 from hulk_ops.collectors.notify.keys import NotifyKeys
-from hulk_ops.collectors.redis_client import sync_client, where
+from hulk_ops.collectors.redis_client import CLIENT_ERRORS, LazyCluster, sync_client, where
 from hulk_ops.core import incidents
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config, TargetSettings
@@ -137,8 +137,8 @@ class ReadModel:
         self.config = config
         self.keys = Keys(config.store.prefix)
         self.notify_keys = NotifyKeys(config.store.prefix)
-        self.redis = client or sync_client(config.store.redis_url, config.store.sentinel, timeout_s=2.0,
-                                           client_name="hulk-ops-dashboard")
+        self.redis = client or sync_client(config.store.url, config.store.sentinel, timeout_s=2.0,
+                                           client_name="hulk-ops-dashboard", cluster=config.store.cluster)
         self.memo: dict[str, Any] = {}  # per-process caches built over this model (see rollup.py)
         self._parsed: dict[str, tuple[bytes, ProbeResult, float]] = {}  # name -> (JSON, result, observed ts)
         self.memo_lock = threading.Lock()
@@ -155,13 +155,14 @@ class ReadModel:
     def _call(self, fn: Any, *args: Any) -> Any:
         try:
             out = fn(*args)
-        except (redis.RedisError, OSError) as exc:
+        except CLIENT_ERRORS as exc:
             if self.unreachable_since is None:
                 self.unreachable_since = time.time()
-            switching = " (a failover may be under way)" if self.config.store.sentinel is not None else ""
+            store = self.config.store
+            switching = " (a failover may be under way)" if store.sentinel is not None or store.cluster else ""
             raise StoreUnavailable(
-                f"cannot read the store at {where(self.config.store.redis_url, self.config.store.sentinel)}"
-                f"{switching}: {type(exc).__name__}: {exc}",
+                f"cannot read the store at {where(store.url, store.sentinel, store.cluster)}{switching}: "
+                f"{type(exc).__name__}: {exc}",
                 since=self.unreachable_since,
             ) from None
         self.unreachable_since = None  # every page reads again by itself: the outage is over
@@ -313,9 +314,12 @@ class ReadModel:
         return self._mget(list(keys))
 
     def _mget(self, keys: list[str], batch: int = 20_000) -> list[bytes | None]:
+        """MGET of keys of many targets. On a Redis Cluster they lie in many slots: one MGET per slot, each
+        master's MGETs in one pipeline (`LazyCluster.mget_per_node`)."""
+        mget = self.redis.mget_per_node if isinstance(self.redis, LazyCluster) else self.redis.mget
         out: list[bytes | None] = []
         for start in range(0, len(keys), batch):
-            out.extend(self._call(self.redis.mget, keys[start:start + batch]))
+            out.extend(self._call(mget, keys[start:start + batch]))
         return out
 
     def rollup_names(self, targets: Sequence[str]) -> dict[str, list[str]]:
