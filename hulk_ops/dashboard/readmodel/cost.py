@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -186,13 +187,19 @@ def namespaces_of(view: TargetView, prices) -> list[NamespaceCost]:
     return out
 
 
-def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> CostReport:
-    now = time.time() if now is None else now
+def _sources(model: ReadModel, now: float) -> tuple[Any, float, list[TargetView]]:
+    """Unit prices, the $ of a serverless worker-hour and the views of the targets that cost money."""
     config = model.config
     prices = config.actions.prices
     worker_hour = config.cost.worker_hour_usd if config.cost.worker_hour_usd is not None else prices.gpu_hour
     names = [t.name for t in config.targets if t.kind in ("runpod", "kubernetes")]
-    views = model.target_views(now, names=names)
+    return prices, worker_hour, model.target_views(now, names=names)
+
+
+def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> CostReport:
+    now = time.time() if now is None else now
+    config = model.config
+    prices, worker_hour, views = _sources(model, now)
     pods = [p for v in views if v.kind == "runpod" for p in pods_of(v)]
     workers = [w for v in views if v.kind == "runpod" for w in workers_of(v, worker_hour)]
     namespaces = [n for v in views if v.kind == "kubernetes" for n in namespaces_of(v, prices)]
@@ -320,10 +327,7 @@ def monthly_costs(model: ReadModel, months: int = 12, now: float | None = None) 
     """Spend per UTC month, the current one to date, from the hour and day summaries (newest last)."""
     now = time.time() if now is None else now
     config = model.config
-    prices = config.actions.prices
-    worker_hour = config.cost.worker_hour_usd if config.cost.worker_hour_usd is not None else prices.gpu_hour
-    names = [t.name for t in config.targets if t.kind in ("runpod", "kubernetes")]
-    views = model.target_views(now, names=names)
+    prices, worker_hour, views = _sources(model, now)
     wanted = _wanted(model, views, worker_hour, prices)
     d = datetime.fromtimestamp(now, UTC)
     index = d.year * 12 + d.month - 1

@@ -132,13 +132,8 @@ def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
         per_target, per_kind, counts, kind_counts = _exact(samples, kind_of, len(names), len(kinds))
     else:
         hist, counts = rollup_mod.fleet_rollup(model).window(names, start, end, now)
-        per_target = rollup_mod.hist_quantiles(hist, QUANTILES)
-        kind_hist = np.zeros((len(kinds), hist.shape[1]), dtype=np.int64)
-        np.add.at(kind_hist, kind_of, hist)
-        per_kind = rollup_mod.hist_quantiles(kind_hist, QUANTILES)
-        kind_counts = np.zeros((len(kinds), counts.shape[1]), dtype=np.int64)
-        np.add.at(kind_counts, kind_of, counts)
-        start = math.floor(start / 3600) * 3600.0
+        return _from_histograms(model, targets, kinds, kind_of, hist, counts, math.floor(start / 3600) * 3600.0,
+                                end, now)
     totals, downs, quants = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist(), per_target.tolist()
     rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], *quants[i], slo_of(model, t))
             for i, t in enumerate(targets)]

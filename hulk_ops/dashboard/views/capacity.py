@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from hulk_ops.dashboard import charts, context
+from hulk_ops.dashboard import charts, context, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.nav import target_url
 from hulk_ops.dashboard.readmodel import StoreUnavailable
@@ -22,7 +22,7 @@ ROWS = 300  # per backend, soonest ETA first: a large fleet's long tail is not r
 def render() -> None:
     config = context.config()
     st.title("Capacity")
-    window = st.segmented_control("Trend over", list(WINDOWS), default="6 h", key="capacity_window") or "6 h"
+    window = urlstate.choice(st.segmented_control, "Trend over", list(WINDOWS), "6 h", "capacity_window", "window")
 
     @st.fragment(run_every=max(config.dashboard.refresh_s, 15.0))
     def live() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from hulk_ops.dashboard import charts, context, nav
+from hulk_ops.dashboard import charts, context, nav, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.cost import CostReport, cost_report, monthly_costs
@@ -18,7 +18,7 @@ CHART_POINTS = 500  # a rate that changes in steps: 500 points (3 min buckets ov
 def render() -> None:
     config = context.config()
     st.title("Cost")
-    window = st.segmented_control("Window", list(WINDOWS_S), default="24 h", key="cost_window") or "24 h"
+    window = urlstate.choice(st.segmented_control, "Window", list(WINDOWS_S), "24 h", "cost_window", "window")
 
     @st.fragment(run_every=max(config.dashboard.refresh_s, 15.0))
     def live() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from hulk_ops.dashboard import components as ui
-from hulk_ops.dashboard import context, nav
+from hulk_ops.dashboard import context, nav, urlstate
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.rootcause import BEFORE_S, OpenIncident, open_incidents
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
@@ -107,7 +107,8 @@ def timeline_section(config) -> None:
     names = [t.name for t in config.targets]
     kinds = sorted({t.kind for t in config.targets})
     cols = st.columns([1, 2, 2, 2, 2])
-    window = cols[0].selectbox("Window", list(WINDOWS_S), index=2, key="timeline_window")
+    window = urlstate.choice(cols[0].selectbox, "Window", list(WINDOWS_S), list(WINDOWS_S)[2], "timeline_window",
+                             "window")
     targets = cols[1].multiselect("Targets", names, key="timeline_targets")
     chosen_kinds = cols[2].multiselect("Kinds", kinds, key="timeline_kinds")
     severities = cols[3].multiselect("Severity", SEVERITIES, key="timeline_severity")

@@ -4,12 +4,12 @@ several targets on one chart, and the series pulled from Prometheus alongside.""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 
-from hulk_ops.dashboard import charts, context, nav
+from hulk_ops.dashboard import charts, context, nav, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.latency import (
@@ -35,9 +35,9 @@ def render() -> None:
     st.title("Latency & SLOs")
     kinds = sorted({t.kind for t in config.targets})
     left, middle, right = st.columns([2, 2, 3])
-    window = left.segmented_control("Window", list(WINDOWS), default="1 h", key="latency_window") or "1 h"
-    kind = middle.selectbox("Kind", [ALL, *kinds], key="latency_kind")
-    stat = right.segmented_control("Compare by", STATS, default="p95", key="latency_stat") or "p95"
+    window = urlstate.choice(left.segmented_control, "Window", list(WINDOWS), "1 h", "latency_window", "window")
+    kind = urlstate.choice(middle.selectbox, "Kind", [ALL, *kinds], ALL, "latency_kind", "kind")
+    stat = urlstate.choice(right.segmented_control, "Compare by", STATS, "p95", "latency_stat", "stat")
     span = custom_range() if window == "custom" else None
 
     @st.fragment(run_every=config.dashboard.refresh_s)
@@ -70,12 +70,19 @@ def render() -> None:
 def custom_range() -> tuple[float, float] | None:
     """A UTC date range (whole days, the last one included) picked on the page."""
     today = datetime.now(UTC).date()
-    picked = st.date_input("Range (UTC days)", value=(today - timedelta(days=7), today), max_value=today,
-                           key="latency_range")
+    if "latency_range" not in st.session_state:  # ?from=YYYY-MM-DD&to=YYYY-MM-DD
+        try:
+            seeded = (date.fromisoformat(st.query_params["from"]), date.fromisoformat(st.query_params["to"]))
+        except (KeyError, ValueError):
+            seeded = (today - timedelta(days=7), today)
+        st.session_state["latency_range"] = seeded
+    picked = st.date_input("Range (UTC days)", max_value=today, key="latency_range")
     if not isinstance(picked, tuple) or len(picked) != 2:
         st.info("Pick the first and the last day of the range.")
         return None
     first, last = picked
+    urlstate.publish("from", first.isoformat())
+    urlstate.publish("to", last.isoformat())
     start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
     end = datetime(last.year, last.month, last.day, tzinfo=UTC).timestamp() + 86_400 - 1
     return start, end
@@ -135,9 +142,13 @@ def compare(report: LatencyReport, window: str, stat: str) -> None:
     st.session_state[key] = [t for t in st.session_state[key] if t in options]
     chosen = st.multiselect("Targets", options, key=key, max_selections=COMPARE_MAX)
     if chosen and (window not in WINDOWS_S):
-        hourly = hourly_latency(model, chosen, report.start, report.end)
-        st.plotly_chart(charts.lines(hourly, stat, f"Probe latency ({stat} per hour, from hour summaries)", "ms"),
-                        key="latency_chart")
+        hourly = {name: b for name, b in hourly_latency(model, chosen, report.start, report.end).items() if len(b)}
+        if hourly:  # a figure without traces makes Plotly raise
+            st.plotly_chart(charts.lines(hourly, stat, f"Probe latency ({stat} per hour, from hour summaries)", "ms"),
+                            key="latency_chart")
+        else:
+            st.caption("No hour summary of these targets in this window yet (the collectors write one as each "
+                       "hour closes).")
     elif chosen:
         series = latency_series(model, chosen, WINDOWS_S[window], now=report.read_at)
         first = next(iter(series.values()))

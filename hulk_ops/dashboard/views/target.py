@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from hulk_ops.core.config import redact_url
-from hulk_ops.dashboard import charts, context, nav
+from hulk_ops.dashboard import charts, context, nav, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
@@ -33,7 +33,7 @@ def render() -> None:
     name = left.selectbox("Target", names, index=index, key=f"target_pick_{wanted}")
     if name != wanted:
         st.query_params["target"] = name  # the URL always names the target shown
-    window = right.segmented_control("Window", list(WINDOWS_S), default="1 h", key="target_window") or "1 h"
+    window = urlstate.choice(right.segmented_control, "Window", list(WINDOWS_S), "1 h", "target_window", "window")
     st.title(name)
 
     @st.fragment(run_every=config.dashboard.refresh_s)
