@@ -24,6 +24,8 @@ PAGES = [
     ("incidents", "incidents", ["Probable root cause:", "What changed in the 30 minutes before", "Timeline",
                                 "cell:alert PostgresDown firing"]),
     ("latency", "latency", ["Latency & SLOs", "Per kind", "Per target", "Compare targets"]),
+    ("latency?window=30%20d", "latency-30d", ["Latency & SLOs", "percentiles from hour and day summaries",
+                                              "Per target", "Compare targets"]),
     ("cost", "cost", ["Cost", "RunPod pods", "Kubernetes by namespace", "Runway", "cell:notebook-ana"]),
     ("capacity", "capacity", ["Capacity", "Runs out first:", "full in ~"]),
     ("radar", "radar", ["Technology radar", "Drifting from pinned", "PostgreSQL"]),

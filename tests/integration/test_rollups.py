@@ -19,8 +19,10 @@ from hulk_ops.collectors.codec import HOUR, Keys
 from hulk_ops.collectors.rollup_job import RollupJob
 from hulk_ops.core.config import load_config
 from tests.seed import result, seed
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
+pytest_plugins = ["tests.fixtures_outage"]
 DAY = rollups.DAY
 TARGETS = ("cache-a", "cache-b", "cache-c")
 
@@ -153,5 +155,53 @@ def test_missed_hours_are_rebuilt_once_backlogs_landed(write_config, store_redis
             assert len(slots) == 4 and len(set(slots)) == 4
             _hist, counts = rollups.totals(values, [0] * len(values), 1)
             assert int(counts.sum()) == 4 * 60 and int(counts[0, 2]) == raw[name]["down"]
+    finally:
+        sync.close()
+
+
+def test_a_collector_killed_mid_hour_and_restarted_is_summarised_once_per_sample(
+        write_config, store_redis_url, store_prefix, redis_server, collector_process):
+    """A real `hulk-ops collect` is SIGKILLed mid-hour and started again; when the hour closes, every target's
+    summary counts exactly the samples its raw chunk holds, and a second pass (another replica) adds nothing."""
+    from hulk_ops.collectors.codec import SAMPLE_DTYPE
+
+    path = write_config([{"name": n, "kind": "redis", "url": redis_server.url, "interval_s": 0.2} for n in TARGETS],
+                        store={"redis_url": store_redis_url, "prefix": store_prefix})
+    config = load_config(path)
+    keys = Keys(store_prefix)
+    sync = redis.Redis.from_url(store_redis_url)
+
+    def stored() -> int:
+        return sum(sync.strlen(k) for k in sync.scan_iter(match=f"{store_prefix}h:*", count=1000))
+
+    try:
+        first = collector_process(path)
+        assert wait_for(lambda: stored() >= 7 * 15 * len(TARGETS), 30)
+        first.kill()  # SIGKILL: what its writer still buffered is lost, what landed stays
+        second = collector_process(path)
+        before = stored()
+        assert wait_for(lambda: stored() >= before + 7 * 15 * len(TARGETS), 30)
+        second.terminate()
+        hours = sorted({int(k.decode().rsplit(":", 1)[1]) for k in sync.scan_iter(match=f"{store_prefix}h:*")})
+        raw = {n: sum(len(sync.get(keys.history(n, h)) or b"") // SAMPLE_DTYPE.itemsize for h in hours)
+               for n in TARGETS}
+        later = (hours[-1] + 1) * HOUR + 120  # the last hour closed, both collectors' heartbeats long stale
+
+        async def summarise() -> list[int]:
+            client = aioredis.Redis.from_url(store_redis_url)
+            try:
+                jobs = [_job(config, client), _job(config, client)]
+                for job in jobs:
+                    await job.once(later)
+                return [job.stats.hours_written for job in jobs]
+            finally:
+                await client.aclose()
+
+        written = asyncio.run(summarise())
+        assert written[1] == 0 and written[0] >= len(TARGETS)  # (an hour that closed meanwhile: the collector did it)
+        for name in TARGETS:
+            values = [sync.get(keys.rollup_hourly(name, d)) for d in sorted({h // 24 for h in hours})]
+            _hist, counts = rollups.totals(values, [0] * len(values), 1)
+            assert int(counts.sum()) == raw[name] > 0, name
     finally:
         sync.close()
