@@ -19,19 +19,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import neo4j
-from neo4j import AsyncDriver, AsyncGraphDatabase, TrustAll, TrustCustomCAs, TrustSystemCAs
-from neo4j.auth_management import ClientCertificate
-from neo4j.exceptions import (
-    AuthError,
-    DatabaseUnavailable,
-    Neo4jError,
-    ServiceUnavailable,
-    SessionExpired,
-)
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
@@ -39,6 +29,30 @@ from hulk_ops.core.kind import CapacityItem
 from hulk_ops.core.tls_config import TlsSettings, TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, describe_error
+
+if TYPE_CHECKING:
+    from neo4j import AsyncDriver
+
+
+class _Neo4j:
+    """The neo4j driver's names, imported on first use: the driver takes about a second to import, which
+    validating a config (every `hulk-ops report`, the dashboard) must not pay."""
+
+    def __getattr__(self, name: str) -> Any:
+        import neo4j
+        from neo4j import exceptions
+        from neo4j.auth_management import ClientCertificate
+
+        found = {n: getattr(neo4j, n) for n in ("AsyncGraphDatabase", "TrustAll", "TrustCustomCAs", "TrustSystemCAs",
+                                                 "READ_ACCESS")}
+        found.update({n: getattr(exceptions, n) for n in ("AuthError", "DatabaseUnavailable", "Neo4jError",
+                                                           "ServiceUnavailable", "SessionExpired")})
+        found["ClientCertificate"] = ClientCertificate
+        self.__dict__.update(found)
+        return found[name]
+
+
+N = _Neo4j()
 
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DATABASE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -70,10 +84,12 @@ class Settings(TlsTarget):
         return value
 
 
-class Neo4jProbe(Probe[Settings, AsyncDriver]):
+class Neo4jProbe(Probe[Settings, Any]):  # Any: the driver's class is imported lazily
     kind = "neo4j"
     # a pooled connection the server dropped (restart) fails once; the retry uses a fresh driver
-    transient = (ConnectionResetError, BrokenPipeError, SessionExpired, ServiceUnavailable)
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return (ConnectionResetError, BrokenPipeError, N.SessionExpired, N.ServiceUnavailable)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,7 +106,7 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
         s = self.settings
         auth = (s.username, s.password.get_secret_value()) if s.password else None
         url, tls_config = (s.url, {}) if s.tls is None else driver_tls(s.url, s.tls)
-        driver = AsyncGraphDatabase.driver(
+        driver = N.AsyncGraphDatabase.driver(
             url,
             auth=auth,
             **tls_config,
@@ -144,20 +160,20 @@ class Neo4jProbe(Probe[Settings, AsyncDriver]):
 
     @staticmethod
     async def _query(driver: AsyncDriver, query: str, database: str) -> tuple[list[dict[str, Any]], Any]:
-        async with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+        async with driver.session(database=database, default_access_mode=N.READ_ACCESS) as session:
             result = await session.run(query)
             records = [record.data() async for record in result]
             summary = await result.consume()
         return records, summary
 
     def describe(self, exc: BaseException) -> str | None:
-        if isinstance(exc, AuthError):
+        if isinstance(exc, N.AuthError):
             return f"authentication failed: {exc.message or exc.code}"
-        if isinstance(exc, DatabaseUnavailable):
+        if isinstance(exc, N.DatabaseUnavailable):
             return f"database unavailable: {exc.message}"
-        if isinstance(exc, Neo4jError):
+        if isinstance(exc, N.Neo4jError):
             return f"{exc.code}: {exc.message}"
-        if isinstance(exc, ServiceUnavailable | SessionExpired):
+        if isinstance(exc, N.ServiceUnavailable | N.SessionExpired):
             # neo4j:// says only "Unable to retrieve routing information"; each router's reason is in the group
             if isinstance(exc.__cause__, BaseExceptionGroup) and exc.__cause__.exceptions:
                 first = exc.__cause__.exceptions[0]
@@ -173,14 +189,14 @@ def driver_tls(url: str, options: TlsSettings) -> tuple[str, dict[str, Any]]:
     parts = urlsplit(url)
     plain = parts._replace(scheme=parts.scheme.split("+")[0]).geturl()
     if not options.verify:
-        trust: Any = TrustAll()
+        trust: Any = N.TrustAll()
     elif options.ca_file:
-        trust = TrustCustomCAs(options.ca_file)
+        trust = N.TrustCustomCAs(options.ca_file)
     else:
-        trust = TrustSystemCAs()
+        trust = N.TrustSystemCAs()
     config: dict[str, Any] = {"encrypted": True, "trusted_certificates": trust}
     if options.cert_file and options.key_file:
-        config["client_certificate"] = ClientCertificate(options.cert_file, options.key_file)
+        config["client_certificate"] = N.ClientCertificate(options.cert_file, options.key_file)
     return plain, config
 
 

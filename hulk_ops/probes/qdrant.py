@@ -32,19 +32,42 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
-from qdrant_client import AsyncQdrantClient
-from qdrant_client.http import models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
+
+if TYPE_CHECKING:
+    from qdrant_client import AsyncQdrantClient
+    from qdrant_client.http import models
+
+
+class _Qdrant:
+    """qdrant-client, imported on first use: it takes about a second to import, which validating a config (every
+    `hulk-ops report`, the dashboard) must not pay."""
+
+    def __getattr__(self, name: str) -> Any:
+        from qdrant_client import AsyncQdrantClient
+        from qdrant_client.http import models
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        found = {"AsyncQdrantClient": AsyncQdrantClient, "models": models, "UnexpectedResponse": UnexpectedResponse,
+                 "ResponseHandlingException": ResponseHandlingException}
+        self.__dict__.update(found)
+        return found[name]
+
+
+_QDRANT = _Qdrant()
+
+
+def _qdrant() -> _Qdrant:
+    return _QDRANT
 
 # grey ("optimizations possible but not triggered", usual after a restart until the next write) is not a
 # fault: it maps to 0 and shows as collection.<c>.optimizations_pending instead.
@@ -91,7 +114,7 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
         with warnings.catch_warnings():
             # "Api key is used with an insecure connection": the operator chose the URL; not news per cycle
             warnings.simplefilter("ignore", UserWarning)
-            api = AsyncQdrantClient(url=s.url, api_key=key, timeout=math.ceil(s.timeout_s),
+            api = _qdrant().AsyncQdrantClient(url=s.url, api_key=key, timeout=math.ceil(s.timeout_s),
                                     check_compatibility=False, prefer_grpc=False, **tls_args)
         http = httpx.AsyncClient(base_url=s.url, timeout=s.timeout_s, headers={"api-key": key} if key else None,
                                  **tls_args)
@@ -144,7 +167,7 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
     async def _cluster_metrics(self, api: AsyncQdrantClient) -> dict[str, Any]:
         try:
             return cluster_metrics(await api.http.distributed_api.cluster_status())
-        except UnexpectedResponse as exc:
+        except _qdrant().UnexpectedResponse as exc:
             if exc.status_code == 403:  # a JWT scoped to collections may not read /cluster: not a fault
                 return {}
             raise
@@ -156,7 +179,7 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
             async with gate:
                 try:
                     return await api.get_collection(name)
-                except UnexpectedResponse as exc:
+                except _qdrant().UnexpectedResponse as exc:
                     if exc.status_code == 404:  # deleted between the listing and this call
                         return None
                     raise
@@ -167,15 +190,15 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
     def describe(self, exc: BaseException) -> str | None:
         if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc):
             return f"connection closed by peer ({host_port(self.settings.url)})"
-        if isinstance(exc, UnexpectedResponse):
+        if isinstance(exc, _qdrant().UnexpectedResponse):
             body = _error_text(exc.content)
             if exc.status_code in (401, 403):
                 return f"authentication failed: {body} (HTTP {exc.status_code}; check api_key)"
             return f"unexpected answer HTTP {exc.status_code}: {body}"
-        if isinstance(exc, ResponseHandlingException) and not isinstance(exc.source, httpx.HTTPError):
+        if isinstance(exc, _qdrant().ResponseHandlingException) and not isinstance(exc.source, httpx.HTTPError):
             return f"not a Qdrant REST answer: {type(exc.source).__name__}: {str(exc.source)[:300]}"
         if isinstance(exc, httpx.TimeoutException) or (
-            isinstance(exc, ResponseHandlingException) and isinstance(exc.source, httpx.TimeoutException)
+            isinstance(exc, _qdrant().ResponseHandlingException) and isinstance(exc.source, httpx.TimeoutException)
         ):
             return f"timed out after {self.settings.timeout_s:.1f} s"
         return None
@@ -191,14 +214,14 @@ def collection_metrics(name: str, info: models.CollectionInfo) -> dict[str, Any]
         f"{prefix}.optimizations_pending": str(info.status) == "grey",
     }
     vectors = info.config.params.vectors
-    if isinstance(vectors, models.VectorParams):
+    if isinstance(vectors, _qdrant().models.VectorParams):
         metrics[f"{prefix}.vector_size"] = vectors.size
     return metrics
 
 
 def collection_details(name: str, info: models.CollectionInfo) -> dict[str, Any]:
     vectors = info.config.params.vectors
-    if isinstance(vectors, models.VectorParams):
+    if isinstance(vectors, _qdrant().models.VectorParams):
         vector_config: Any = {"size": vectors.size, "distance": str(vectors.distance.value)}
     elif isinstance(vectors, dict):
         vector_config = {k: {"size": v.size, "distance": str(v.distance.value)} for k, v in vectors.items()}
@@ -208,7 +231,7 @@ def collection_details(name: str, info: models.CollectionInfo) -> dict[str, Any]
     return {
         "name": name,
         "status": str(info.status),
-        "optimizer_error": optimizer.error if isinstance(optimizer, models.OptimizersStatusOneOf1) else None,
+        "optimizer_error": optimizer.error if isinstance(optimizer, _qdrant().models.OptimizersStatusOneOf1) else None,
         "vectors": vector_config,
         "payload_indexes": sorted(info.payload_schema),
     }
@@ -216,7 +239,7 @@ def collection_details(name: str, info: models.CollectionInfo) -> dict[str, Any]
 
 def cluster_metrics(response: Any) -> dict[str, Any]:
     status = response.result
-    if not isinstance(status, models.ClusterStatusOneOf1):
+    if not isinstance(status, _qdrant().models.ClusterStatusOneOf1):
         return {"cluster.enabled": 0}
     return {
         "cluster.enabled": 1,

@@ -20,17 +20,33 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 from pydantic import Field, SecretStr, field_validator
-from runpod import error as runpod_error
-from runpod.endpoint.runner import Endpoint, RunPodClient
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
-from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from runpod.endpoint.runner import Endpoint, RunPodClient
+
+def _sdk() -> ModuleType:
+    """The runpod SDK and our wrapper of it, imported on the first probe: the SDK takes about a second to import,
+    which validating a config (every `hulk-ops report`, the dashboard) must not pay."""
+    from hulk_ops.probes import runpod_sdk
+
+    return runpod_sdk
+
+
+def _errors() -> ModuleType:
+    from runpod import error
+
+    return error
+
 
 DEFAULT_API_URL = "https://api.runpod.io"
 DEFAULT_ENDPOINT_URL = "https://api.runpod.ai/v2"
@@ -101,8 +117,8 @@ class RunpodProbe(Probe[Settings, RunpodClient]):
     async def _connect(self) -> RunpodClient:
         s = self.settings
         key = s.api_key.get_secret_value()
-        serverless = runpod_sdk.serverless_client(key, s.endpoint_url)
-        return RunpodClient(key, s.url, serverless, runpod_sdk.watched_endpoints(serverless, s.endpoints))
+        serverless = _sdk().serverless_client(key, s.endpoint_url)
+        return RunpodClient(key, s.url, serverless, _sdk().watched_endpoints(serverless, s.endpoints))
 
     async def _close(self, client: RunpodClient) -> None:
         client.serverless.rp_session.close()
@@ -111,9 +127,9 @@ class RunpodProbe(Probe[Settings, RunpodClient]):
         budget = self.settings.timeout_s
         started = time.monotonic()
         try:
-            answer, latency_ms = await runpod_sdk.in_thread(runpod_sdk.graphql, PODS_QUERY, client.api_key,
+            answer, latency_ms = await _sdk().in_thread(_sdk().graphql, PODS_QUERY, client.api_key,
                                                          client.api_url, budget)
-        except (runpod_error.AuthenticationError, runpod_error.QueryError) as exc:
+        except (_errors().AuthenticationError, _errors().QueryError) as exc:
             raise ProbeFailure(self.describe(exc) or str(exc)) from exc  # the API answered: no client to blame
         myself = (answer.get("data") or {}).get("myself") if isinstance(answer, dict) else None
         if not isinstance(myself, dict):
@@ -140,7 +156,7 @@ class RunpodProbe(Probe[Settings, RunpodClient]):
         endpoint_id = endpoint.endpoint_id
         try:
             async with asyncio.timeout(budget_s):
-                health, latency_ms = await runpod_sdk.in_thread(runpod_sdk.endpoint_health, endpoint, budget_s)
+                health, latency_ms = await _sdk().in_thread(_sdk().endpoint_health, endpoint, budget_s)
         except (requests.RequestException, RuntimeError, TimeoutError, ValueError) as exc:
             reason = self.describe(exc) or describe_endpoint_error(exc, budget_s)
             return endpoint_id, {f"endpoint.{endpoint_id}.up": 0}, {"id": endpoint_id, "up": False, "error": reason}
@@ -153,11 +169,11 @@ class RunpodProbe(Probe[Settings, RunpodClient]):
                                       "workers": health.get("workers") or {}, "jobs": health.get("jobs") or {}}
 
     def describe(self, exc: BaseException) -> str | None:
-        if isinstance(exc, runpod_error.AuthenticationError):
+        if isinstance(exc, _errors().AuthenticationError):
             return f"authentication failed: {exc}"
         if isinstance(exc, RuntimeError) and "401" in str(exc):  # the serverless client's "401 Unauthorized | ..."
             return "authentication failed: the serverless API rejected the API key (HTTP 401)"
-        if isinstance(exc, runpod_error.QueryError):
+        if isinstance(exc, _errors().QueryError):
             if re.search(r"unauthori[sz]ed|api key", str(exc), re.IGNORECASE):
                 return f"authentication failed: {exc}"
             return f"RunPod API error: {exc}"
