@@ -112,7 +112,7 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
     import time
 
     from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
-    from hulk_ops.dashboard.readmodel.latency import burn_rates, fleet_latency
+    from hulk_ops.dashboard.readmodel.latency import burn_rates, fleet_latency, kind_budgets
 
     config: Config = args.load(args)
     if args.kind is not None and args.kind not in {t.kind for t in config.targets}:
@@ -139,7 +139,9 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
         "p50_ms": _num(r.p50), "p95_ms": _num(r.p95), "p99_ms": _num(r.p99),
         "p95_objective_ms": r.slo.latency_p95_ms,
     } for r in report.rows if args.target is None or r.target == args.target]
-    kinds = [{"kind": k.kind, "window": label, "targets": k.targets, "samples": k.samples, "down": k.down,
+    budgets = kind_budgets(report.rows)
+    kinds = [{"kind": k.kind, "window": label, "budget_remaining_pct": budgets.get(k.kind), "targets": k.targets,
+              "samples": k.samples, "down": k.down,
               "availability_pct": k.availability, "p50_ms": _num(k.p50), "p95_ms": _num(k.p95),
               "p99_ms": _num(k.p99)} for k in report.kinds]
     if args.json:

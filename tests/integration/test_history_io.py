@@ -137,3 +137,17 @@ def test_export_prints_what_is_stored(history):
     assert first["latency_ms"] == pytest.approx(float(lat[inside][0]), rel=1e-3)
     assert first["metrics"]["used_memory_bytes"] == pytest.approx(1e6 + float(stamps[inside][0]) % 1000, rel=1e-6)
     assert hulk("history", "export", "--config", str(path), "--target", "ghost").returncode == 2
+
+
+def test_radar_fitness_equals_what_the_rollups_hold_for_an_imported_month(history):
+    path, file, _truth, _now = history
+    assert hulk("history", "import", "--config", str(path), str(file)).returncode == 0
+    slo = _report(path)
+    out = hulk("report", "radar", "--config", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    radar = {r["name"]: r for r in map(orjson.loads, out.stdout.splitlines())}
+    for component, target in (("PostgreSQL", "ledger-db"), ("Redis", "session-cache"), ("NATS JetStream", "events")):
+        row = radar[component]
+        assert row["samples_30d"] == slo[target]["samples"], component
+        assert row["availability_30d_pct"] == pytest.approx(slo[target]["availability_pct"], abs=1e-4), component
+        assert row["p95_30d_ms"] == pytest.approx(slo[target]["p95_ms"], rel=1e-3), component

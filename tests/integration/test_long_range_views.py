@@ -119,6 +119,10 @@ def test_latency_page_seven_days_and_custom_range(nine_days, open_page):
         count, down, p95 = _expected(samples[name], start, now)
         assert (table.loc[name, "samples"], table.loc[name, "down"]) == (count, down)
         assert abs(table.loc[name, "p95 ms"] / p95 - 1) < rollups.HIST_ERROR_PCT / 100
+        assert {"burn 1h", "burn 6h", "burn 3d"} <= set(table.columns)
+    kinds = at.dataframe[0].value.set_index("kind")
+    for name, kind in TARGETS.items():  # one target per kind: the kind's budget is the target's
+        assert kinds.loc[kind, "budget left %"] == table.loc[name, "budget left %"]
 
     # a custom range of whole UTC days, the last one included
     from datetime import UTC, datetime, timedelta

@@ -210,6 +210,16 @@ def burn_rates(model: ReadModel, kind: str | None = None,
     return out
 
 
+def kind_budgets(rows: Sequence[LatencyRow]) -> dict[str, float | None]:
+    """Per kind: % of its error budget left, the budget being what every target's own objective allows."""
+    allowed: dict[str, float] = {}
+    down: dict[str, int] = {}
+    for r in rows:
+        allowed[r.kind] = allowed.get(r.kind, 0.0) + (1.0 - r.slo.availability / 100.0) * r.samples
+        down[r.kind] = down.get(r.kind, 0) + r.down
+    return {k: (100.0 * (1.0 - down[k] / a) if a > 0 else None) for k, a in allowed.items()}
+
+
 def worst_first(rows: Sequence[LatencyRow], limit: int) -> list[str]:
     """Targets to compare by default: least error budget left, then highest p95."""
     def key(row: LatencyRow) -> tuple[float, float]:

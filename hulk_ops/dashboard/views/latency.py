@@ -14,7 +14,9 @@ from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.latency import (
     LatencyReport,
+    burn_rates,
     fleet_latency,
+    kind_budgets,
     latency_series,
     pulled_series,
     worst_first,
@@ -60,7 +62,9 @@ def render() -> None:
         st.subheader("Per kind")
         st.dataframe(kind_table(report), hide_index=True, width="stretch")
         st.subheader("Per target")
-        st.dataframe(target_table(report), hide_index=True, width="stretch", height=360,
+        burns = burn_rates(model, None if kind == ALL else kind, now=report.read_at) if window in LONG_WINDOWS_S \
+            else None
+        st.dataframe(target_table(report, burns), hide_index=True, width="stretch", height=360,
                      column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
         compare(report, window, stat)
 
@@ -107,14 +111,18 @@ def _num(value: float | None, digits: int = 2) -> float | None:
 
 
 def kind_table(report: LatencyReport) -> pd.DataFrame:
+    budgets = kind_budgets(report.rows)
     return pd.DataFrame([{
         "kind": k.kind, "targets": k.targets, "samples": k.samples, "p50 ms": _num(k.p50), "p95 ms": _num(k.p95),
         "p99 ms": _num(k.p99), "availability %": _num(k.availability, 3),
+        "budget left %": _num(budgets.get(k.kind), 1),
     } for k in report.kinds])
 
 
-def target_table(report: LatencyReport) -> pd.DataFrame:
-    """Least error budget left first, then the slowest p95 (columns built whole: 2,000 rows stay cheap)."""
+def target_table(report: LatencyReport,
+                 burns: dict[str, dict[str, float | None]] | None = None) -> pd.DataFrame:
+    """Least error budget left first, then the slowest p95 (columns built whole: 2,000 rows stay cheap); with
+    `burns`, the burn rate over 1 h, 6 h and 3 d ending now (long windows)."""
     rows = sorted(report.rows, key=lambda r: (r.budget_left_pct if r.budget_left_pct is not None else math.inf,
                                               -(r.p95 if r.p95 == r.p95 else 0.0)))
     frame = pd.DataFrame({
@@ -128,6 +136,10 @@ def target_table(report: LatencyReport) -> pd.DataFrame:
         "detail": [nav.target_url(r.target) for r in rows],
     })
     digits = {"p50 ms": 2, "p95 ms": 2, "p99 ms": 2, "availability %": 3, "budget left %": 1}
+    if burns is not None:
+        for label in ("1h", "6h", "3d"):
+            frame.insert(len(frame.columns) - 1, f"burn {label}", [burns.get(r.target, {}).get(label) for r in rows])
+            digits[f"burn {label}"] = 2
     return frame.round(digits)
 
 
