@@ -44,11 +44,17 @@ from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.probes import k8s_metrics as km
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, describe_error
 
-# The client loads its API classes (CoreV1Api is ~60k lines) and ~900 model modules lazily; the first
-# list of pods alone pulls in ~200 of them: seconds on a busy host. Loading what we use here, with this
-# module, keeps that cost out of the first probe's timeout. Code loading only: no I/O.
-_PRELOADED = (client.VersionApi, client.CoreV1Api, client.AppsV1Api, client.VersionInfo, client.V1NodeList,
-              client.V1PodList, client.V1DeploymentList, client.CoreV1EventList, client.V1Status)
+
+def warm() -> None:
+    """Load the client's API classes and models this probe uses (code loading only, no I/O).
+
+    The client loads its API classes (CoreV1Api is ~60k lines) and ~900 model modules lazily; the first list
+    of pods alone pulls in ~200 of them: seconds on a busy host. The registry calls this when it builds the
+    first probe of this kind, keeping that cost out of the first probe's timeout, and out of everything that
+    only validates a config (reports, the dashboard)."""
+    for name in ("VersionApi", "CoreV1Api", "AppsV1Api", "VersionInfo", "V1NodeList", "V1PodList",
+                 "V1DeploymentList", "CoreV1EventList", "V1Status"):
+        getattr(client, name)
 
 
 class Settings(TargetSettings):

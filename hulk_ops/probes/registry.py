@@ -158,8 +158,19 @@ def settings_model(kind: str) -> type[TargetSettings]:
     return module(kind).Settings
 
 
+_WARMED: set[str] = set()
+
+
 def build_probe(settings: TargetSettings, rules: RuleSet | None = None, retries: int = 0) -> Probe:
-    probe_cls: type[Probe] = module(settings.kind).PROBE
+    """A probe of the target; the first of a kind first runs the kind's optional `warm()` (loading what its
+    client would otherwise load during the first probe, inside its timeout)."""
+    kind_module = module(settings.kind)
+    if settings.kind not in _WARMED:
+        _WARMED.add(settings.kind)
+        warm = getattr(kind_module, "warm", None)
+        if callable(warm):
+            warm()
+    probe_cls: type[Probe] = kind_module.PROBE
     return probe_cls(settings, rules=rules, retries=retries)
 
 
