@@ -9,9 +9,11 @@ the tracked metric chunks, and appends the summary through the store's Lua scrip
 at most once. A day is summarised from its hour summaries once every hour of it is closed, and the
 day's hourly value is then compacted.
 
-What was done is remembered in memory; at start, and for hours missed while the store was down, the
-masks in the store say what is missing, so a restart or an outage is followed by a rebuild from the raw
-chunks still kept (`store.retention_h`).
+What was done is remembered in memory, so hours missed while the store was down are summarised from the raw
+chunks once it is back. At start, the masks in the store say what is missing over the last `RESCAN_H` hours
+(an hour that closed just before a restart). The work goes in rounds of `BATCH` targets with a pause between
+them: the collector's probes share the event loop (at 10,000 targets, one pass at once delayed probe starts
+by seconds).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from hulk_ops.core.config import RollupSettings
 log = structlog.get_logger("hulk_ops.rollups")
 EVERY_S = 60.0
 SETTLE_S = 60.0
-BATCH = 256  # targets per pipeline
+BATCH = 64  # targets per round of reads and writes
+PAUSE_S = 0.01  # between rounds: the collector's probes share this event loop, and starts must stay on time
+RESCAN_H = 6  # at start, closed hours this far back are checked for a missing summary
 HEARTBEAT_LIVE_S = 30.0
 DAY = rollups.DAY
 
@@ -57,11 +61,13 @@ class RollupJob:
     retention_h: float
     targets: Callable[[], Sequence[str]]  # the targets this collector summarises
     min_expire_at: int = 0  # summaries live at least until then (a history import summarising old hours)
+    rescan_h: int = RESCAN_H
     stats: RollupStats = field(default_factory=RollupStats)
     _hours_done: set[tuple[str, int]] = field(default_factory=set)
     _days_done: set[tuple[str, int]] = field(default_factory=set)
     _name_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     _scripts: dict[str, Any] = field(default_factory=dict)
+    _scan_from: int | None = None  # the oldest hour looked at: RESCAN_H before the first run
 
     def __post_init__(self) -> None:
         self._scripts = {
@@ -92,12 +98,18 @@ class RollupJob:
         first = hour_of(now - self.retention_h * HOUR) + 1  # older raw chunks may be partly expired
         first = max(first, (int(now // DAY) - self.settings.hourly_days + 1) * 24)  # older hours would expire at once
         hours = [h for h in range(first, hour_of(now)) if (h + 1) * HOUR <= fence]
+        if self._scan_from is None:
+            self._scan_from = hour_of(now) - self.rescan_h
+        hours = [h for h in hours if h >= self._scan_from]
         for i in range(0, len(names), BATCH):
             await self._hours(names[i:i + BATCH], hours)
+            await asyncio.sleep(PAUSE_S)
         last_day = int(fence // DAY) - 1  # days that ended before the fence
-        days = [d for d in range(hour_of(now - self.settings.hourly_days * DAY) // 24 + 1, last_day + 1)]
+        first_day = max(hour_of(now - self.settings.hourly_days * DAY) // 24 + 1, self._scan_from // 24 - 1)
+        days = list(range(first_day, last_day + 1))
         for i in range(0, len(names), BATCH):
             await self._days(names[i:i + BATCH], days)
+            await asyncio.sleep(PAUSE_S)
         if days:
             month, _slot = rollups.month_of_day(days[-1])
             last_closed = month if rollups.month_end_day(month) == days[-1] + 1 else month - 1
@@ -138,27 +150,27 @@ class RollupJob:
                 missing.append((n, h))
         if not missing:
             return
-        targets = sorted({n for n, _ in missing})
+        found = await mget_any(self.redis, [self.keys.history(n, h) for n, h in missing])
+        chunks = {}
+        for (n, h), chunk in zip(missing, found, strict=True):
+            if chunk:
+                chunks[(n, h)] = chunk
+            else:  # nothing probed that hour (not yet a target, or its chunk expired)
+                self._hours_done.add((n, h))
+        if not chunks:
+            return
+        targets = sorted({n for n, _ in chunks})
         pipe = self.redis.pipeline(transaction=False)
-        for n, h in missing:
-            pipe.get(self.keys.history(n, h))
         for n in targets:
             pipe.smembers(self.keys.metric_index(n))
-        replies = await pipe.execute()
-        chunks = replies[:len(missing)]
         tracked = {n: sorted(m.decode() for m in members)
-                   for n, members in zip(targets, replies[len(missing):], strict=True)}
+                   for n, members in zip(targets, await pipe.execute(), strict=True)}
         await self._name_ids_for(tracked)
-        pipe = self.redis.pipeline(transaction=False)
-        wanted = [(n, h, name) for n, h in missing for name in tracked[n]]
-        for n, h, name in wanted:
-            pipe.get(self.keys.metric(n, name, h))
-        points = dict(zip(wanted, await pipe.execute(), strict=True)) if wanted else {}
+        wanted = [(n, h, name) for n, h in chunks for name in tracked[n]]
+        points = dict(zip(wanted, await mget_any(self.redis, [self.keys.metric(n, name, h) for n, h, name in wanted]),
+                          strict=True))
         calls, written = [], []
-        for (n, h), chunk in zip(missing, chunks, strict=True):
-            if not chunk:  # nothing probed that hour (not yet a target, or its chunk expired)
-                self._hours_done.add((n, h))
-                continue
+        for (n, h), chunk in chunks.items():
             samples = decode_samples([(h, chunk)], h * HOUR, (h + 1) * HOUR)
             metrics = {}
             for name in tracked[n]:

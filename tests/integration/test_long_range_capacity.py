@@ -39,7 +39,8 @@ def test_capacity_trend_over_seven_days_from_summaries(write_config, store_redis
     async def roll() -> None:
         client = aioredis.Redis.from_url(store_redis_url)
         try:
-            await RollupJob(client, Keys(store_prefix), long_config.store.rollups, 300, lambda: ["cache"]).once(now)
+            await RollupJob(client, Keys(store_prefix), long_config.store.rollups, 300, lambda: ["cache"],
+                            rescan_h=300).once(now)
         finally:
             await client.aclose()
 

@@ -50,7 +50,7 @@ def month_and_more(write_config, store_redis_url, store_prefix):
         client = aioredis.Redis.from_url(store_redis_url)
         try:
             await RollupJob(client, Keys(store_prefix), long_config.store.rollups, 1000,
-                            lambda: ["gpus", "cluster"]).once(now)
+                            lambda: ["gpus", "cluster"], rescan_h=1000).once(now)
         finally:
             await client.aclose()
 

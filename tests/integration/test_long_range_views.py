@@ -51,7 +51,8 @@ def nine_days(write_config, store_redis_url, store_prefix):
     async def roll() -> None:
         client = aioredis.Redis.from_url(store_redis_url)
         try:
-            await RollupJob(client, Keys(store_prefix), long_config.store.rollups, 240, lambda: list(TARGETS)).once()
+            await RollupJob(client, Keys(store_prefix), long_config.store.rollups, 240, lambda: list(TARGETS),
+                            rescan_h=240).once()
         finally:
             await client.aclose()
 

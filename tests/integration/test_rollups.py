@@ -56,7 +56,7 @@ def _seed(config, hours: range, rng: np.random.Generator) -> dict:
 
 def _job(config, client) -> RollupJob:
     return RollupJob(client, Keys(config.store.prefix), config.store.rollups, config.store.retention_h,
-                     lambda: list(TARGETS))
+                     lambda: list(TARGETS), rescan_h=72)
 
 
 def test_hours_and_days_summarised_once_each_and_compacted(write_config, store_redis_url, store_prefix):
