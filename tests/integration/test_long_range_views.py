@@ -94,6 +94,11 @@ def test_report_slo_over_seven_days_from_summaries(nine_days):
         assert row["window"] == "7d"
         assert row["budget_remaining_pct"] == pytest.approx(100 * (1 - down / allowed))
         assert set(row["burn_rate"]) == {"1h", "6h", "3d"}
+        stamps, _lat, down_mask = samples[name]
+        for label, since in (("1h", row["window_end"] - 3600), ("3d", (row["window_end"] - 3 * 86_400) // HOUR * HOUR)):
+            inside = (stamps >= since) & (stamps <= row["window_end"])
+            expected = (down_mask[inside].sum() / inside.sum()) / 0.005 if inside.sum() >= 3 else None
+            assert row["burn_rate"][label] == pytest.approx(expected, abs=1e-9), (name, label)
     kinds = {r["kind"]: r for r in lines if "target" not in r}
     assert set(kinds) == set(TARGETS.values())
 

@@ -199,15 +199,44 @@ def burn_rate(samples: int, down: int, objective_pct: float) -> float | None:
     return (down / samples) / (1.0 - objective_pct / 100.0)
 
 
+BURN_TTL_S = 30.0  # burn rates over an hour and more do not move in half a minute: reused that long
+
+
 def burn_rates(model: ReadModel, kind: str | None = None,
                now: float | None = None) -> dict[str, dict[str, float | None]]:
-    """Per target: the burn rate over 1 h, 6 h and 3 d ending now."""
+    """Per target: the burn rate over 1 h, 6 h and 3 d ending now (status counts only, no percentiles: 1 h from
+    the raw samples, 6 h from the hour summaries of `rollup.FleetRollup` plus the raw hours, 3 d from the
+    long-range tier; the last two start at the top of their first hour)."""
     now = time.time() if now is None else now
-    out: dict[str, dict[str, float | None]] = {}
-    for label, window_s in BURN_WINDOWS_S.items():
-        for row in fleet_latency(model, window_s, kind, now=now).rows:
-            out.setdefault(row.target, {})[label] = burn_rate(row.samples, row.down, row.slo.availability)
+    cache = model.memo.setdefault("burn_rates", {})
+    found = cache.get(kind)
+    if found is not None and 0 <= now - found[0] < BURN_TTL_S:
+        return found[1]
+    targets = [t for t in model.config.targets if kind is None or t.kind == kind]
+    names = [t.name for t in targets]
+    out: dict[str, dict[str, float | None]] = {n: {} for n in names}
+    if names:
+        for label, window_s in BURN_WINDOWS_S.items():
+            counts = _status_counts(model, names, now - window_s, now)
+            totals, downs = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist()
+            for i, t in enumerate(targets):
+                out[t.name][label] = burn_rate(totals[i], downs[i], slo_of(model, t).availability)
+    cache[kind] = (now, out)
     return out
+
+
+def _status_counts(model: ReadModel, names: list[str], start: float, end: float) -> np.ndarray:
+    """(targets, 3) up / degraded / down sample counts in [start, end]."""
+    hours = hours_between(start, end)
+    if len(hours) <= 2:
+        samples = decode_flat(model.history_blobs(names, hours), hours, len(names)).within(start, end)
+        codes = samples.group.astype(np.int64) * 3 + np.minimum(samples.status, 2)
+        return np.bincount(codes, minlength=len(names) * 3).reshape(len(names), 3)
+    if end - start < LONG_AFTER_S and start >= end - model.config.store.retention_h * 3600:
+        return rollup_mod.fleet_rollup(model).window(names, start, end, end)[1]
+    from hulk_ops.dashboard.readmodel.longrange import long_range
+
+    return long_range(model).totals(names, start, end, end).counts
 
 
 def kind_budgets(rows: Sequence[LatencyRow]) -> dict[str, float | None]:
