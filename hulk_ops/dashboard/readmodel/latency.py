@@ -205,8 +205,7 @@ BURN_TTL_S = 30.0  # burn rates over an hour and more do not move in half a minu
 def burn_rates(model: ReadModel, kind: str | None = None,
                now: float | None = None) -> dict[str, dict[str, float | None]]:
     """Per target: the burn rate over 1 h, 6 h and 3 d ending now (status counts only, no percentiles: 1 h from
-    the raw samples, 6 h from the hour summaries of `rollup.FleetRollup` plus the raw hours, 3 d from the
-    long-range tier; the last two start at the top of their first hour)."""
+    the raw samples, 6 h and 3 d from the long-range tier, starting at the top of their first hour)."""
     now = time.time() if now is None else now
     cache = model.memo.setdefault("burn_rates", {})
     found = cache.get(kind)
@@ -232,8 +231,6 @@ def _status_counts(model: ReadModel, names: list[str], start: float, end: float)
         samples = decode_flat(model.history_blobs(names, hours), hours, len(names)).within(start, end)
         codes = samples.group.astype(np.int64) * 3 + np.minimum(samples.status, 2)
         return np.bincount(codes, minlength=len(names) * 3).reshape(len(names), 3)
-    if end - start < LONG_AFTER_S and start >= end - model.config.store.retention_h * 3600:
-        return rollup_mod.fleet_rollup(model).window(names, start, end, end)[1]
     from hulk_ops.dashboard.readmodel.longrange import long_range
 
     return long_range(model).totals(names, start, end, end).counts
