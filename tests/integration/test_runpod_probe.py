@@ -135,7 +135,7 @@ async def test_degraded_when_an_endpoint_has_unhealthy_workers(
 
     assert result.status == "degraded"
     assert result.metrics[f"endpoint.{SDXL}.workers_unhealthy"] == 2
-    assert f"endpoint.{SDXL}.workers_unhealthy = 2 (> 0)" in result.error
+    assert f"endpoint {SDXL}: 2 unhealthy worker(s)" in result.error
     assert VLLM not in result.error
 
 
