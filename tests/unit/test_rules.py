@@ -62,7 +62,7 @@ def test_kind_messages_name_the_objects_of_aggregate_metrics() -> None:
                             "deployment hulk/web: 0 of 2 available")
 
 
-def test_aggregate_without_details_and_kinds_without_a_describer_keep_the_generic_message() -> None:
+def test_aggregate_without_details_and_metrics_the_kind_cannot_word_keep_the_generic_message() -> None:
     judged = RuleSet.for_target("kubernetes", [], ["nodes_not_ready off"]).evaluate(k8s_result())
     assert judged.error == "deployments_short = 2 (> 0)"
     redis = ProbeResult("r", "redis", "up", 1.0, "7", {"memory_used_pct": 95.0}, None, "2026-01-01T00:00:00.000Z")
@@ -91,3 +91,21 @@ def test_a_failing_describer_falls_back_to_the_generic_message() -> None:
 @pytest.mark.parametrize(("value", "text"), [(11000, "11,000"), (3.0, "3"), (99.5, "99.5"), (1234.5, "1,234")])
 def test_numbers_in_messages(value: float, text: str) -> None:
     assert number(value) == text
+
+
+@pytest.mark.parametrize(("kind", "metrics", "details", "text"), [
+    ("mysql", {"replica_sql_running": 0.0, "replica_io_running": 1.0}, {"replication": {"source": "db-primary"}},
+     "replication from db-primary: SQL thread not running"),
+    ("mysql", {"threads_connected": 95.0, "max_connections": 100.0, "connections_used_pct": 95.0}, {},
+     "connections: 95 of 100 (95%)"),
+    ("postgres", {"replication_lag_s": 420.4}, {}, "replica 420 s behind its primary"),
+    ("redis", {"memory_used_pct": 95.0, "used_memory_bytes": 0.95 * 2**30, "maxmemory_bytes": 2.0**30}, {},
+     "memory: 0.95 of 1.00 GiB (95%)"),
+    ("neo4j", {"database.graph.rag.online": 0.0}, {"databases": [{"name": "graph.rag", "status": "offline",
+                                                                "message": "stopped by operator"}]},
+     "database graph.rag: offline (stopped by operator)"),
+    ("runpod", {"endpoint.ep1.up": 0.0}, {}, "endpoint ep1: health unreadable"),
+])
+def test_kind_messages(kind: str, metrics: dict, details: dict, text: str) -> None:
+    res = ProbeResult("t", kind, "up", 1.0, "1", metrics, None, "2026-01-01T00:00:00.000Z", details)
+    assert RuleSet.for_target(kind, [], []).evaluate(res).error == text
