@@ -37,10 +37,12 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.discovery_config import namespace_names
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.probes import k8s_metrics as km
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, describe_error
 
@@ -346,6 +348,33 @@ DEFAULT_RULES = (
     "pods_pending_stuck > 0",
     "latency_ms > 1000",
 )
+
+
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | list[str] | None:
+    """Rule messages naming the node, deployment or pod (the aggregates from the result's details)."""
+    details = result.details or {}
+    if metric == "deployments_short":
+        return [f"deployment {d['namespace']}/{d['name']}: {breach.number(d['available'])} of "
+                f"{breach.number(d['desired'])} available" for d in details.get("deployments_short") or []] or None
+    if metric == "nodes_not_ready":
+        return [f"node {n['name']} not ready" for n in details.get("nodes") or [] if not n.get("ready")] or None
+    if metric in ("pods_crashloop", "pods_pending_stuck"):
+        wanted = "CrashLoopBackOff" if metric == "pods_crashloop" else "Pending"
+        return [f"pod {p['namespace']}/{p['name']}: {p['reason']}"
+                + (f" ({breach.number(p['restarts'])} restarts)" if p.get("restarts") else "")
+                for p in details.get("pods_problem") or [] if str(p.get("reason", "")).startswith(wanted)] or None
+    node = breach.between(metric, "node.", ".ready")
+    if node is not None:
+        return None if value else f"node {node} not ready"
+    deployment = breach.between(metric, "deploy.", ".available")
+    if deployment is not None and "." in deployment:
+        namespace, name = deployment.split(".", 1)
+        desired = result.metrics.get(f"deploy.{deployment}.desired")
+        of = f" of {breach.number(desired)}" if desired is not None else ""
+        return f"deployment {namespace}/{name}: {breach.number(value)}{of} available"
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "kubernetes", "url": "https://127.0.0.1:6443", "token": "t"}
 

@@ -22,7 +22,17 @@ import asyncmy
 from asyncmy.errors import MySQLError
 from pydantic import Field, SecretStr, field_validator
 
-from hulk_ops.sdk import CapacityItem, Catalog, Measurement, MetricSpec, Probe, TargetSettings, limit_of
+from hulk_ops.sdk import (
+    CapacityItem,
+    Catalog,
+    Measurement,
+    MetricSpec,
+    Probe,
+    ProbeResult,
+    TargetSettings,
+    breach_number,
+    limit_of,
+)
 
 STATUS = ("Threads_connected", "Threads_running", "Max_used_connections", "Uptime", "Queries", "Slow_queries",
           "Aborted_connects")
@@ -243,6 +253,23 @@ DEFAULT_RULES = (
     "replica_io_running < 1",
     "latency_ms > 1000",
 )
+
+
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    """Rule messages naming the replication source (the replication errors stay on the target page)."""
+    m = result.metrics
+    source = ((result.details or {}).get("replication") or {}).get("source")
+    replication = f"replication from {source}" if source else "replication"
+    if metric in ("replica_sql_running", "replica_io_running") and not value:
+        return f"{replication}: {'SQL' if metric == 'replica_sql_running' else 'IO'} thread not running"
+    if metric == "replication_lag_s":
+        return f"{replication}: {breach_number(round(value))} s behind"
+    if metric == "connections_used_pct" and "threads_connected" in m and "max_connections" in m:
+        return (f"connections: {breach_number(m['threads_connected'])} of {breach_number(m['max_connections'])} "
+                f"({breach_number(value)}%)")
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "mysql", "url": "mysql://monitor@127.0.0.1:3306", "password": "pw"}
 

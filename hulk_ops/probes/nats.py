@@ -23,8 +23,10 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from pydantic import Field, SecretStr
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
@@ -268,6 +270,24 @@ DEFAULT_RULES = (
     "latency_ms > 1000",
     *tls.RULES,
 )
+_CONSUMER = {"pending": "pending", "ack_pending": "awaiting ack", "redelivered": "redelivered",
+             "waiting": "pull requests waiting"}
+
+
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    """Rule messages naming the consumer or stream (stream and consumer names hold no dots)."""
+    parts = metric.split(".")
+    if parts[0] == "consumer" and len(parts) == 4 and parts[3] in _CONSUMER:
+        return f"consumer {parts[1]}/{parts[2]}: {breach.number(value)} {_CONSUMER[parts[3]]}"
+    if parts[0] == "stream" and len(parts) == 3:
+        what = {"used_pct": "% of its limit used", "messages": " messages", "bytes": " bytes",
+                "consumers": " consumers"}.get(parts[2])
+        return f"stream {parts[1]}: {breach.number(value)}{what}" if what else None
+    if metric in ("js.memory_used_pct", "js.storage_used_pct"):
+        return f"JetStream {metric[3:-9]}: {breach.number(value)}% of the account limit used"
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "nats", "url": "nats://127.0.0.1:4222", "token": "t"}
 

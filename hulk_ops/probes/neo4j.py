@@ -24,8 +24,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsSettings, TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, describe_error
@@ -281,6 +283,17 @@ CATALOG = Catalog([
 DISPLAY_NAME = "Neo4j"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
 DEFAULT_RULES = ("database.*.online < 1", "latency_ms > 1000", *tls.RULES)
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    """Rule messages naming the database and its state (from the result's details)."""
+    name = breach.between(metric, "database.", ".online")
+    if name is None or value:
+        return None
+    row = next((d for d in (result.details or {}).get("databases") or [] if d.get("name") == name), {})
+    state = row.get("status") or "not online"
+    message = f" ({row['message']})" if row.get("message") else ""
+    return f"database {name}: {state}{message}"
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "neo4j", "url": "bolt://127.0.0.1:7687", "password": "pw"}
 

@@ -18,8 +18,10 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import SecretStr
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
@@ -149,6 +151,18 @@ DEFAULT_RULES = (
     "latency_ms > 1000",
     *tls.RULES,
 )
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    m = result.metrics
+    if metric == "connections_used_pct" and "connections" in m and "max_connections" in m:
+        return (f"connections: {breach.number(m['connections'])} of {breach.number(m['max_connections'])} "
+                f"({breach.number(value)}%)")
+    if metric == "oldest_xact_age_s":
+        return f"a transaction has been open {breach.number(round(value))} s"
+    if metric == "replication_lag_s":
+        return f"replica {breach.number(round(value))} s behind its primary"
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "postgres", "url": "postgresql://app:pw@127.0.0.1:5432/app"}
 

@@ -37,8 +37,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
@@ -295,6 +297,21 @@ DEFAULT_RULES = (
     "latency_ms > 1000",
     *tls.RULES,
 )
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | list[str] | None:
+    """Rule messages naming the collection (its status from the details) or the missing collections; a message
+    the probe's note already carries (``collection docs is red: ...``) is not repeated."""
+    details = result.details or {}
+    if metric == "collections_missing":
+        return [f"collection {name} missing" for name in details.get("missing") or []] or None
+    name = breach.between(metric, "collection.", ".status_code")
+    if name is None:
+        return None
+    row = next((c for c in details.get("collections") or [] if c.get("name") == name), {})
+    state = row.get("status") or ("red" if value >= 2 else "yellow")
+    error = f": {row['optimizer_error']}" if row.get("optimizer_error") else ""
+    return f"collection {name} is {state}{error}"
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "qdrant", "url": "http://127.0.0.1:6333", "api_key": "k"}
 

@@ -23,8 +23,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.retry import Retry
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.kind import CapacityItem, limit_of
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
@@ -239,6 +241,15 @@ CATALOG = Catalog([
 DISPLAY_NAME = "Redis"
 # status rules of every target of this kind (the first of the three rule layers, hulk_ops/core/rules.py)
 DEFAULT_RULES = ("memory_used_pct > 90", "latency_ms > 1000", *tls.RULES)
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    m = result.metrics
+    if metric == "memory_used_pct" and m.get("used_memory_bytes") and m.get("maxmemory_bytes"):
+        gib = 1024 ** 3
+        return (f"memory: {m['used_memory_bytes'] / gib:.2f} of {m['maxmemory_bytes'] / gib:.2f} GiB "
+                f"({breach.number(value)}%)")
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "redis", "url": "redis://127.0.0.1:6379", "password": "pw"}
 

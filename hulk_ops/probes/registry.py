@@ -2,7 +2,8 @@
 
 Kinds are entry points of the group ``hulk_ops.kinds`` (hulk-ops' own in its pyproject.toml, third parties' in
 theirs); each names a module with the kind contract (docs/PLUGINS.md): ``Settings`` and ``PROBE``, optionally
-``CATALOG``, ``DEFAULT_RULES``, ``TRACKED_METRICS``, ``DISPLAY_NAME``, ``capacity`` and ``EXAMPLE``.
+``CATALOG``, ``DEFAULT_RULES``, ``describe_breach``, ``TRACKED_METRICS``, ``DISPLAY_NAME``, ``capacity`` and
+``EXAMPLE``.
 
 Modules are imported lazily: a config pays only for the client libraries of the kinds it uses. A plugin that
 cannot be imported, breaks the contract or takes a name already registered is reported (`problems()`, and the
@@ -22,6 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, get_args
 
 if TYPE_CHECKING:
+    from hulk_ops.core.breach import Describer
     from hulk_ops.core.catalog import Catalog
     from hulk_ops.core.config import TargetSettings
     from hulk_ops.core.kind import CapacityFn
@@ -177,6 +179,12 @@ def build_probe(settings: TargetSettings, rules: RuleSet | None = None, retries:
 def default_rules(kind: str) -> tuple[str, ...]:
     """The kind's own status rules (the first of the three rule layers)."""
     return tuple(getattr(module(kind), "DEFAULT_RULES", ()))
+
+
+def breach_describer(kind: str) -> Describer | None:
+    """The kind's `describe_breach` (rule messages that name the object), None when it has none."""
+    found = getattr(module(kind), "describe_breach", None)
+    return found if callable(found) else None
 
 
 def tracked_metrics(kind: str) -> tuple[str, ...]:

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import requests
 from pydantic import Field, SecretStr, field_validator
 
+from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
 
 if TYPE_CHECKING:
@@ -284,6 +286,25 @@ DEFAULT_RULES = (
     "endpoint.*.up < 1",
     "latency_ms > 3000",
 )
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    """Rule messages naming the serverless endpoint (endpoint ids hold no dots)."""
+    parts = metric.split(".")
+    if parts[0] != "endpoint" or len(parts) != 3:
+        return None
+    endpoint, what = parts[1], parts[2]
+    if what == "up":
+        return f"endpoint {endpoint}: health unreadable" if not value else None
+    if what == "queue_used_pct":
+        queued = result.metrics.get(f"endpoint.{endpoint}.jobs_in_queue")
+        jobs = f" ({breach.number(queued)} jobs)" if queued is not None else ""
+        return f"endpoint {endpoint}: queue at {breach.number(value)}% of its threshold{jobs}"
+    if what.startswith("workers_"):
+        return f"endpoint {endpoint}: {breach.number(value)} {what[8:]} worker(s)"
+    if what.startswith("jobs_"):
+        return f"endpoint {endpoint}: {breach.number(value)} jobs {what[5:].replace('_', ' ')}"
+    return None
+
+
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "runpod", "url": DEFAULT_API_URL, "api_key": "k"}
 

@@ -74,7 +74,7 @@ async def test_nats_consumer_lag_above_threshold_is_degraded(nats_server: Endpoi
         assert lagging.status == "degraded"
         assert lagging.metrics[f"consumer.{stream}.worker.pending"] == 25
         assert lagging.metrics[f"stream.{stream}.messages"] == 25
-        assert f"consumer.{stream}.worker.pending = 25 (> 10)" in lagging.error
+        assert lagging.error == f"consumer {stream}/worker: 25 pending"  # the rule names the consumer
     finally:
         await js.delete_stream(stream)
         await nc.close()
@@ -91,7 +91,7 @@ async def test_postgres_old_open_transaction_is_degraded(postgres_server: Endpoi
                               "rules": ["oldest_xact_age_s > 1"]})
         assert result.status == "degraded"
         assert result.metrics["oldest_xact_age_s"] >= 1.0
-        assert "oldest_xact_age_s" in result.error
+        assert result.error.startswith("a transaction has been open ") and result.error.endswith(" s")
     finally:
         await tx.rollback()
         await other.close()

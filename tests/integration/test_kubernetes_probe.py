@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from hulk_ops.collectors.notify import payloads
+from hulk_ops.collectors.notify.tracker import Notice
 from hulk_ops.core.config import parse_config
 from hulk_ops.entrypoints.probe_once import probe_once
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
@@ -77,7 +79,7 @@ async def test_degraded_when_a_deployment_is_short(k8s_sim: KubernetesSimulator)
     k8s_sim.control("deployment_short", {"namespace": "hulk-prod", "name": "graph-writer", "count": 1})
     result = await check(target(k8s_sim))
     assert result.status == "degraded"
-    assert "deployments_short = 1 (> 0)" in result.error
+    assert result.error == "deployment hulk-prod/graph-writer: 1 of 2 available"  # the rule names the deployment
     assert result.metrics["deploy.hulk-prod.graph-writer.available"] == 1
     assert result.details["deployments_short"] == [
         {"namespace": "hulk-prod", "name": "graph-writer", "desired": 2, "available": 1}]
@@ -85,11 +87,32 @@ async def test_degraded_when_a_deployment_is_short(k8s_sim: KubernetesSimulator)
     assert result.details["events"][0]["reason"] == "Unhealthy"
 
 
+async def test_rule_messages_name_the_node_and_each_short_deployment(k8s_sim: KubernetesSimulator) -> None:
+    k8s_sim.control("node_not_ready", {"name": "hulk-cpu-1"})
+    k8s_sim.control("deployment_short", {"namespace": "hulk-prod", "name": "graph-writer", "count": 2})
+    k8s_sim.control("deployment_short", {"namespace": "hulk-prod", "name": "api-gateway", "count": 1})
+    result = await check(target(k8s_sim))
+    assert result.status == "degraded"
+    reasons = result.error.split("; ")
+    assert reasons[0] == "node hulk-cpu-1 not ready"
+    m = result.metrics
+    assert m["deploy.hulk-prod.api-gateway.available"] < 3  # short by one pod, and by another on the lost node
+    assert set(reasons[1:]) >= {"deployment hulk-prod/graph-writer: 0 of 2 available",
+                                f"deployment hulk-prod/api-gateway: {m['deploy.hulk-prod.api-gateway.available']:.0f} "
+                                "of 3 available"}
+    assert "deployments_short" not in result.error and "nodes_not_ready" not in result.error, result.error
+    # as a notification shows it (the Overview tile shows the same result.error)
+    notice = Notice("open", "cluster-1", "cluster", "degraded", (), 1_700_000_000.0, 1_700_000_030.0)
+    members = {"cluster": {"status": result.status, "kind": result.kind, "error": result.error}}
+    line = payloads.render(notice, "slack", members, "m", None)["blocks"][1]["text"]["text"]
+    assert line.startswith("• *cluster* (kubernetes): degraded — node hulk-cpu-1 not ready; deployment hulk-prod/")
+
+
 async def test_degraded_when_a_pod_crashloops_with_the_event_in_details(k8s_sim: KubernetesSimulator) -> None:
     pod = k8s_sim.control("crashloop_pod", {"namespace": "ml", "deployment": "embedder"})
     result = await check(target(k8s_sim))
     assert result.status == "degraded"
-    assert "pods_crashloop = 1 (> 0)" in result.error
+    assert f"pod ml/{pod}: CrashLoopBackOff (6 restarts)" in result.error
     assert result.metrics["pod_restarts"] == 6
     [problem] = result.details["pods_problem"]
     assert (problem["name"], problem["reason"], problem["node"]) == (pod, "CrashLoopBackOff", "hulk-gpu-1")

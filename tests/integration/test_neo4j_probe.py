@@ -81,7 +81,7 @@ async def test_degraded_while_a_database_is_offline(neo4j_sim: Neo4jSimulator, m
     neo4j_sim.control("set_database", {"name": "graph-rag", "status": "offline"})
     result = await probe.check()
     assert result.status == "degraded"
-    assert result.error == "database.graph-rag.online = 0 (< 1)"
+    assert result.error == "database graph-rag: offline"
     assert result.metrics["databases_offline"] == 1 and result.metrics["databases_online"] == 2
     neo4j_sim.control("set_database", {"name": "graph-rag", "status": "online"})
     assert (await probe.check()).status == "up"

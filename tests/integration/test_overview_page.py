@@ -111,3 +111,38 @@ def test_many_targets_use_a_table_for_the_healthy_ones(write_config, monkeypatch
     assert body.count("**DOWN**]") == 3  # tiles only for what needs attention
     healthy = at.dataframe[0].value
     assert len(healthy) == 147 and set(healthy["status"]) == {"up"}
+
+
+def test_dependents_of_an_open_incident_are_folded_not_repeated(write_config, monkeypatch) -> None:
+    # 2,000 targets: a queue down, 49 services failing behind it, one unrelated failure and one stale target
+    targets = [{"name": "queue", "kind": "nats", "url": "nats://h:1", "interval_s": 15}]
+    targets += [{"name": f"svc-{i:04d}", "kind": "redis", "url": "redis://h:1", "interval_s": 15,
+                 "depends_on": ["queue"] if i < 49 else []} for i in range(1999)]
+    path = write_config(targets)
+    config = load_config(path)
+    now = time.time()
+    results = [result("queue", "nats", "down", now - 1, latency_ms=None, error="connection refused")]
+    for i, t in enumerate(targets[1:]):
+        status = "down" if i < 49 or i == 100 else "up"
+        results.append(result(t["name"], "redis", status, now - (60 if i == 200 else 1),
+                              error="upstream queue unreachable" if status == "down" else None))
+    seed(config, results)
+    redis.Redis.from_url(config.store.redis_url).set(Keys(config.store.prefix).last_write, repr(now))
+
+    started = time.perf_counter()
+    at = run_app(path, monkeypatch)
+    elapsed = time.perf_counter() - started
+    body = texts(at)
+    assert "probable root cause **queue** (nats)" in body
+    assert "**49** dependent(s) failing" in body
+    links = {(link.proto.label, link.proto.query_string) for link in at.get("page_link")}
+    assert ("49 dependent(s) folded here", "incident=queue") in links
+    # needs attention: the root, the unrelated failure and the stale target; none of the 49 dependents
+    assert "Needs attention (3)" in [h.value for h in at.subheader]
+    assert "49 failing dependent(s) are not repeated here" in body
+    assert body.count("**DOWN**] &nbsp;") == 2
+    assert "**DOWN**] &nbsp; **queue**" in body and "**DOWN**] &nbsp; **svc-0100**" in body
+    assert "**STALE**] &nbsp; **svc-0200**" in body
+    assert "**svc-0000**" not in body
+    assert {m.label: m.value for m in at.metric}["Down"] == "51"  # counts still count every target
+    assert elapsed < 20, elapsed

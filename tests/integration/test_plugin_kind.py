@@ -20,9 +20,11 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+import yaml
 
 from hulk_ops.collectors.service import run_collector
-from hulk_ops.core.config import ConfigError, load_config
+from hulk_ops.core import breach
+from hulk_ops.core.config import ConfigError, load_config, parse_config
 from hulk_ops.probes import registry
 from tests.conformance import assert_catalog_covers, assert_emitted_in_catalog
 
@@ -104,6 +106,18 @@ def test_config_check_and_probe_use_the_plugin(site: Path, tmp_path: Path, write
            "ImportError: libfoo.so.1" in done.stderr
     with pytest.raises(ConfigError, match="must be file:///absolute/path"):
         load_config(write_config([{"name": "y", "kind": "disk", "url": "http://h/"}]))
+
+
+async def test_the_plugins_rule_message_names_its_object(site: Path, tmp_path: Path) -> None:
+    from hulk_ops.entrypoints.probe_once import probe_once
+
+    config = parse_config(yaml.safe_dump({"targets": [{"name": "root-fs", "kind": "disk", "url": f"file://{tmp_path}",
+                                                       "rules": ["used_pct >= 0", "latency_ms >= 0"]}]}))
+    [result] = await probe_once(config, config.targets)
+    assert result.status == "degraded"
+    described, generic = result.error.split("; ")
+    assert described == f"disk {tmp_path}: {breach.number(result.metrics['used_pct'])}% used"
+    assert generic.startswith("latency_ms = ") and generic.endswith("(>= 0)")
 
 
 async def test_the_collector_stores_it_and_the_capacity_page_shows_it(site: Path, tmp_path: Path, write_config,

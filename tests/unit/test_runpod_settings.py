@@ -98,8 +98,8 @@ def test_endpoint_metrics_and_default_rules() -> None:
     result = ProbeResult("t", "runpod", "up", 12.0, None, {k: float(v) for k, v in metrics.items()}, None, "now")
     judged = RuleSet.for_target("runpod", [], []).evaluate(result)
     assert judged.status == "degraded"
-    assert "endpoint.ep1.workers_unhealthy = 1 (> 0)" in judged.error
-    assert "endpoint.ep1.queue_used_pct = 150 (> 100)" in judged.error
+    assert judged.error == ("endpoint ep1: 1 unhealthy worker(s); "
+                            "endpoint ep1: queue at 150% of its threshold (150 jobs)")
 
 
 def test_gate_lets_one_base_run_concurrently_and_makes_another_wait(monkeypatch: pytest.MonkeyPatch) -> None:

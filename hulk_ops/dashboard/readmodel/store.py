@@ -114,8 +114,9 @@ class Overview:
     last_write_age_s: float | None
     collector_stale: bool
     read_at: float
-    problems: list[TargetView] = field(default_factory=list)
+    problems: list[TargetView] = field(default_factory=list)  # not up, and not explained by an open incident
     incidents: list[incidents.Incident] = field(default_factory=list)
+    folded: dict[str, list[str]] = field(default_factory=dict)  # failing dependent -> the open incidents' roots
 
     @property
     def freshness(self) -> Freshness:
@@ -247,11 +248,14 @@ class ReadModel:
             counts[view.status] += 1
         fresh = self.freshness(now)
         order = {s: i for i, s in enumerate(DISPLAY_STATUSES)}
-        problems = sorted((v for v in views if v.status != "up"), key=lambda v: (order[v.status], v.name))
+        open_incidents = self.incidents(views)
+        folded = incidents.explained_by(open_incidents)  # shown under their incident, not again as problems
+        problems = sorted((v for v in views if v.status != "up" and v.name not in folded),
+                          key=lambda v: (order[v.status], v.name))
         return Overview(
             targets=views, counts=counts, events=self.events(events), collectors=self.collectors(now),
             last_write_age_s=fresh.last_write_age_s, collector_stale=fresh.collector_stale, read_at=now,
-            problems=problems, incidents=self.incidents(views),
+            problems=problems, incidents=open_incidents, folded=folded,
         )
 
     def collectors(self, now: float | None = None) -> list[CollectorView]:

@@ -1,5 +1,6 @@
-"""Overview: open incidents first (root cause, dependents), then what needs attention, then every target
-(each tile and row links to its detail page), then the latest state changes."""
+"""Overview: open incidents first (root cause, dependents folded under it as a count and a link), then what
+needs attention that no open incident explains, then every target (each tile and row links to its detail
+page), then the latest state changes."""
 
 from __future__ import annotations
 
@@ -48,12 +49,15 @@ def body(overview: Overview) -> None:
     cols[5].metric("Never seen", counts["unknown"])
     if overview.problems:
         st.subheader(f"Needs attention ({len(overview.problems)})")
+        if overview.folded:
+            st.caption(f"{len(overview.folded)} failing dependent(s) are not repeated here: each is folded under "
+                       "the open incident that explains it.")
         tiles(overview.problems[:PROBLEM_TILES])  # most severe first; a flood goes to a table
         if len(overview.problems) > PROBLEM_TILES:
             st.caption(f"{len(overview.problems) - PROBLEM_TILES} more:")
             st.dataframe(table(overview.problems[PROBLEM_TILES:]), hide_index=True, width="stretch",
                          column_config={"detail": st.column_config.LinkColumn("detail", display_text="open")})
-    else:
+    elif not overview.folded:
         st.success("All targets are up.", icon=":material/check_circle:")
     healthy = [v for v in overview.targets if v.status == "up"]
     if healthy:
@@ -85,10 +89,15 @@ def incidents(overview: Overview) -> None:
             if inc.dependents:
                 left.caption("dependents: " + ", ".join(inc.dependents[:12]) + (" …" if len(inc.dependents) > 12
                                                                                  else ""))
-            nav.link_incident(inc.root, "open incident", container=right)
+                nav.link_incident(inc.root, f"{len(inc.dependents)} dependent(s) folded here", container=right)
+            else:
+                nav.link_incident(inc.root, "open incident", container=right)
             nav.link_target(inc.root, "root cause detail", container=right)
-    if len(overview.incidents) > INCIDENTS_SHOWN:
-        st.caption(f"… and {len(overview.incidents) - INCIDENTS_SHOWN} more on the Incidents page.")
+    hidden = overview.incidents[INCIDENTS_SHOWN:]
+    if hidden:
+        folded = len({d for inc in hidden for d in inc.dependents})
+        st.caption(f"… and {len(hidden)} more on the Incidents page"
+                   + (f", explaining {folded} more failing dependent(s)." if folded else "."))
 
 
 def tiles(views: list[TargetView]) -> None:

@@ -14,7 +14,18 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import field_validator
 
-from hulk_ops.sdk import CapacityItem, Catalog, Measurement, MetricSpec, Probe, ProbeFailure, TargetSettings, limit_of
+from hulk_ops.sdk import (
+    CapacityItem,
+    Catalog,
+    Measurement,
+    MetricSpec,
+    Probe,
+    ProbeFailure,
+    ProbeResult,
+    TargetSettings,
+    breach_number,
+    limit_of,
+)
 
 
 class Settings(TargetSettings):
@@ -60,6 +71,14 @@ CATALOG = Catalog([
     MetricSpec("inodes_free", "Inodes available to unprivileged users"),
 ])
 DEFAULT_RULES = ("used_pct > 90", "latency_ms > 1000")
+
+
+def describe_breach(metric: str, value: float, result: ProbeResult) -> str | None:
+    if metric == "used_pct":
+        return f"disk {result.details.get('path', '?')}: {breach_number(value)}% used"
+    return None  # latency_ms: the generic message
+
+
 TRACKED_METRICS = ("used_bytes", "used_pct")
 DISPLAY_NAME = "Disk"
 EXAMPLE = {"kind": "disk", "url": "file:///var/lib"}
