@@ -297,4 +297,10 @@ def describe_breach(metric: str, value: float, result: ProbeResult) -> str | Non
 # a valid target (docs, config fuzzer, secret canaries)
 EXAMPLE = {"kind": "neo4j", "url": "bolt://127.0.0.1:7687", "password": "pw"}
 
+
+def warm() -> None:
+    """Import the client library now: the registry calls this before the first probe of the kind, so the import
+    stays out of that probe's timeout (and out of validating a config)."""
+    N.AsyncGraphDatabase  # noqa: B018  (the attribute access imports)
+
 PROBE = Neo4jProbe

@@ -163,15 +163,19 @@ def settings_model(kind: str) -> type[TargetSettings]:
 _WARMED: set[str] = set()
 
 
+def _warm(kind: str, kind_module: ModuleType) -> None:
+    if kind not in _WARMED:
+        _WARMED.add(kind)
+        warm = getattr(kind_module, "warm", None)
+        if callable(warm):
+            warm()
+
+
 def build_probe(settings: TargetSettings, rules: RuleSet | None = None, retries: int = 0) -> Probe:
     """A probe of the target; the first of a kind first runs the kind's optional `warm()` (loading what its
     client would otherwise load during the first probe, inside its timeout)."""
     kind_module = module(settings.kind)
-    if settings.kind not in _WARMED:
-        _WARMED.add(settings.kind)
-        warm = getattr(kind_module, "warm", None)
-        if callable(warm):
-            warm()
+    _warm(settings.kind, kind_module)
     probe_cls: type[Probe] = kind_module.PROBE
     return probe_cls(settings, rules=rules, retries=retries)
 
@@ -224,6 +228,7 @@ def url_scheme(kind: str) -> str | None:
 
 
 def preload(kinds: set[str] | list[str]) -> None:
-    """Import the modules of these kinds now (some client libraries configure logging at import)."""
+    """Import the modules of these kinds and run their `warm()` now, before the collector's event loop starts (some
+    client libraries also configure logging at import)."""
     for kind in kinds:
-        module(kind)
+        _warm(kind, module(kind))

@@ -36,6 +36,7 @@ from hulk_ops.observe import logs
 from hulk_ops.probes import registry
 from sandbox.services import free_port
 from sandbox.simbase import HttpSimulator
+from tests.waiting import await_for
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_observe"]
 APP = str(Path(__file__).resolve().parents[2] / "hulk_ops" / "dashboard" / "app.py")
@@ -187,7 +188,11 @@ async def test_no_canary_secret_leaks_anywhere(write_config, store_redis_url, st
     port = free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(run_collector(config, metrics_port=port, stop=stop))
-    await asyncio.sleep(4.0)
+    store = redis.Redis.from_url(config.store.redis_url)
+    try:  # every target probed at least once (each fails: its error message is what is checked for canaries)
+        assert await await_for(lambda: store.hlen(Keys(config.store.prefix).latest) >= len(config.targets), 30)
+    finally:
+        store.close()
     metrics_text = await asyncio.to_thread(
         lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode())
     stop.set()
