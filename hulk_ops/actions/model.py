@@ -117,6 +117,19 @@ class ScaleDeployment(ActionRequest):
         return self.deployment
 
 
+class RestartDeployment(ActionRequest):
+    """A rolling restart as `kubectl rollout restart` does it: a new restartedAt annotation on the pod template."""
+
+    kinds = ("kubernetes",)
+    action: Literal["restart"] = "restart"
+    namespace: str = Field(pattern=K8S_NAME)
+    deployment: str = Field(pattern=K8S_NAME)
+
+    @property
+    def object_name(self) -> str:
+        return self.deployment
+
+
 class LaunchGpuPod(ActionRequest):
     kinds = ("runpod",)
     action: Literal["launch_gpu"] = "launch_gpu"
@@ -174,12 +187,13 @@ class TerminatePod(StopPod):
 
 
 AnyRequest = Annotated[
-    PurgeStream | ScaleDeployment | LaunchGpuPod | RunServerlessJob | StopPod | TerminatePod,
+    PurgeStream | ScaleDeployment | RestartDeployment | LaunchGpuPod | RunServerlessJob | StopPod | TerminatePod,
     Field(discriminator="action"),
 ]
 REQUEST_TYPES: dict[str, type[ActionRequest]] = {
     cls.model_fields["action"].default: cls
-    for cls in (PurgeStream, ScaleDeployment, LaunchGpuPod, RunServerlessJob, StopPod, TerminatePod)
+    for cls in (PurgeStream, ScaleDeployment, RestartDeployment, LaunchGpuPod, RunServerlessJob, StopPod,
+                TerminatePod)
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyRequest)
 

@@ -90,6 +90,12 @@ def _scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, required=True)
 
 
+def _restart_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True)
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--deployment", required=True)
+
+
 def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True)
     p.add_argument("--gpu-type", required=True)
@@ -116,6 +122,7 @@ def _pod_args(p: argparse.ArgumentParser) -> None:
 COMMANDS = [
     ("purge-stream", "purge a NATS JetStream stream (whole, --subject, --keep N)", _purge_args),
     ("scale", "scale a Kubernetes deployment within its configured bounds", _scale_args),
+    ("restart", "rolling restart of a Kubernetes deployment (as kubectl rollout restart)", _restart_args),
     ("launch-gpu", "launch a RunPod GPU pod within the budget cap", _launch_args),
     ("run-job", "run a job on a RunPod serverless endpoint", _job_args),
     ("stop-pod", "stop a RunPod pod", _pod_args),
@@ -130,6 +137,8 @@ def build_request(args: argparse.Namespace) -> ActionRequest:
     elif args.build == "scale":
         data |= {"action": "scale", "namespace": args.namespace, "deployment": args.deployment,
                  "replicas": args.replicas}
+    elif args.build == "restart":
+        data |= {"action": "restart", "namespace": args.namespace, "deployment": args.deployment}
     elif args.build == "launch-gpu":
         env = dict(_pair(item) for item in args.env)
         data |= {"action": "launch_gpu", "gpu_type": args.gpu_type, "count": args.count, "image": args.image,
