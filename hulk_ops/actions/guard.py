@@ -48,6 +48,7 @@ EXECUTORS = {
     "restart": "hulk_ops.actions.executors.kubernetes:KubernetesRestart",
     "launch_gpu": "hulk_ops.actions.executors.runpod:RunPodActions",
     "run_job": "hulk_ops.actions.executors.runpod:RunPodActions",
+    "endpoint_workers": "hulk_ops.actions.executors.runpod:RunPodActions",
     "stop_pod": "hulk_ops.actions.executors.runpod:RunPodActions",
     "terminate_pod": "hulk_ops.actions.executors.runpod:RunPodActions",
 }
