@@ -178,12 +178,16 @@ class AuthSettings(_Strict):
 
 
 def check_references(actions: ActionsSettings, targets: dict[str, str]) -> list[str]:
-    """Problems of `actions.scale` entries whose target is unknown or not Kubernetes (target name -> kind)."""
+    """Problems of `actions.scale` / `actions.endpoint_workers` entries whose target is unknown or of the wrong
+    kind (target name -> kind)."""
     problems = []
-    for i, entry in enumerate(actions.scale):
-        kind = targets.get(entry.target)
-        if kind is None:
-            problems.append(f"actions.scale[{i}].target: unknown target {entry.target!r}")
-        elif kind != "kubernetes":
-            problems.append(f"actions.scale[{i}].target: {entry.target!r} is a {kind} target, not kubernetes")
+    sections: list[tuple[str, str, list[ScaleBounds] | list[EndpointWorkerBounds]]] = [
+        ("scale", "kubernetes", actions.scale), ("endpoint_workers", "runpod", actions.endpoint_workers)]
+    for section, wanted, entries in sections:
+        for i, entry in enumerate(entries):
+            kind = targets.get(entry.target)
+            if kind is None:
+                problems.append(f"actions.{section}[{i}].target: unknown target {entry.target!r}")
+            elif kind != wanted:
+                problems.append(f"actions.{section}[{i}].target: {entry.target!r} is a {kind} target, not {wanted}")
     return problems
