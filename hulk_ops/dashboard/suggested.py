@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.suggestions import Suggestion, suggest
 from hulk_ops.dashboard import action_forms as forms
 from hulk_ops.dashboard import auth, context
@@ -15,24 +16,26 @@ from hulk_ops.dashboard.guarded import guard
 from hulk_ops.dashboard.views import actions
 
 
-def for_target(name: str) -> list[Suggestion]:
+def for_target(name: str, result: ProbeResult | None = None) -> list[Suggestion]:
+    """The suggestions for a target's latest result (`result`, else read from the store)."""
     config = context.config()
     target = next((t for t in config.targets if t.name == name), None)
     if target is None:
         return []
-    try:
-        result = context.read_model().latest([name]).get(name)
-    except Exception:  # the store being down is reported by the page itself; no suggestion without a result
-        return []
+    if result is None:
+        try:
+            result = context.read_model().latest([name]).get(name)
+        except Exception:  # the store being down is reported by the page itself; no suggestion without a result
+            return []
     return suggest(target.kind, name, result, config.rule_set(target), config.actions)
 
 
-def section(name: str | None, where: str) -> None:
+def section(name: str | None, where: str, result: ProbeResult | None = None) -> None:
     """Render the section for target `name` (nothing when no rule fits); `where` keeps widget keys apart."""
     last = st.session_state.pop(actions.RESULT, None)
     if last is not None:
         forms.show_result(last)
-    found = for_target(name) if name else []
+    found = for_target(name, result) if name else []
     if found:
         st.subheader("Suggested fixes")
         who = auth.principal()

@@ -58,7 +58,7 @@ def render() -> None:
     except StoreUnavailable:
         latest = None
     if latest is not None and latest.status != "up":  # a target needing attention: what could fix it
-        suggested.section(name, "target")
+        suggested.section(name, "target", latest)
 
 
 def header(detail: TargetDetail) -> None:
