@@ -123,3 +123,18 @@ class AppTestQuery:
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return at
+
+
+def test_a_fix_the_config_does_not_allow_is_disabled_with_the_reason(write_config, audit_schema, k8s_sim,
+                                                                     monkeypatch) -> None:
+    from sandbox.k8s_sim import DEFAULT_TOKEN
+
+    k8s_sim.control("deployment_short", {"namespace": "hulk-staging", "name": "api-gateway"})
+    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
+                        audit=audit_schema.model_dump())  # no actions.scale bounds at all
+    probe_and_store(path)
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    at = AppTestQuery.run(target_page, OPERATOR, {"target": "k8s-dev"})
+    assert suggestion(at, "Restart hulk-staging/api-gateway").disabled
+    assert "hulk-staging/api-gateway has no bounds in config (actions.scale)" in texts(at)
+    assert not [b for b in at.button if b.label.startswith("Scale hulk-staging/api-gateway")]
