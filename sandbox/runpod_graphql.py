@@ -3,7 +3,8 @@
 Root query fields: ``myself`` (id, email, pubKey, currentSpendPerHr, clientBalance,
 networkVolumes, pods, endpoints), ``pod(input: {podId})``, ``gpuTypes(input: {id})`` with
 ``lowestPrice(input: {gpuCount})``. Mutations: ``podFindAndDeployOnDemand``,
-``podRentInterruptable``, ``podStop``, ``podResume``, ``podTerminate``. Field names follow
+``podRentInterruptable``, ``podStop``, ``podResume``, ``podTerminate``, ``saveEndpoint`` (with ``id``:
+modify an endpoint's name, GPUs and worker limits, as RunPod's GraphQL docs describe). Field names follow
 RunPod's schema as the official SDK queries it (`runpod/api/queries`, `runpod/api/mutations`)
 plus the pod ``runtime { uptimeInSeconds gpus { id gpuUtilPercent memoryUtilPercent } container }``.
 """
@@ -59,6 +60,7 @@ def mutation_roots(cloud: RunpodCloud) -> dict[str, Any]:
         "podResume": lambda args: pod_view(
             cloud, cloud.resume(str(_input(args).get("podId")), _input(args).get("gpuCount"))),
         "podTerminate": terminate,
+        "saveEndpoint": lambda args: endpoint_view(cloud, cloud.save_endpoint(_input(args))),
     }
 
 
@@ -195,7 +197,7 @@ def endpoint_view(cloud: RunpodCloud, endpoint: Endpoint) -> dict[str, Any]:
         "userId": cloud.user_id,
         "version": 1,
         "workersMax": endpoint.workers_max,
-        "workersMin": 0,
+        "workersMin": endpoint.workers_min,
         "workersStandby": 1,
         "env": [],
         "createdAt": "2025-11-04T09:12:33.000Z",

@@ -88,6 +88,7 @@ class Endpoint:
     gpu_ids: str
     workers: dict[str, int]
     workers_max: int = 3
+    workers_min: int = 0
     backlog: int = 0  # queued jobs staged by control("queue_depth"), on top of real ones
     job_duration_s: float = 0.05
     jobs: dict[str, Job] = field(default_factory=dict)
@@ -222,6 +223,23 @@ class RunpodCloud:
             return self.endpoints[endpoint_id]
         except KeyError:
             raise CloudError(f"endpoint {endpoint_id} not found") from None
+
+    def save_endpoint(self, spec: dict[str, Any]) -> Endpoint:
+        """RunPod's saveEndpoint with an `id`: modify that endpoint (name, gpuIds and templateId are required
+        as in RunPod's schema). Creating endpoints is not simulated."""
+        missing = [f for f in ("name", "gpuIds", "templateId") if not spec.get(f)]
+        if missing:
+            raise CloudError(f"saveEndpoint: {', '.join(missing)} required")
+        if not spec.get("id"):
+            raise CloudError("saveEndpoint without id (creating an endpoint) is not supported by the simulator")
+        endpoint = self.endpoint(str(spec["id"]))
+        low = int(spec.get("workersMin", endpoint.workers_min))
+        high = int(spec.get("workersMax", endpoint.workers_max))
+        if low < 0 or high < low:
+            raise CloudError(f"workersMin ({low}) must be between 0 and workersMax ({high})")
+        endpoint.name, endpoint.gpu_ids = str(spec["name"]), str(spec["gpuIds"])
+        endpoint.workers_min, endpoint.workers_max = low, high
+        return endpoint
 
     def submit(self, endpoint_id: str, payload: Any, sync: bool = False) -> Job:
         endpoint = self.endpoint(endpoint_id)

@@ -45,8 +45,10 @@ log = structlog.get_logger("hulk_ops.actions")
 EXECUTORS = {
     "purge_stream": "hulk_ops.actions.executors.nats:NatsPurge",
     "scale": "hulk_ops.actions.executors.kubernetes:KubernetesScale",
+    "restart": "hulk_ops.actions.executors.kubernetes:KubernetesRestart",
     "launch_gpu": "hulk_ops.actions.executors.runpod:RunPodActions",
     "run_job": "hulk_ops.actions.executors.runpod:RunPodActions",
+    "endpoint_workers": "hulk_ops.actions.executors.runpod:RunPodActions",
     "stop_pod": "hulk_ops.actions.executors.runpod:RunPodActions",
     "terminate_pod": "hulk_ops.actions.executors.runpod:RunPodActions",
 }

@@ -117,6 +117,19 @@ class ScaleDeployment(ActionRequest):
         return self.deployment
 
 
+class RestartDeployment(ActionRequest):
+    """A rolling restart as `kubectl rollout restart` does it: a new restartedAt annotation on the pod template."""
+
+    kinds = ("kubernetes",)
+    action: Literal["restart"] = "restart"
+    namespace: str = Field(pattern=K8S_NAME)
+    deployment: str = Field(pattern=K8S_NAME)
+
+    @property
+    def object_name(self) -> str:
+        return self.deployment
+
+
 class LaunchGpuPod(ActionRequest):
     kinds = ("runpod",)
     action: Literal["launch_gpu"] = "launch_gpu"
@@ -159,6 +172,26 @@ class RunServerlessJob(ActionRequest):
         return self.target
 
 
+class EndpointWorkers(ActionRequest):
+    """A RunPod serverless endpoint's worker limits (workersMin, workersMax)."""
+
+    kinds = ("runpod",)
+    action: Literal["endpoint_workers"] = "endpoint_workers"
+    endpoint: str = Field(pattern=POD_ID)
+    min_workers: int = Field(ge=0, le=1000)
+    max_workers: int = Field(ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EndpointWorkers:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"min_workers ({self.min_workers}) must not exceed max_workers ({self.max_workers})")
+        return self
+
+    @property
+    def object_name(self) -> str:
+        return self.endpoint
+
+
 class StopPod(ActionRequest):
     kinds = ("runpod",)
     action: Literal["stop_pod"] = "stop_pod"
@@ -174,12 +207,14 @@ class TerminatePod(StopPod):
 
 
 AnyRequest = Annotated[
-    PurgeStream | ScaleDeployment | LaunchGpuPod | RunServerlessJob | StopPod | TerminatePod,
+    PurgeStream | ScaleDeployment | RestartDeployment | LaunchGpuPod | RunServerlessJob | EndpointWorkers | StopPod
+    | TerminatePod,
     Field(discriminator="action"),
 ]
 REQUEST_TYPES: dict[str, type[ActionRequest]] = {
     cls.model_fields["action"].default: cls
-    for cls in (PurgeStream, ScaleDeployment, LaunchGpuPod, RunServerlessJob, StopPod, TerminatePod)
+    for cls in (PurgeStream, ScaleDeployment, RestartDeployment, LaunchGpuPod, RunServerlessJob, EndpointWorkers,
+                StopPod, TerminatePod)
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyRequest)
 

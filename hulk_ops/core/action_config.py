@@ -10,6 +10,8 @@
       scale:                     # a deployment without bounds here cannot be scaled (deny by default)
         - {target: k8s-main, namespace: shop, deployment: web, min: 2, max: 12}
       runpod: {budget_usd: 50, max_hours: 24, max_gpu_count: 8}
+      endpoint_workers:          # the only serverless endpoints whose worker limits may be changed, and how far
+        - {target: gpu-cloud, endpoint: vllm7x2k9q4p1a, min: 0, max: 8, usd_per_worker_hour: 0.69}
     auth:
       login_hint: "Demo users: viewer / viewer-demo, operator / operator-demo, admin / admin-demo"
       users:                     # local users (hulk-ops user add appends here)
@@ -59,6 +61,20 @@ class ScaleBounds(_Strict):
         return self
 
 
+class EndpointWorkerBounds(_Strict):
+    target: str = Field(pattern=NAME)
+    endpoint: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    min: int = Field(0, ge=0, description="lowest workersMin allowed")
+    max: int = Field(ge=0, le=1000, description="highest workersMax allowed")
+    usd_per_worker_hour: float | None = Field(None, ge=0, description="a worker's price (default: prices.gpu_hour)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EndpointWorkerBounds:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
 class RunPodLimits(_Strict):
     budget_usd: float = Field(100.0, gt=0, description="cap on price x count x max runtime of one launch or job")
     max_hours: float = Field(24.0, gt=0, le=24 * 31, description="longest max runtime a launch may ask for")
@@ -71,12 +87,19 @@ class ActionsSettings(_Strict):
     prices: PriceSettings = PriceSettings()
     scale: list[ScaleBounds] = []
     runpod: RunPodLimits = RunPodLimits()
+    endpoint_workers: list[EndpointWorkerBounds] = []
     conflict_retries: int = Field(3, ge=1, le=10, description="re-reads after a stale resourceVersion (409)")
     timeout_s: float = Field(30.0, gt=0, le=600, description="bound on one backend call of an action")
 
     def bounds(self, target: str, namespace: str, deployment: str) -> ScaleBounds | None:
         for entry in self.scale:
             if (entry.target, entry.namespace, entry.deployment) == (target, namespace, deployment):
+                return entry
+        return None
+
+    def worker_bounds(self, target: str, endpoint: str) -> EndpointWorkerBounds | None:
+        for entry in self.endpoint_workers:
+            if (entry.target, entry.endpoint) == (target, endpoint):
                 return entry
         return None
 
@@ -155,12 +178,16 @@ class AuthSettings(_Strict):
 
 
 def check_references(actions: ActionsSettings, targets: dict[str, str]) -> list[str]:
-    """Problems of `actions.scale` entries whose target is unknown or not Kubernetes (target name -> kind)."""
+    """Problems of `actions.scale` / `actions.endpoint_workers` entries whose target is unknown or of the wrong
+    kind (target name -> kind)."""
     problems = []
-    for i, entry in enumerate(actions.scale):
-        kind = targets.get(entry.target)
-        if kind is None:
-            problems.append(f"actions.scale[{i}].target: unknown target {entry.target!r}")
-        elif kind != "kubernetes":
-            problems.append(f"actions.scale[{i}].target: {entry.target!r} is a {kind} target, not kubernetes")
+    sections: list[tuple[str, str, list[ScaleBounds] | list[EndpointWorkerBounds]]] = [
+        ("scale", "kubernetes", actions.scale), ("endpoint_workers", "runpod", actions.endpoint_workers)]
+    for section, wanted, entries in sections:
+        for i, entry in enumerate(entries):
+            kind = targets.get(entry.target)
+            if kind is None:
+                problems.append(f"actions.{section}[{i}].target: unknown target {entry.target!r}")
+            elif kind != wanted:
+                problems.append(f"actions.{section}[{i}].target: {entry.target!r} is a {kind} target, not {wanted}")
     return problems

@@ -18,8 +18,9 @@ from hulk_ops.core.model import ProbeResult
 from hulk_ops.dashboard import context
 from hulk_ops.dashboard.readmodel import choices
 
-VERB = {"purge_stream": "Purge stream", "scale": "Scale deployment", "launch_gpu": "Launch GPU pod",
-        "run_job": "Run job", "stop_pod": "Stop pod", "terminate_pod": "Terminate pod"}
+VERB = {"purge_stream": "Purge stream", "scale": "Scale deployment", "restart": "Restart deployment",
+        "launch_gpu": "Launch GPU pod", "run_job": "Run job", "endpoint_workers": "Set endpoint workers",
+        "stop_pod": "Stop pod", "terminate_pod": "Terminate pod"}
 
 
 def targets_for(action: str, offered: dict[str, list[str]]) -> list[TargetSettings]:
@@ -51,8 +52,11 @@ def purge_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
             "keep": int(keep) or None}
 
 
-def scale_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
+def scale_form(choices_: list[TargetSettings], offered: dict[str, list[str]] | None = None) -> dict[str, Any] | None:
     target = _target("scale", choices_)
+    verbs = [a for a in ("scale", "restart") if offered is None or a in offered.get(target.name, [])]
+    verb = st.radio("Action", verbs, format_func=lambda a: {"scale": "Scale", "restart": "Rolling restart"}[a],
+                    horizontal=True, key="deployment_verb")
     result = _latest(target.name)
     found = choices.deployments(result, target.name, context.config().actions.scale)
     scalable = {f"{d.namespace}/{d.name}": d for d in found if d.bounds is not None}
@@ -67,6 +71,11 @@ def scale_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
     assert entry.bounds is not None
     _age_note(target, result)
     _not_scalable(others)
+    if verb == "restart":
+        st.caption("Every pod is replaced under the deployment's own rollout strategy (as kubectl rollout restart).")
+        if not st.button("Dry-run", key="restart_dry", type="primary"):
+            return None
+        return {"action": "restart", "target": target.name, "namespace": entry.namespace, "deployment": entry.name}
     low, high, current = entry.bounds.min, entry.bounds.max, entry.desired
     start = min(max(current, low), high) if current is not None else low
     replicas = st.number_input("Replicas", min_value=low, max_value=high, value=start, step=1, key="scale_replicas",
@@ -82,6 +91,42 @@ def _not_scalable(others: list[choices.Deployment]) -> None:
     if others:
         st.selectbox(f"Not scalable here: {others[0].why_not}", [d.label() for d in others], disabled=True,
                      key="scale_unbounded", help="add an entry with min and max under actions.scale to scale one")
+
+
+def workers_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:
+    """A serverless endpoint listed in `actions.endpoint_workers`, with its queue from the last probe."""
+    target = _target("endpoint_workers", choices_)
+    result = _latest(target.name)
+    bounded = {b.endpoint: b for b in context.config().actions.endpoint_workers if b.target == target.name}
+    seen = {str(e.get("id")): e for e in ((result.details or {}).get("endpoints") or []) if isinstance(e, dict)} \
+        if result is not None else {}
+    others = [e for e in seen if e not in bounded]
+    if not bounded:
+        st.caption(f"No endpoint of {target.name} has worker bounds in config (actions.endpoint_workers): none can "
+                   "be changed.")
+        return None
+
+    def label(endpoint: str) -> str:
+        b, health = bounded[endpoint], seen.get(endpoint) or {}
+        queue = (health.get("jobs") or {}).get("inQueue")
+        running = (health.get("workers") or {}).get("running")
+        extra = "" if queue is None else f" · queue {queue} · running {running or 0}"
+        return f"{endpoint} (workers {b.min}..{b.max}){extra}"
+
+    endpoint = st.selectbox("Endpoint", list(bounded), format_func=label, key="workers_endpoint")
+    _age_note(target, result)
+    if others:
+        st.selectbox("Not changeable here: no worker bounds in config (actions.endpoint_workers)", others,
+                     disabled=True, key="workers_unbounded")
+    b = bounded[endpoint]
+    cols = st.columns(2)
+    low = cols[0].number_input("Min workers", min_value=b.min, max_value=b.max, value=b.min, step=1, key="workers_min")
+    high = cols[1].number_input("Max workers", min_value=b.min, max_value=b.max, value=b.max, step=1,
+                                key="workers_max")
+    if not st.button("Dry-run", key="workers_dry", type="primary"):
+        return None
+    return {"action": "endpoint_workers", "target": target.name, "endpoint": endpoint, "min_workers": int(low),
+            "max_workers": int(high)}
 
 
 def launch_form(choices_: list[TargetSettings]) -> dict[str, Any] | None:

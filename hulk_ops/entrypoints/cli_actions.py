@@ -90,6 +90,12 @@ def _scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, required=True)
 
 
+def _restart_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True)
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--deployment", required=True)
+
+
 def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True)
     p.add_argument("--gpu-type", required=True)
@@ -108,6 +114,13 @@ def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-hours", type=float, default=1.0)
 
 
+def _workers_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", required=True)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--min", type=int, required=True, dest="min_workers")
+    p.add_argument("--max", type=int, required=True, dest="max_workers")
+
+
 def _pod_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True)
     p.add_argument("--pod", required=True)
@@ -116,8 +129,11 @@ def _pod_args(p: argparse.ArgumentParser) -> None:
 COMMANDS = [
     ("purge-stream", "purge a NATS JetStream stream (whole, --subject, --keep N)", _purge_args),
     ("scale", "scale a Kubernetes deployment within its configured bounds", _scale_args),
+    ("restart", "rolling restart of a Kubernetes deployment (as kubectl rollout restart)", _restart_args),
     ("launch-gpu", "launch a RunPod GPU pod within the budget cap", _launch_args),
     ("run-job", "run a job on a RunPod serverless endpoint", _job_args),
+    ("endpoint-workers", "set a RunPod serverless endpoint's worker limits within its configured bounds",
+     _workers_args),
     ("stop-pod", "stop a RunPod pod", _pod_args),
     ("terminate-pod", "terminate a RunPod pod (its disk is gone)", _pod_args),
 ]
@@ -130,6 +146,8 @@ def build_request(args: argparse.Namespace) -> ActionRequest:
     elif args.build == "scale":
         data |= {"action": "scale", "namespace": args.namespace, "deployment": args.deployment,
                  "replicas": args.replicas}
+    elif args.build == "restart":
+        data |= {"action": "restart", "namespace": args.namespace, "deployment": args.deployment}
     elif args.build == "launch-gpu":
         env = dict(_pair(item) for item in args.env)
         data |= {"action": "launch_gpu", "gpu_type": args.gpu_type, "count": args.count, "image": args.image,
@@ -140,6 +158,9 @@ def build_request(args: argparse.Namespace) -> ActionRequest:
         except orjson.JSONDecodeError as exc:
             raise BadRequest(f"--input is not JSON: {exc}") from None
         data |= {"action": "run_job", "endpoint": args.endpoint, "input": job_input, "max_hours": args.max_hours}
+    elif args.build == "endpoint-workers":
+        data |= {"action": "endpoint_workers", "endpoint": args.endpoint, "min_workers": args.min_workers,
+                 "max_workers": args.max_workers}
     else:
         data |= {"action": args.build.replace("-", "_"), "pod_id": args.pod}
     return parse_request({k: v for k, v in data.items() if v is not None})

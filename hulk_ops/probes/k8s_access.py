@@ -36,6 +36,7 @@ ACTIONS_CALLS: frozenset[str] = frozenset({
     "AppsV1Api.read_namespaced_deployment",
     "AppsV1Api.read_namespaced_deployment_scale",
     "AppsV1Api.patch_namespaced_deployment_scale",
+    "AppsV1Api.patch_namespaced_deployment",  # rollout restart: the pod template's restartedAt annotation
 })
 
 _VERBS = {("GET", False): "list", ("GET", True): "get", ("PATCH", True): "patch", ("PUT", True): "update",

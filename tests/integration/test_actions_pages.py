@@ -221,7 +221,7 @@ def test_scale_form_offers_configured_deployments_and_shows_the_cost(write_confi
                                             "deployment": "api-gateway", "min": 1, "max": 4}]})
     monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
     at = run_page(actions_page, OPERATOR)
-    assert [t.label for t in at.tabs] == ["Scale a deployment"]  # only what this config can act on
+    assert [t.label for t in at.tabs] == ["Scale or restart a deployment"]  # only what this config can act on
     assert at.selectbox(key="scale_deployment").options == ["hulk-staging/api-gateway (replicas 1..4)"]
     at.number_input(key="scale_replicas").set_value(3)
     at.run()

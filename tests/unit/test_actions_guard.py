@@ -35,6 +35,8 @@ SAMPLE = {
     "scale": {"namespace": "shop", "deployment": "web", "replicas": 3},
     "launch_gpu": {"gpu_type": "NVIDIA A40", "count": 1, "image": "img:1", "max_hours": 2},
     "run_job": {"endpoint": "ep1", "input": {"prompt": "hi"}},
+    "restart": {"namespace": "shop", "deployment": "web"},
+    "endpoint_workers": {"endpoint": "ep1", "min_workers": 0, "max_workers": 4},
     "stop_pod": {"pod_id": "pod1"},
     "terminate_pod": {"pod_id": "pod1"},
 }

@@ -172,7 +172,8 @@ def test_rbac_grants_exactly_what_the_code_calls(values):
     assert granted(docs, sa_of(docs, "dashboard")) == k8s_access.required_rules(k8s_access.ACTIONS_CALLS)
     assert k8s_access.required_rules(k8s_access.ACTIONS_CALLS) == {
         k8s_access.Rule("apps", "deployments/scale", "get"), k8s_access.Rule("apps", "deployments/scale", "patch"),
-        k8s_access.Rule("apps", "deployments", "get")}  # read-only: the pod template prices the change
+        k8s_access.Rule("apps", "deployments", "get"),  # the pod template prices a change
+        k8s_access.Rule("apps", "deployments", "patch")}  # rollout restart: the template's restartedAt annotation
 
 
 def test_discovery_reads_services_and_only_the_named_secrets():

@@ -1,10 +1,10 @@
 """Fuzzing action parameters through the guard: invalid input is refused as bad input, never executed.
 
-Hypothesis builds requests for purge-stream, scale, launch-gpu and stop-pod with one field broken (negative or
-huge numbers, names that are not names, shell/GraphQL/SQL injection strings, wrong types, missing or unknown
-fields). Each must fail `parse_request` with a message naming the field; the same values forced past the
-parser (`model_construct`) must still be stopped by the guard (`BadRequest`) before an executor or the audit
-store is touched; and through `hulk-ops action ...` they exit 2 without running anything.
+Hypothesis builds requests for purge-stream, scale, restart, launch-gpu, endpoint-workers and stop-pod with one
+field broken (negative or huge numbers, names that are not names, shell/GraphQL/SQL injection strings, wrong
+types, missing or unknown fields). Each must fail `parse_request` with a message naming the field; the same
+values forced past the parser (`model_construct`) must still be stopped by the guard (`BadRequest`) before an
+executor or the audit store is touched; and through `hulk-ops action ...` they exit 2 without running anything.
 Per docs/ACTIONS.md bad input (exit 2) is not a refusal and writes no audit row; refusals of valid input
 (out of bounds, over budget, unknown object) are audited: tests/integration/test_fuzz_guard_sim.py.
 """
@@ -40,12 +40,17 @@ VALID: dict[str, dict[str, Any]] = {
     "launch_gpu": {"target": "runpod-dev", "gpu_type": "NVIDIA A40", "count": 1, "image": "img:1", "max_hours": 2,
                    "name": "job-1", "cloud_type": "ALL", "env": {"MODE": "fast"}},
     "stop_pod": {"target": "runpod-dev", "pod_id": "pod1"},
+    "restart": {"target": "kubernetes-dev", "namespace": "shop", "deployment": "web"},
+    "endpoint_workers": {"target": "runpod-dev", "endpoint": "ep1", "min_workers": 0, "max_workers": 4},
 }
 REQUIRED = {"purge_stream": ["stream"], "scale": ["namespace", "deployment", "replicas"],
-            "launch_gpu": ["gpu_type", "image", "max_hours"], "stop_pod": ["pod_id"]}
+            "launch_gpu": ["gpu_type", "image", "max_hours"], "stop_pod": ["pod_id"],
+            "restart": ["namespace", "deployment"], "endpoint_workers": ["endpoint", "min_workers", "max_workers"]}
 PATTERNS = {"stream": m.STREAM_NAME, "subject": m.SUBJECT, "namespace": m.K8S_NAME, "deployment": m.K8S_NAME,
-            "gpu_type": m.GPU_TYPE, "image": m.IMAGE, "pod_id": m.POD_ID, "name": r"^[A-Za-z0-9._-]{1,64}$"}
-INT_BOUNDS = {"keep": (1, 10**12), "replicas": (0, 10_000), "count": (1, 64)}
+            "gpu_type": m.GPU_TYPE, "image": m.IMAGE, "pod_id": m.POD_ID, "endpoint": m.POD_ID,
+            "name": r"^[A-Za-z0-9._-]{1,64}$"}
+INT_BOUNDS = {"keep": (1, 10**12), "replicas": (0, 10_000), "count": (1, 64), "min_workers": (0, 1000),
+              "max_workers": (0, 1000)}
 INJECTIONS = ["'; DROP TABLE audit_log; --", "$(rm -rf /)", "`id`", "a\" } mutation { terminatePod", "../../etc",
               "web\nreplicas: 99", "${HOME}", "{{ RUNPOD_SECRET_x }}", "<script>alert(1)</script>", "\x00", "a b",
               "ORDERS.>", "*", "", " ", "Web", "-web", "web-", "x" * 300, "é", "\u202eweb", "%s%s%n", "null"]

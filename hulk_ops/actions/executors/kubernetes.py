@@ -1,4 +1,4 @@
-"""Kubernetes deployment scaling (official `kubernetes` client, AppsV1Api scale subresource).
+"""Kubernetes deployment scaling and rollout restart (official `kubernetes` client, AppsV1Api).
 
 Deny by default: a deployment without `actions.scale` bounds in config cannot be scaled, and the
 replicas must lie within them. Dry-run: the deployment as it is, the API server's own answer to the
@@ -7,11 +7,17 @@ and the hourly cost delta from the pod template's requests x the configured unit
 Execution replaces the scale subresource carrying the resourceVersion just read; a 409 (someone
 changed the deployment in between) is answered by reading again and retrying, at most
 `actions.conflict_retries` times, then it fails saying so. Every conflict is counted in `after`.
+
+Restart does what `kubectl rollout restart` does: a patch setting the pod template annotation
+`kubectl.kubernetes.io/restartedAt` to the current time, so the deployment rolls every pod under its
+own strategy. It is allowed for the deployments that have `actions.scale` bounds, like scaling, and
+its dry-run is the API server's answer to that very patch with `dryRun=All`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,13 +27,14 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
-from hulk_ops.actions.model import Preview, ScaleDeployment
+from hulk_ops.actions.model import Preview, RestartDeployment, ScaleDeployment
 from hulk_ops.core.action_config import PriceSettings
 from hulk_ops.probes.base import describe_error
 from hulk_ops.probes.kubernetes import api_error_text, build_api_client
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 GIB = Decimal(1024**3)
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class KubernetesScale(Executor[ScaleDeployment]):
@@ -125,6 +132,63 @@ class KubernetesScale(Executor[ScaleDeployment]):
 
     def _before_write(self, request: ScaleDeployment) -> None:
         """Between reading the scale and writing it (a seam for tests that stage a concurrent writer)."""
+
+
+class KubernetesRestart(KubernetesScale):
+    actions = ("restart",)
+
+    async def preview(self, request: RestartDeployment) -> Preview:  # type: ignore[override]
+        return await asyncio.to_thread(self._call, self._restart_preview, request)
+
+    async def _execute(self, request: RestartDeployment, preview: Preview) -> dict[str, Any]:  # type: ignore[override]
+        return await asyncio.to_thread(self._call, self._restart, request)
+
+    def _restart_preview(self, apps: client.AppsV1Api, request: RestartDeployment) -> Preview:
+        where = f"{request.namespace}/{request.deployment}"
+        bounds = self.settings.bounds(self.target.name, request.namespace, request.deployment)
+        if bounds is None:
+            raise ActionRefused(f"{where} on {self.target.name} has no bounds in config (actions.scale): "
+                                "restarting it is not allowed")
+        deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
+                                                     _request_timeout=self._timeout)
+        replicas = int(deployment.spec.replicas or 0)
+        status = deployment.status
+        annotations = (deployment.spec.template.metadata.annotations if deployment.spec.template.metadata else None)
+        before = {"replicas": replicas, "ready": int(status.ready_replicas or 0),
+                  "available": int(status.available_replicas or 0),
+                  "unavailable": int(status.unavailable_replicas or 0),
+                  "generation": int(deployment.metadata.generation or 0),
+                  "restarted_at": (annotations or {}).get(RESTARTED_AT),
+                  "resource_version": deployment.metadata.resource_version}
+        answer = apps.patch_namespaced_deployment(request.deployment, request.namespace, restart_patch(),
+                                                  dry_run="All", _request_timeout=self._timeout)
+        answered = (answer.spec.template.metadata.annotations or {}) if answer.spec.template.metadata else {}
+        expected = {"restarted_at": answered.get(RESTARTED_AT),
+                    "server_dry_run": {"generation": int(answer.metadata.generation or 0), "dryRun": "All"}}
+        strategy = deployment.spec.strategy.type if deployment.spec.strategy else None
+        radius = [f"every pod of {where} ({replicas}) is replaced by a new one"
+                  + (f" ({strategy} strategy)" if strategy else "")]
+        if replicas == 0:
+            radius = [f"{where} has 0 replicas: only the template annotation changes, no pod is replaced"]
+        elif strategy == "Recreate" or replicas == 1:
+            radius.append(f"{where} serves nothing between the old pod(s) stopping and the new ones being ready")
+        return Preview(summary=f"rolling restart of {where} on {self.target.name} ({replicas} pod(s))",
+                       object_name=request.deployment, before=before, expected=expected,
+                       cost_usd_per_hour_delta=0.0, blast_radius=radius)
+
+    def _restart(self, apps: client.AppsV1Api, request: RestartDeployment) -> dict[str, Any]:
+        patch = restart_patch()
+        written = apps.patch_namespaced_deployment(request.deployment, request.namespace, patch,
+                                                   _request_timeout=self._timeout)
+        return {"restarted_at": patch["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT],
+                "generation": int(written.metadata.generation or 0),
+                "resource_version": written.metadata.resource_version}
+
+
+def restart_patch(now: datetime | None = None) -> dict[str, Any]:
+    """The patch `kubectl rollout restart` sends (RFC 3339 time of the restart on the pod template)."""
+    at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}}
 
 
 def pod_requests(containers: list[Any]) -> dict[str, float]:

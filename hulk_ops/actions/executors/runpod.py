@@ -8,6 +8,11 @@ call uses its own target's key and API base).
   SDK's own `podFindAndDeployOnDemand` mutation.
 - run_job: dry-run reads the endpoint's health; the cost bound is max runtime x `prices.gpu_hour`
   (one worker), checked against the same cap. Execution is `Endpoint.run(input)`.
+- endpoint_workers: only endpoints with `actions.endpoint_workers` bounds (deny by default); dry-run
+  reads the endpoint (`myself { endpoints }`), refuses limits outside the bounds and prices the change
+  at full scale: (new - old workersMax) x the worker price (`usd_per_worker_hour`, else
+  `prices.gpu_hour`). Execution is RunPod's `saveEndpoint` with the endpoint's `id`, which modifies it;
+  the required name, gpuIds and templateId (and the scaler settings) are sent back as they were read.
 - stop_pod / terminate_pod: dry-run reads the pod (not found -> refused; stopping a stopped pod ->
   refused) and shows the cost per hour that ends; execution sends `podStop` / `podTerminate`.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import requests
 from runpod import error as runpod_error
 from runpod.api.mutations.pods import (
@@ -28,17 +34,27 @@ from runpod.api.queries.pods import generate_pod_query
 from runpod.endpoint.runner import Endpoint
 
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
-from hulk_ops.actions.model import ActionRequest, LaunchGpuPod, Preview, RunServerlessJob, StopPod, TerminatePod
+from hulk_ops.actions.model import (
+    ActionRequest,
+    EndpointWorkers,
+    LaunchGpuPod,
+    Preview,
+    RunServerlessJob,
+    StopPod,
+    TerminatePod,
+)
 from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import describe_error
 
 GPU_QUERY = """query hulkOpsGpu {{ gpuTypes(input: {{id: "{gpu}"}}) {{ id displayName memoryInGb securePrice
   communityPrice lowestPrice(input: {{gpuCount: {count}}}) {{ uninterruptablePrice stockStatus }} }} }}"""
 RUNNING_QUERY = "query hulkOpsRunning { myself { pods { id desiredStatus costPerHr } } }"
+ENDPOINT_FIELDS = "id name gpuIds templateId idleTimeout scalerType scalerValue workersMin workersMax"
+ENDPOINTS_QUERY = f"query hulkOpsEndpoints {{ myself {{ endpoints {{ {ENDPOINT_FIELDS} }} }} }}"
 
 
 class RunPodActions(Executor[ActionRequest]):
-    actions = ("launch_gpu", "run_job", "stop_pod", "terminate_pod")
+    actions = ("launch_gpu", "run_job", "endpoint_workers", "stop_pod", "terminate_pod")
 
     @property
     def _key(self) -> str:
@@ -67,6 +83,8 @@ class RunPodActions(Executor[ActionRequest]):
             return await self._preview_launch(request)
         if isinstance(request, RunServerlessJob):
             return await self._preview_job(request)
+        if isinstance(request, EndpointWorkers):
+            return await self._preview_workers(request)
         if isinstance(request, StopPod):  # TerminatePod is a StopPod
             return await self._preview_pod(request)
         raise ActionRefused(f"RunPod cannot {request.action}")
@@ -76,6 +94,8 @@ class RunPodActions(Executor[ActionRequest]):
             return await self._launch(request)
         if isinstance(request, RunServerlessJob):
             return await self._run_job(request)
+        if isinstance(request, EndpointWorkers):
+            return await self._save_workers(request)
         if isinstance(request, TerminatePod):
             await self._graphql(generate_pod_terminate_mutation(request.pod_id))
             return {"pod_id": request.pod_id, "terminated": await self._pod(request.pod_id) is None}
@@ -212,6 +232,65 @@ class RunPodActions(Executor[ActionRequest]):
         finally:
             endpoint.rp_client.rp_session.close()
         return {"job_id": job.job_id, "endpoint": request.endpoint, "status": status}
+
+
+    # -- serverless endpoint worker limits -----------------------------------------------------
+    async def _endpoint_config(self, endpoint_id: str) -> dict[str, Any]:
+        endpoints = ((await self._graphql(ENDPOINTS_QUERY)).get("myself") or {}).get("endpoints") or []
+        for endpoint in endpoints:
+            if endpoint.get("id") == endpoint_id:
+                return endpoint
+        raise ActionRefused(f"serverless endpoint {endpoint_id} not found on {self.target.name}")
+
+    async def _preview_workers(self, request: EndpointWorkers) -> Preview:
+        bounds = self.settings.worker_bounds(self.target.name, request.endpoint)
+        if bounds is None:
+            raise ActionRefused(f"endpoint {request.endpoint} on {self.target.name} has no worker bounds in config "
+                                "(actions.endpoint_workers): changing its workers is not allowed")
+        endpoint = await self._endpoint_config(request.endpoint)
+        old_min, old_max = int(endpoint.get("workersMin") or 0), int(endpoint.get("workersMax") or 0)
+        price = bounds.usd_per_worker_hour if bounds.usd_per_worker_hour is not None else self.settings.prices.gpu_hour
+        delta = round((request.max_workers - old_max) * price, 6)
+        always_on = round((request.min_workers - old_min) * price, 6)
+        refusal = None
+        if not (bounds.min <= request.min_workers and request.max_workers <= bounds.max):
+            refusal = (f"workers {request.min_workers}..{request.max_workers} are outside the bounds of endpoint "
+                       f"{request.endpoint} ({bounds.min}..{bounds.max}, actions.endpoint_workers in config)")
+        radius = []
+        if request.max_workers < old_max:
+            radius.append(f"at most {request.max_workers} worker(s) instead of {old_max}: jobs queue longer at peak")
+        if request.max_workers == 0:
+            radius.append(f"endpoint {request.endpoint} gets no workers at all: every job waits in the queue")
+        if request.min_workers > old_min:
+            radius.append(f"{request.min_workers - old_min} more worker(s) always on, billed even when idle "
+                          f"({always_on:+.4f} USD/h)")
+        if request.max_workers > old_max:
+            radius.append(f"up to {request.max_workers - old_max} more worker(s) at peak ({delta:+.4f} USD/h at full "
+                          "scale)")
+        return Preview(
+            summary=f"endpoint {endpoint.get('name') or request.endpoint} ({request.endpoint}) on {self.target.name}: "
+                    f"workers {old_min}..{old_max} -> {request.min_workers}..{request.max_workers} "
+                    f"({delta:+.4f} USD/h at full scale, {price:.2f} USD/worker/h)",
+            object_name=request.endpoint,
+            before={"workers_min": old_min, "workers_max": old_max, "name": endpoint.get("name"),
+                    "gpu_ids": endpoint.get("gpuIds"), "bounds": [bounds.min, bounds.max]},
+            expected={"workers_min": request.min_workers, "workers_max": request.max_workers,
+                      "usd_per_worker_hour": price, "always_on_usd_per_hour_delta": always_on},
+            cost_usd_per_hour_delta=delta, blast_radius=radius or ["no change in worker limits"], refusal=refusal,
+        )
+
+    async def _save_workers(self, request: EndpointWorkers) -> dict[str, Any]:
+        endpoint = await self._endpoint_config(request.endpoint)
+        fields = {"id": request.endpoint, "name": endpoint.get("name"), "gpuIds": endpoint.get("gpuIds"),
+                  "templateId": endpoint.get("templateId"), "idleTimeout": endpoint.get("idleTimeout"),
+                  "scalerType": endpoint.get("scalerType"), "scalerValue": endpoint.get("scalerValue"),
+                  "workersMin": request.min_workers, "workersMax": request.max_workers}
+        # values read from RunPod go back as JSON literals (quoted and escaped), never pasted into the query raw
+        text = ", ".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in fields.items() if v is not None)
+        saved = (await self._graphql(f"mutation hulkOpsWorkers {{ saveEndpoint(input: {{ {text} }}) "
+                                     f"{{ {ENDPOINT_FIELDS} }} }}")).get("saveEndpoint") or {}
+        return {"endpoint": request.endpoint, "workers_min": saved.get("workersMin"),
+                "workers_max": saved.get("workersMax")}
 
 
 def _price(gpu: dict[str, Any], cloud_type: str) -> float | None:

@@ -43,8 +43,9 @@ def render() -> None:
     gate = guard()  # a cached resource: looked up once, not once per target (2,000 lookups: ~80 ms)
     offered = {t.name: gate.offered(who, t) for t in config.targets}
     tabs = [(label, action) for label, action in (("Purge a NATS stream", "purge_stream"),
-                                                  ("Scale a deployment", "scale"),
+                                                  ("Scale or restart a deployment", "scale"),
                                                   ("Launch a GPU pod", "launch_gpu"),
+                                                  ("Endpoint workers", "endpoint_workers"),
                                                   ("Stop or terminate a pod", "stop_pod"))
             if forms.targets_for(action, offered)]
     if not tabs:
@@ -56,9 +57,11 @@ def render() -> None:
             if action == "purge_stream":
                 data = forms.purge_form(choices)
             elif action == "scale":
-                data = forms.scale_form(choices)
+                data = forms.scale_form(choices, offered)
             elif action == "launch_gpu":
                 data = forms.launch_form(choices)
+            elif action == "endpoint_workers":
+                data = forms.workers_form(choices)
             else:
                 data = forms.pod_form(choices, offered)
             if data is not None:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from hulk_ops.dashboard import components as ui
-from hulk_ops.dashboard import context, nav, urlstate
+from hulk_ops.dashboard import context, nav, suggested, urlstate
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.rootcause import BEFORE_S, OpenIncident, open_incidents
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
@@ -18,6 +18,7 @@ from hulk_ops.dashboard.readmodel.timeline import SEVERITIES, Filters, TimelineE
 SEVERITY_ICON = {"critical": "■ critical", "warning": "▲ warning", "info": "· info"}
 SOURCES = ("probe", "prometheus", "kubernetes", "runpod", "action")
 LINKS = {"detail": st.column_config.LinkColumn("detail", display_text="open")}
+SELECTED = "incidents_selected_root"  # the open incident shown expanded (its root's fixes are suggested)
 SHOWN = 25  # incidents opened as sections; a flood of them continues in a table
 
 
@@ -34,6 +35,7 @@ def render() -> None:
             grouped = model.incidents(views)
             roots = [i.root for i in grouped]
             selected = wanted if wanted in roots else (roots[0] if roots else None)
+            st.session_state[SELECTED] = selected
             incidents = open_incidents(model, views, context_for=selected, grouped=grouped, limit=SHOWN)
             fresh = model.freshness()
         except StoreUnavailable as exc:
@@ -51,6 +53,7 @@ def render() -> None:
                 column_config={"open": st.column_config.LinkColumn("open", display_text="open")})
 
     live()
+    suggested.section(st.session_state.get(SELECTED), "incident")  # outside the fragment: it opens a dialog
     timeline_section(config)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from hulk_ops.core.config import redact_url
-from hulk_ops.dashboard import charts, context, nav, urlstate
+from hulk_ops.dashboard import charts, context, nav, suggested, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.readmodel import StoreUnavailable
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
@@ -53,6 +53,12 @@ def render() -> None:
         events(detail)
 
     live()
+    try:
+        latest = context.read_model().latest([name]).get(name)
+    except StoreUnavailable:
+        latest = None
+    if latest is not None and latest.status != "up":  # a target needing attention: what could fix it
+        suggested.section(name, "target", latest)
 
 
 def header(detail: TargetDetail) -> None:
