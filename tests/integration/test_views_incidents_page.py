@@ -144,8 +144,9 @@ def test_overview_shows_open_incidents_first(incident_store, open_page) -> None:
     assert "**2** dependent(s) failing" in body
     assert "dependents: api, web" in body
     links = [(link.proto.label, link.proto.query_string) for link in page.get("page_link")]
-    assert ("open incident", "incident=db") in links
-    assert ("details", "target=api") in links  # every tile leads to its target
+    assert ("2 dependent(s) folded here", "incident=db") in links  # the incident, its dependents folded under it
+    assert ("details", "target=cache") in links  # every tile leads to its target
+    assert ("details", "target=api") not in links  # a dependent is folded under its incident, not a tile again
 
 
 def test_a_flood_of_incidents_continues_in_a_table(write_config, open_page) -> None:
