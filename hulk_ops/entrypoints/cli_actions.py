@@ -14,16 +14,16 @@ import getpass
 import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hulk_ops.actions.audit import AuditFilter, AuditRecord, AuditUnavailable
-from hulk_ops.actions.guard import build_guard
-from hulk_ops.actions.identity import TOKEN_ENV, AuthError, principal_from_token
 from hulk_ops.actions.model import ActionRequest, ActionResult, BadRequest, Principal, parse_request
 from hulk_ops.core.action_config import ROLES
 from hulk_ops.core.config import Config, load_config
+
+if TYPE_CHECKING:
+    from hulk_ops.actions.audit import AuditRecord
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 UNAUTHENTICATED = Principal(name="(unauthenticated)", roles=(), via="cli")
@@ -180,10 +180,15 @@ def _setup(args: argparse.Namespace) -> Config:
 
 
 def _principal(config: Config) -> Principal:
+    from hulk_ops.actions.identity import TOKEN_ENV, principal_from_token
+
     return principal_from_token(config.auth, os.environ.get(TOKEN_ENV))
 
 
 def cmd_action(args: argparse.Namespace) -> int:
+    from hulk_ops.actions.guard import build_guard
+    from hulk_ops.actions.identity import AuthError
+
     config = _setup(args)
     request = build_request(args)
     guard = build_guard(config)
@@ -200,6 +205,10 @@ def cmd_action(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
+    from hulk_ops.actions.audit import AuditUnavailable
+    from hulk_ops.actions.guard import build_guard
+    from hulk_ops.actions.identity import AuthError
+
     config = _setup(args)
     guard = build_guard(config)
     try:
@@ -219,6 +228,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
+    from hulk_ops.actions.audit import AuditUnavailable
+    from hulk_ops.actions.guard import build_guard
+
     guard = build_guard(_setup(args))
     try:
         waiting = asyncio.run(guard.pending())
@@ -238,6 +250,9 @@ def cmd_pending(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
+    from hulk_ops.actions.audit import AuditFilter, AuditUnavailable
+    from hulk_ops.actions.guard import build_guard
+
     guard = build_guard(_setup(args))
     flt = AuditFilter(username=args.user, action=args.action, target=args.target, outcome=args.outcome,
                       since=args.since, limit=args.limit)
@@ -262,6 +277,7 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    from hulk_ops.actions.identity import TOKEN_ENV
     from hulk_ops.actions.useradd import EditError, add_user
 
     password = None
