@@ -36,6 +36,7 @@ demo: servers
 
 test: system
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 	$(PY) -m pytest
 
 test-unit: venv
@@ -49,6 +50,7 @@ test-e2e: system
 
 lint: venv
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
 
 bench: system
 	$(PY) -m sandbox.services install --with prometheus-blackbox-exporter

@@ -4,7 +4,7 @@ The breaker counts consecutive down results (probes never raise, so a down resul
 purgatory's failure signal here). While open, the target is not probed and reported down with
 the breaker's reason; after `reset_s` one trial probe runs (half-open) and closes or re-opens it.
 Every transition is logged (``breaker_state``) and kept in `transitions` (the newest 32); the
-scheduler publishes a changed state to the store at once (`hulk_ops/collectors/service.py`).
+scheduler publishes a changed state to the store at once (`hulk_ops/entrypoints/service.py`).
 """
 
 from __future__ import annotations

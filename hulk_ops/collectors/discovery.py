@@ -16,7 +16,7 @@ Annotations on a Service (only `hulk-ops.io/kind` is required):
 
 The host is the Service's cluster IP (its DNS name `<service>.<namespace>.svc` when headless). Discovered
 targets merge with the static ones (a static target wins a name clash, which is logged once); the merged set
-goes through the same path as a config reload (`hulk_ops/collectors/reload.py`), so a Service that disappears
+goes through the same path as a config reload (`hulk_ops/entrypoints/reload.py`), so a Service that disappears
 ends its target (its history stays in the store) and, with sharding, every replica sees the same names and
 each target has one owner. A Service whose annotations do not make a valid target is skipped and logged; a
 failed listing keeps the targets discovered before it. The discovered set is published to the store
@@ -40,7 +40,7 @@ from hulk_ops.core.discovery_config import KubernetesDiscoverySettings
 if TYPE_CHECKING:
     from kubernetes import client
 
-    from hulk_ops.entrypoints.bootstrap import Collector
+    from hulk_ops.collectors.collector import Collector
 
 log = structlog.get_logger("hulk_ops.discovery")
 PREFIX = "hulk-ops.io/"
@@ -241,10 +241,8 @@ class KubernetesDiscovery:
             self._api = None
 
 
-async def run(collector: Collector, stop: asyncio.Event) -> None:
-    """Every refresh_s: list, merge with the static targets, apply when the set changed, publish it."""
-    from hulk_ops.collectors import reload
-
+async def run(collector: Collector, stop: asyncio.Event, apply: Callable[[Collector], dict[str, list[str]]]) -> None:
+    """Every refresh_s: list, merge with the static targets, `apply` when the set changed, publish it."""
     settings = collector.config.discovery.kubernetes
     if settings is None:
         return
@@ -263,7 +261,7 @@ async def run(collector: Collector, stop: asyncio.Event) -> None:
                 logged = logged & set(problems) | set(problems)
                 if targets != collector.discovered:
                     collector.discovered = targets
-                    outcome = reload.apply_merged(collector)
+                    outcome = apply(collector)
                     log.info("discovery_applied", discovered=len(targets), added=outcome["added"],
                              removed=outcome["removed"], changed=outcome["changed"])
                 await _publish(collector, targets)

@@ -72,8 +72,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from hulk_ops.collectors import service
-    from hulk_ops.collectors.service import run_collector
+    from hulk_ops.entrypoints import service
+    from hulk_ops.entrypoints.service import run_collector
     from hulk_ops.observe import heap, logs
     from hulk_ops.probes import registry
 

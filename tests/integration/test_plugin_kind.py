@@ -21,8 +21,8 @@ import orjson
 import pytest
 import redis
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import ConfigError, load_config
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import registry
 from tests.conformance import assert_catalog_covers, assert_emitted_in_catalog
 

@@ -30,7 +30,7 @@ from hulk_ops.entrypoints.bootstrap import build_probe
 from hulk_ops.observe import logs
 
 if TYPE_CHECKING:
-    from hulk_ops.entrypoints.bootstrap import Collector
+    from hulk_ops.collectors.collector import Collector
 
 log = structlog.get_logger("hulk_ops.reload")
 RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery", "export")

@@ -1,5 +1,5 @@
 """`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics; SIGHUP (and, with
-`watch_config`, a change of the file) reloads the config (`hulk_ops/collectors/reload.py`).
+`watch_config`, a change of the file) reloads the config (`hulk_ops/entrypoints/reload.py`).
 
 Shutdown is bounded (< 2 s from SIGTERM to exit): stop planning runs, cancel in-flight probes, let the
 store write under way finish and flush the buffered results, write a last heartbeat, close the clients
@@ -49,7 +49,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     collector = collector or build_collector(config)
-    from hulk_ops.collectors import reload
+    from hulk_ops.entrypoints import reload
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
         loop.add_signal_handler(signal.SIGHUP, reload.reload, collector)
@@ -105,8 +105,9 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     finder = None
     if config.discovery.kubernetes is not None:
         from hulk_ops.collectors import discovery
+        from hulk_ops.entrypoints.reload import apply_merged
 
-        finder = asyncio.create_task(discovery.run(collector, stop))
+        finder = asyncio.create_task(discovery.run(collector, stop, apply_merged))
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
             await asyncio.to_thread(sharding.start)
