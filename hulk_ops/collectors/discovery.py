@@ -30,11 +30,11 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import structlog
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from hulk_ops.core.config import Config, ConfigError, TargetSettings, _check_graph, _format, redact_url
+from hulk_ops.core import discovered
+from hulk_ops.core.config import Config, TargetSettings, _format
 from hulk_ops.core.discovery_config import KubernetesDiscoverySettings
 
 if TYPE_CHECKING:
@@ -115,55 +115,6 @@ def target_from_service(svc: Any, secret: Callable[[str, str], dict[str, str] | 
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ValueError(_format(exc, where, prefix=())) from None
-
-
-def merge(static: Config, discovered: Sequence[TargetSettings]) -> tuple[Config, list[str], list[str]]:
-    """Static targets plus the discovered ones: (config, names that clashed with a static target, problems).
-
-    A discovered target naming a dependency that does not exist is left out (a problem); a cycle among them
-    leaves out every discovered target with dependencies."""
-    names = {t.name for t in static.targets}
-    clashes = [t.name for t in discovered if t.name in names]
-    extra = [t for t in discovered if t.name not in names]
-    known = names | {t.name for t in extra}
-    problems = [f"{t.origin}: depends-on: unknown target(s) {', '.join(sorted(set(t.depends_on) - known))}"
-                for t in extra if set(t.depends_on) - known]
-    extra = [t for t in extra if not set(t.depends_on) - known]
-    try:
-        _check_graph([*static.targets, *extra], "discovery")
-    except ConfigError as exc:
-        problems.append(str(exc))
-        extra = [t for t in extra if not t.depends_on]
-    return static.model_copy(update={"targets": [*static.targets, *extra]}), clashes, problems
-
-
-def public(targets: Sequence[TargetSettings]) -> bytes:
-    """The discovered targets for the dashboard: no secret fields, URL credentials masked."""
-    out = []
-    for t in targets:
-        data = t.model_dump(mode="json", exclude={k for k, v in t.__dict__.items() if isinstance(v, SecretStr)})
-        data["url"] = redact_url(t.url)
-        out.append(data)
-    return orjson.dumps(out)
-
-
-def from_public(raw: bytes | str | None) -> list[TargetSettings]:
-    """The dashboard's side of `public()`: targets that do not validate without their secrets are left out."""
-    from hulk_ops.probes import registry
-
-    if not raw:
-        return []
-    found: list[TargetSettings] = []
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    for item in items if isinstance(items, list) else []:
-        try:
-            found.append(registry.settings_model(item["kind"]).model_validate(item))
-        except (ValidationError, LookupError, TypeError):  # LookupError: an unknown or broken kind
-            continue
-    return found
 
 
 class KubernetesDiscovery:
@@ -282,7 +233,7 @@ async def _publish(collector: Collector, targets: Sequence[TargetSettings]) -> N
 
     try:
         async with asyncio.timeout(1.0):
-            await redis.set(Keys(collector.config.store.prefix).discovered, public(targets))
+            await redis.set(Keys(collector.config.store.prefix).discovered, discovered.public(targets))
     except Exception as exc:  # the writer reports store outages; the next refresh publishes again
         log.debug("discovery_publish_failed", error=str(exc))
 

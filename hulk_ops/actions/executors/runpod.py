@@ -29,12 +29,24 @@ from runpod.endpoint.runner import Endpoint
 
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import ActionRequest, LaunchGpuPod, Preview, RunServerlessJob, StopPod, TerminatePod
+from hulk_ops.core.config import TargetSettings
 from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import describe_error
 
 GPU_QUERY = """query hulkOpsGpu {{ gpuTypes(input: {{id: "{gpu}"}}) {{ id displayName memoryInGb securePrice
   communityPrice lowestPrice(input: {{gpuCount: {count}}}) {{ uninterruptablePrice stockStatus }} }} }}"""
 RUNNING_QUERY = "query hulkOpsRunning { myself { pods { id desiredStatus costPerHr } } }"
+
+
+def gpu_types_answer(target: TargetSettings, query: str) -> dict[str, Any]:
+    """RunPod's answer to a GPU-type query, for the launch form's choices; empty when the API cannot be read (the
+    form still takes a typed GPU type and the dry-run reports the API's own error)."""
+    try:
+        answer, _ms = runpod_sdk.graphql(query, target.api_key.get_secret_value(),  # type: ignore[attr-defined]
+                                         str(target.url), min(target.timeout_s, 5.0))
+    except Exception:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 class RunPodActions(Executor[ActionRequest]):
