@@ -37,6 +37,7 @@ demo: servers
 test: system
 	$(PY) -m ruff check .
 	.venv/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 test-unit: venv
@@ -51,6 +52,7 @@ test-e2e: system
 lint: venv
 	$(PY) -m ruff check .
 	.venv/bin/lint-imports
+	$(PY) -m mypy
 
 bench: system
 	$(PY) -m sandbox.services install --with prometheus-blackbox-exporter
