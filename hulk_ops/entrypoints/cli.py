@@ -22,7 +22,7 @@ class UsageError(Exception):
     """Bad input that is not a config problem (unknown target name, ...): exit 2."""
 
 
-def _config_arg(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", default=os.environ.get("HULK_OPS_CONFIG"),
         help="YAML config file (default: $HULK_OPS_CONFIG)",
