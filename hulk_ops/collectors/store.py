@@ -101,9 +101,10 @@ class RedisResultStore:
                                        cluster=cluster)
         self.slot_batches: ClusterBatches | None = None
         if cluster:
-            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)
+            # async_client returns a cluster client exactly when cluster is set
+            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)  # type: ignore[arg-type]
         else:
-            packed_commands(self.redis)
+            packed_commands(self.redis)  # type: ignore[arg-type]
 
     async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
                     batch: BatchId | None = None) -> None:
