@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from purgatory.domain.messages.events import ContextChanged
 from purgatory.domain.model import Context, OpenedState
+
+from hulk_ops.core.model import JSON
 
 log = structlog.get_logger("hulk_ops.breaker")
 
@@ -32,7 +33,7 @@ class BreakerView:
     opened_at: float | None
     retry_at: float | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JSON]:
         return {"state": self.state, "failures": self.failures, "opened_at": self.opened_at,
                 "retry_at": self.retry_at}
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hulk_ops.core.config import Config
+from hulk_ops.core.model import JSON
 from hulk_ops.entrypoints.bootstrap import Collector, build_collector, replica_id
 from hulk_ops.observe import tracing
 
@@ -272,7 +273,7 @@ async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) ->
 async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = False,
                            timeout_s: float = 1.0) -> None:
     sched, writer = collector.scheduler, collector.writer
-    info: dict[str, Any] = {
+    info: dict[str, JSON] = {
         "replica": replica,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -309,7 +310,7 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         log.debug("heartbeat_failed", error=str(exc))
 
 
-def breaker_states(collector: Collector) -> dict[str, dict[str, Any]]:
+def breaker_states(collector: Collector) -> dict[str, dict[str, JSON]]:
     """The breakers of the targets this replica probes now (ran within two intervals and a heartbeat).
 
     With sharding every replica has a breaker for every target; one that does not probe a target
