@@ -23,6 +23,7 @@ from kubernetes.utils.quantity import parse_quantity
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import Preview, ScaleDeployment
 from hulk_ops.core.action_config import PriceSettings
+from hulk_ops.core.model import JSON
 from hulk_ops.probes.base import describe_error
 from hulk_ops.probes.kubernetes import api_error_text, build_api_client
 
@@ -36,7 +37,7 @@ class KubernetesScale(Executor[ScaleDeployment]):
     async def preview(self, request: ScaleDeployment) -> Preview:
         return await asyncio.to_thread(self._call, self._preview, request)
 
-    async def _execute(self, request: ScaleDeployment, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: ScaleDeployment, preview: Preview) -> dict[str, JSON]:
         return await asyncio.to_thread(self._call, self._scale, request)
 
     # -- sync parts (the client is synchronous) ---------------------------------------------

@@ -30,6 +30,7 @@ from runpod.endpoint.runner import Endpoint
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import ActionRequest, LaunchGpuPod, Preview, RunServerlessJob, StopPod, TerminatePod
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import JSON
 from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import describe_error
 
@@ -83,7 +84,7 @@ class RunPodActions(Executor[ActionRequest]):
             return await self._preview_pod(request)
         raise ActionRefused(f"RunPod cannot {request.action}")
 
-    async def _execute(self, request: ActionRequest, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: ActionRequest, preview: Preview) -> dict[str, JSON]:
         if isinstance(request, LaunchGpuPod):
             return await self._launch(request)
         if isinstance(request, RunServerlessJob):
