@@ -138,7 +138,7 @@ class Approvals:
             raise BadRequest(f"no request {request_id!r} is waiting for approval")
         record = waiting[0]
         closed = next((r.outcome for r in records if r.outcome in ("approved", "rejected")), None)
-        requester = Principal(name=record.username, roles=tuple(record.roles), via=record.via)  # type: ignore[arg-type]
+        requester = Principal(name=record.username, roles=tuple(record.roles), via=record.via)
         request = parse_request(record.params)
         ctx = g._context(requester, request, record.idempotency_key)
         return replace(ctx, request_id=request_id), record, closed

@@ -284,7 +284,7 @@ class GuardedAction:
 
     def _result(self, ctx: Context, status: str, message: str, preview: Preview | None = None,
                 after: dict[str, Any] | None = None, error: str | None = None) -> ActionResult:
-        return ActionResult(status=status, request_id=ctx.request_id, action=ctx.request.action,  # type: ignore[arg-type]
+        return ActionResult(status=status, request_id=ctx.request_id, action=ctx.request.action,
                             target=ctx.target.name, object_name=ctx.request.object_name, message=message,
                             preview=preview, after=after, error=error, idempotency_key=ctx.key, approver=ctx.approver)
 
