@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3.exceptions
 from kubernetes import client
@@ -27,6 +27,7 @@ from hulk_ops.core.model import JSON
 from hulk_ops.probes.base import describe_error
 from hulk_ops.probes.kubernetes import api_error_text, build_api_client
 
+T = TypeVar("T")
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 GIB = Decimal(1024**3)
 
@@ -73,14 +74,17 @@ class KubernetesScale(Executor[ScaleDeployment]):
                                 "scaling it is not allowed")
         deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
                                                      _request_timeout=self._timeout)
-        current = int(deployment.spec.replicas or 0)
-        per_pod = pod_hourly_cost(deployment.spec.template.spec.containers, self.settings.prices)
+        spec = _given(deployment.spec, "spec")
+        containers = _given(spec.template.spec, "pod spec").containers
+        current = int(spec.replicas or 0)
+        per_pod = pod_hourly_cost(containers, self.settings.prices)
         delta = round((request.replicas - current) * per_pod, 6)
-        status = deployment.status
-        before = {"replicas": current, "ready": int(status.ready_replicas or 0),
+        status = _given(deployment.status, "status")
+        ready = int(status.ready_replicas or 0)
+        before = {"replicas": current, "ready": ready,
                   "available": int(status.available_replicas or 0),
-                  "resource_version": deployment.metadata.resource_version,
-                  "pod_requests": pod_requests(deployment.spec.template.spec.containers),
+                  "resource_version": _given(deployment.metadata, "metadata").resource_version,
+                  "pod_requests": pod_requests(containers),
                   "pod_cost_usd_per_hour": round(per_pod, 6), "bounds": [bounds.min, bounds.max]}
         refusal = None
         if not bounds.min <= request.replicas <= bounds.max:
@@ -91,12 +95,12 @@ class KubernetesScale(Executor[ScaleDeployment]):
             answer = apps.patch_namespaced_deployment_scale(
                 request.deployment, request.namespace, {"spec": {"replicas": request.replicas}}, dry_run="All",
                 _request_timeout=self._timeout)
-            expected["server_dry_run"] = {"replicas": int(answer.spec.replicas or 0), "dryRun": "All"}
+            expected["server_dry_run"] = {"replicas": int(_given(answer.spec, "spec").replicas or 0), "dryRun": "All"}
         return Preview(
             summary=f"scale {where} on {self.target.name} from {current} to {request.replicas} replicas "
                     f"({delta:+.4f} USD/h)",
             object_name=request.deployment, before=before, expected=expected, cost_usd_per_hour_delta=delta,
-            blast_radius=_radius(where, current, request.replicas, before["ready"]), refusal=refusal,
+            blast_radius=_radius(where, current, request.replicas, ready), refusal=refusal,
         )
 
     def _scale(self, apps: client.AppsV1Api, request: ScaleDeployment) -> dict[str, Any]:
@@ -105,10 +109,10 @@ class KubernetesScale(Executor[ScaleDeployment]):
         for _attempt in range(self.settings.conflict_retries + 1):
             scale = apps.read_namespaced_deployment_scale(request.deployment, request.namespace,
                                                           _request_timeout=self._timeout)
-            previous = int(scale.spec.replicas or 0)
+            previous = int(_given(scale.spec, "spec").replicas or 0)
             # a merge patch carrying the resourceVersion read above: the API server refuses it with 409 when the
             # scale changed in between (optimistic concurrency, with RBAC `patch` only — no `update`)
-            body = {"metadata": {"resourceVersion": scale.metadata.resource_version},
+            body = {"metadata": {"resourceVersion": _given(scale.metadata, "metadata").resource_version},
                     "spec": {"replicas": request.replicas}}
             self._before_write(request)
             try:
@@ -119,8 +123,9 @@ class KubernetesScale(Executor[ScaleDeployment]):
                     raise
                 conflicts += 1  # stale resourceVersion: read the deployment again and retry
                 continue
-            return {"replicas": int(written.spec.replicas or 0), "previous_replicas": previous,
-                    "resource_version": written.metadata.resource_version, "conflicts_retried": conflicts}
+            return {"replicas": int(_given(written.spec, "spec").replicas or 0), "previous_replicas": previous,
+                    "resource_version": _given(written.metadata, "metadata").resource_version,
+                    "conflicts_retried": conflicts}
         raise ActionFailed(f"{where} kept changing: {conflicts} conflicting writes (409, stale resourceVersion) "
                            f"in a row; nothing was applied. Look at who else scales it, then retry.")
 
@@ -141,6 +146,13 @@ def pod_requests(containers: list[Any]) -> dict[str, float]:
 def pod_hourly_cost(containers: list[Any], prices: PriceSettings) -> float:
     r = pod_requests(containers)
     return r["cpu"] * prices.cpu_hour + r["memory_gib"] * prices.gib_hour + r["gpu"] * prices.gpu_hour
+
+
+def _given(value: T | None, what: str) -> T:
+    """A field the API server always sends (the client's models type every field optional)."""
+    if value is None:
+        raise ActionFailed(f"the Kubernetes API answered without the object's {what}")
+    return value
 
 
 def _radius(where: str, current: int, new: int, ready: int) -> list[str]:
