@@ -36,6 +36,8 @@ demo: servers
 
 test: system
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 test-unit: venv
@@ -49,6 +51,8 @@ test-e2e: system
 
 lint: venv
 	$(PY) -m ruff check .
+	.venv/bin/lint-imports
+	$(PY) -m mypy
 
 bench: system
 	$(PY) -m sandbox.services install --with prometheus-blackbox-exporter

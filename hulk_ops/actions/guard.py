@@ -24,7 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from hulk_ops.actions import policy
-from hulk_ops.actions.approvals import ApprovalFlow
+from hulk_ops.actions.approvals import Approvals, PendingRequest
 from hulk_ops.actions.audit import AuditFilter, AuditRecord, AuditUnavailable, KeyBusy, KeyClaim, PostgresAuditLog
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import (
@@ -100,13 +100,14 @@ class Context:
     approver: str | None = None
 
 
-class GuardedAction(ApprovalFlow):
+class GuardedAction:
     def __init__(self, config: Config, audit: Any = None, executors: Mapping[str, Any] | None = None,
                  timeline: Timeline | None = None) -> None:
         self._config = config
         self._audit = audit
         self._executor_types = dict(executors or EXECUTORS)
         self._timeline = timeline
+        self._approvals = Approvals(self, config.actions.approval_ttl_s)
 
     # -- what the UI may show ---------------------------------------------------------------
     def offered(self, principal: Principal, target: TargetSettings) -> list[str]:
@@ -146,21 +147,25 @@ class GuardedAction(ApprovalFlow):
             return await self._refuse(ctx, f"confirmation {confirm!r} does not match: type {request.object_name!r} "
                                            "(the name of the object acted on) to confirm")
         if decision.verdict == "approval":
-            return await self._queue(ctx, decision.reason)
+            return await self._approvals.queue(ctx, decision.reason)
         return await self._run(ctx)
 
     @_traced("approve")
     async def approve(self, principal: Principal, request_id: str) -> ActionResult:
-        return await super().approve(principal, request_id)
+        return await self._approvals.approve(principal, request_id)
 
     @_traced("reject")
     async def reject(self, principal: Principal, request_id: str, reason: str = "") -> ActionResult:
-        return await super().reject(principal, request_id, reason)
+        return await self._approvals.reject(principal, request_id, reason)
 
     @_traced("refuse")
     async def refuse(self, principal: Principal, request: ActionRequest, reason: str) -> ActionResult:
         """Refuse before authorisation (no valid token, ...), audited like every refusal."""
         return await self._refuse(self._context(principal, request, None), reason)
+
+    async def pending(self) -> list[PendingRequest]:
+        """Requests waiting for approval, newest first (expired ones stay listed for a day)."""
+        return await self._approvals.pending()
 
     async def history(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
         return await self._store().records(flt)
@@ -248,7 +253,7 @@ class GuardedAction(ApprovalFlow):
         return result
 
     # -- helpers ----------------------------------------------------------------------------
-    def _store(self) -> Any:
+    def _store(self) -> PostgresAuditLog:
         if self._audit is None:
             self._audit = PostgresAuditLog(self._config.audit)  # raises AuditUnavailable without a URL
         return self._audit
@@ -281,7 +286,7 @@ class GuardedAction(ApprovalFlow):
 
     def _result(self, ctx: Context, status: str, message: str, preview: Preview | None = None,
                 after: dict[str, Any] | None = None, error: str | None = None) -> ActionResult:
-        return ActionResult(status=status, request_id=ctx.request_id, action=ctx.request.action,  # type: ignore[arg-type]
+        return ActionResult(status=status, request_id=ctx.request_id, action=ctx.request.action,
                             target=ctx.target.name, object_name=ctx.request.object_name, message=message,
                             preview=preview, after=after, error=error, idempotency_key=ctx.key, approver=ctx.approver)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -32,7 +33,7 @@ def migrations(directory: Path = MIGRATIONS) -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(conn: psycopg.AsyncConnection, schema: str, directory: Path = MIGRATIONS) -> list[int]:
+async def migrate(conn: psycopg.AsyncConnection[Any], schema: str, directory: Path = MIGRATIONS) -> list[int]:
     """Bring `schema` up to date; return the versions applied now (empty: already current)."""
     applied_now: list[int] = []
     ident = sql.Identifier(schema)

@@ -168,7 +168,8 @@ def schema(_model: ReadModel, _request: Request) -> dict[str, Any]:
 def build_app(config: Config, model: ReadModel | None = None) -> Starlette:
     api = Api(config, model)
 
-    async def not_found(request: Request, exc: HTTPException) -> Response:
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # registered for HTTPException only (Starlette types it Exception)
         message = f"no such endpoint: {request.method} {request.url.path}" if exc.status_code in (404, 405) \
             else str(exc.detail)
         return api.error(exc.status_code, message)

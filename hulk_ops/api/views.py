@@ -26,8 +26,9 @@ class BadParameter(ValueError):
     """400: a query parameter is malformed; the message names it."""
 
 
-def iso_ts(ts: float | None) -> str | None:
-    if ts is None:
+def iso_ts(ts: object) -> str | None:
+    """A Unix time as ISO 8601 UTC; None for anything that is not a number (absent from a stored record)."""
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

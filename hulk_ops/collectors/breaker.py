@@ -4,7 +4,7 @@ The breaker counts consecutive down results (probes never raise, so a down resul
 purgatory's failure signal here). While open, the target is not probed and reported down with
 the breaker's reason; after `reset_s` one trial probe runs (half-open) and closes or re-opens it.
 Every transition is logged (``breaker_state``) and kept in `transitions` (the newest 32); the
-scheduler publishes a changed state to the store at once (`hulk_ops/collectors/service.py`).
+scheduler publishes a changed state to the store at once (`hulk_ops/entrypoints/service.py`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from purgatory.domain.messages.events import ContextChanged
 from purgatory.domain.model import Context, OpenedState
+
+from hulk_ops.core.model import JSON
 
 log = structlog.get_logger("hulk_ops.breaker")
 
@@ -32,7 +33,7 @@ class BreakerView:
     opened_at: float | None
     retry_at: float | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JSON]:
         return {"state": self.state, "failures": self.failures, "opened_at": self.opened_at,
                 "retry_at": self.retry_at}
 

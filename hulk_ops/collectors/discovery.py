@@ -16,7 +16,7 @@ Annotations on a Service (only `hulk-ops.io/kind` is required):
 
 The host is the Service's cluster IP (its DNS name `<service>.<namespace>.svc` when headless). Discovered
 targets merge with the static ones (a static target wins a name clash, which is logged once); the merged set
-goes through the same path as a config reload (`hulk_ops/collectors/reload.py`), so a Service that disappears
+goes through the same path as a config reload (`hulk_ops/entrypoints/reload.py`), so a Service that disappears
 ends its target (its history stays in the store) and, with sharding, every replica sees the same names and
 each target has one owner. A Service whose annotations do not make a valid target is skipped and logged; a
 failed listing keeps the targets discovered before it. The discovered set is published to the store
@@ -30,17 +30,17 @@ import base64
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import structlog
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from hulk_ops.core.config import Config, ConfigError, TargetSettings, _check_graph, _format, redact_url
+from hulk_ops.core import discovered
+from hulk_ops.core.config import Config, TargetSettings, _format
 from hulk_ops.core.discovery_config import KubernetesDiscoverySettings
 
 if TYPE_CHECKING:
     from kubernetes import client
 
-    from hulk_ops.entrypoints.bootstrap import Collector
+    from hulk_ops.collectors.collector import Collector
 
 log = structlog.get_logger("hulk_ops.discovery")
 PREFIX = "hulk-ops.io/"
@@ -115,55 +115,6 @@ def target_from_service(svc: Any, secret: Callable[[str, str], dict[str, str] | 
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ValueError(_format(exc, where, prefix=())) from None
-
-
-def merge(static: Config, discovered: Sequence[TargetSettings]) -> tuple[Config, list[str], list[str]]:
-    """Static targets plus the discovered ones: (config, names that clashed with a static target, problems).
-
-    A discovered target naming a dependency that does not exist is left out (a problem); a cycle among them
-    leaves out every discovered target with dependencies."""
-    names = {t.name for t in static.targets}
-    clashes = [t.name for t in discovered if t.name in names]
-    extra = [t for t in discovered if t.name not in names]
-    known = names | {t.name for t in extra}
-    problems = [f"{t.origin}: depends-on: unknown target(s) {', '.join(sorted(set(t.depends_on) - known))}"
-                for t in extra if set(t.depends_on) - known]
-    extra = [t for t in extra if not set(t.depends_on) - known]
-    try:
-        _check_graph([*static.targets, *extra], "discovery")
-    except ConfigError as exc:
-        problems.append(str(exc))
-        extra = [t for t in extra if not t.depends_on]
-    return static.model_copy(update={"targets": [*static.targets, *extra]}), clashes, problems
-
-
-def public(targets: Sequence[TargetSettings]) -> bytes:
-    """The discovered targets for the dashboard: no secret fields, URL credentials masked."""
-    out = []
-    for t in targets:
-        data = t.model_dump(mode="json", exclude={k for k, v in t.__dict__.items() if isinstance(v, SecretStr)})
-        data["url"] = redact_url(t.url)
-        out.append(data)
-    return orjson.dumps(out)
-
-
-def from_public(raw: bytes | str | None) -> list[TargetSettings]:
-    """The dashboard's side of `public()`: targets that do not validate without their secrets are left out."""
-    from hulk_ops.probes import registry
-
-    if not raw:
-        return []
-    found: list[TargetSettings] = []
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    for item in items if isinstance(items, list) else []:
-        try:
-            found.append(registry.settings_model(item["kind"]).model_validate(item))
-        except (ValidationError, LookupError, TypeError):  # LookupError: an unknown or broken kind
-            continue
-    return found
 
 
 class KubernetesDiscovery:
@@ -241,10 +192,8 @@ class KubernetesDiscovery:
             self._api = None
 
 
-async def run(collector: Collector, stop: asyncio.Event) -> None:
-    """Every refresh_s: list, merge with the static targets, apply when the set changed, publish it."""
-    from hulk_ops.collectors import reload
-
+async def run(collector: Collector, stop: asyncio.Event, apply: Callable[[Collector], dict[str, list[str]]]) -> None:
+    """Every refresh_s: list, merge with the static targets, `apply` when the set changed, publish it."""
     settings = collector.config.discovery.kubernetes
     if settings is None:
         return
@@ -263,7 +212,7 @@ async def run(collector: Collector, stop: asyncio.Event) -> None:
                 logged = logged & set(problems) | set(problems)
                 if targets != collector.discovered:
                     collector.discovered = targets
-                    outcome = reload.apply_merged(collector)
+                    outcome = apply(collector)
                     log.info("discovery_applied", discovered=len(targets), added=outcome["added"],
                              removed=outcome["removed"], changed=outcome["changed"])
                 await _publish(collector, targets)
@@ -284,7 +233,7 @@ async def _publish(collector: Collector, targets: Sequence[TargetSettings]) -> N
 
     try:
         async with asyncio.timeout(1.0):
-            await redis.set(Keys(collector.config.store.prefix).discovered, public(targets))
+            await redis.set(Keys(collector.config.store.prefix).discovered, discovered.public(targets))
     except Exception as exc:  # the writer reports store outages; the next refresh publishes again
         log.debug("discovery_publish_failed", error=str(exc))
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from hulk_ops.core.model import ProbeResult, StateChange
+from hulk_ops.core.model import JSON, ProbeResult, StateChange
 
 
 class MemoryResultStore:
@@ -13,8 +12,8 @@ class MemoryResultStore:
         self.latest: dict[str, ProbeResult] = {}
         self.history: dict[str, list[ProbeResult]] = {}
         self.events: list[StateChange] = []
-        self.heartbeats: dict[str, dict[str, Any]] = {}
-        self.breakers: dict[str, dict[str, Any]] = {}
+        self.heartbeats: dict[str, dict[str, JSON]] = {}
+        self.breakers: dict[str, dict[str, JSON]] = {}
         self.series: list[tuple[str, float, float]] = []
         self.writes = 0
         self.fail_writes = False  # flip to simulate an outage
@@ -47,10 +46,10 @@ class MemoryResultStore:
     async def previous_statuses(self) -> dict[str, str]:
         return {name: r.status for name, r in self.latest.items()}
 
-    async def write_heartbeat(self, replica: str, info: dict[str, Any]) -> None:
+    async def write_heartbeat(self, replica: str, info: dict[str, JSON]) -> None:
         self.heartbeats[replica] = info
 
-    async def write_breakers(self, states: dict[str, dict[str, Any]]) -> None:
+    async def write_breakers(self, states: dict[str, dict[str, JSON]]) -> None:
         self.breakers.update(states)
 
     async def close(self) -> None:

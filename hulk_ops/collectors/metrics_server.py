@@ -56,7 +56,7 @@ def serve(registry: CollectorRegistry, host: str, port: int,
 
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     server_class = type("MetricsServer", (_Server,), {"address_family": family})
-    httpd = make_server(host, port, app, server_class, handler_class=_Quiet)
+    httpd: WSGIServer = make_server(host, port, app, server_class, handler_class=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, name="hulk-ops-metrics", daemon=True)
     thread.start()
     return httpd, thread

@@ -145,7 +145,8 @@ class Scheduler:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         self._wake = wake = asyncio.Event()
-        self._heap = heap = []
+        heap: list[tuple[float, int, float, Job | Periodic]] = []
+        self._heap = heap
         self._plan([*self.jobs, *self.periodic], loop.time())
         ticker = asyncio.create_task(self._lag_ticker(stop), name="lag-ticker")
         relay = asyncio.create_task(_relay(stop, wake), name="stop-relay")
@@ -196,14 +197,15 @@ class Scheduler:
         dropped, a run under way finishes), jobs new to it are planned from now; the same Job objects carry
         on untouched (their breaker, history and phase)."""
         keep = {id(j) for j in [*jobs, *periodic]}
-        old = [*self.jobs, *self.periodic]
+        old: list[Job | Periodic] = [*self.jobs, *self.periodic]
         known = {id(j) for j in old}
         for job in old:
             if id(job) not in keep:
-                job.retired = True  # Periodic implementations are plain objects: the flag is set on them too
-        added = [j for j in [*jobs, *periodic] if id(j) not in known]
+                setattr(job, "retired", True)  # noqa: B010  (Periodic implementations are plain objects: set on them too)
+        new: list[Job | Periodic] = [*jobs, *periodic]
+        added = [j for j in new if id(j) not in known]
         for job in added:  # a job retired by an earlier swap may come back
-            job.retired = False
+            setattr(job, "retired", False)  # noqa: B010
         self.jobs, self.periodic = jobs, list(periodic)
         if self._wake is not None:  # running: plan the new ones now and let the loop look again
             self._heap[:] = [entry for entry in self._heap if not getattr(entry[3], "retired", False)]

@@ -36,7 +36,7 @@ class SlotAudit:
 def probe_times(client: redis.Redis, keys: Keys, name: str, start: float, end: float) -> list[float]:
     """Start times of the probes of one target stored between start and end (truncated to 0.1 s)."""
     hours = hours_between(start, end)
-    blobs = client.mget([keys.history(name, h) for h in hours])
+    blobs: list[bytes | None] = client.mget([keys.history(name, h) for h in hours])  # type: ignore[assignment]  # bytes: no decode_responses
     return [float(ts) for ts in decode_samples(list(zip(hours, blobs, strict=True)), start, end)["ts"]]
 
 

@@ -27,7 +27,7 @@ from prometheus_client import Counter, Gauge
 
 from hulk_ops.collectors import sharding
 from hulk_ops.collectors.membership import Membership, MembershipError
-from hulk_ops.collectors.scheduler import Job, Scheduler
+from hulk_ops.collectors.scheduler import Job, Periodic, Scheduler
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core.config import ShardingSettings, TargetSettings
 from hulk_ops.core.model import ProbeResult
@@ -267,12 +267,13 @@ class ShardCoordinator:
 class ShardedScheduler(Scheduler):
     """The scheduler on wall-clock slots, asking the coordinator; results say which replica probed."""
 
-    def __init__(self, *args: Any, coordinator: ShardCoordinator, **kwargs: Any) -> None:
-        super().__init__(*args, owns=coordinator.owns, **kwargs)
+    def __init__(self, jobs: list[Job], *args: Any, coordinator: ShardCoordinator, **kwargs: Any) -> None:
+        kwargs["owns"] = coordinator.owns
+        super().__init__(jobs, *args, **kwargs)
         self.coordinator = coordinator
         self._clock_pair: tuple[float, float] | None = None
 
-    def first_due(self, job: Job, now: float) -> float:
+    def first_due(self, job: Job | Periodic, now: float) -> float:
         if not isinstance(job, Job):  # periodic work (query pulls) runs on its own clock, owned by its target
             return super().first_due(job, now)
         if self._clock_pair is None or self._clock_pair[0] != now:
@@ -282,7 +283,7 @@ class ShardedScheduler(Scheduler):
         # a hair after the slot's start, so no run (and no observed_at) falls in the slot before
         return now + (sharding.next_slot_start(wall, target.offset, target.interval_s) - wall) + AFTER_START_S
 
-    def steady_base(self, job: Job, now: float, first: float) -> float:
+    def steady_base(self, job: Job | Periodic, now: float, first: float) -> float:
         if not isinstance(job, Job):
             return super().steady_base(job, now, first)
         return first  # the first run is already on the target's slot

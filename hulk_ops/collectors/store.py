@@ -27,7 +27,7 @@ from hulk_ops.collectors.redis_client import (
 )
 from hulk_ops.collectors.slot_batches import ClusterBatches, SlotBatch
 from hulk_ops.core.config import SentinelSettings
-from hulk_ops.core.model import ProbeResult, StateChange
+from hulk_ops.core.model import JSON, ProbeResult, StateChange
 
 TARGET_EVENTS_MAX = 500
 # What a store adapter raises when the store is unreachable or refuses a write.
@@ -50,9 +50,9 @@ class ResultStore(Protocol):
 
     async def previous_statuses(self) -> dict[str, str]: ...
 
-    async def write_heartbeat(self, replica: str, info: dict[str, Any]) -> None: ...
+    async def write_heartbeat(self, replica: str, info: dict[str, JSON]) -> None: ...
 
-    async def write_breakers(self, states: dict[str, dict[str, Any]]) -> None: ...
+    async def write_breakers(self, states: dict[str, dict[str, JSON]]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -101,9 +101,10 @@ class RedisResultStore:
                                        cluster=cluster)
         self.slot_batches: ClusterBatches | None = None
         if cluster:
-            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)
+            # async_client returns a cluster client exactly when cluster is set
+            self.slot_batches = ClusterBatches(self.redis, keys, BATCH_MARK_TTL_S, timeout_s)  # type: ignore[arg-type]
         else:
-            packed_commands(self.redis)
+            packed_commands(self.redis)  # type: ignore[arg-type]
 
     async def write(self, results: Sequence[ProbeResult], changes: Sequence[StateChange],
                     batch: BatchId | None = None) -> None:
@@ -221,10 +222,10 @@ class RedisResultStore:
                 continue
         return out
 
-    async def write_heartbeat(self, replica: str, info: dict[str, Any]) -> None:
+    async def write_heartbeat(self, replica: str, info: dict[str, JSON]) -> None:
         await self.redis.hset(self.keys.collectors, replica, orjson.dumps(info))
 
-    async def write_breakers(self, states: dict[str, dict[str, Any]]) -> None:
+    async def write_breakers(self, states: dict[str, dict[str, JSON]]) -> None:
         if states:
             await self.redis.hset(self.keys.breakers, mapping={k: orjson.dumps(v) for k, v in states.items()})
 

@@ -181,13 +181,12 @@ def check_references(actions: ActionsSettings, targets: dict[str, str]) -> list[
     """Problems of `actions.scale` / `actions.endpoint_workers` entries whose target is unknown or of the wrong
     kind (target name -> kind)."""
     problems = []
-    sections: list[tuple[str, str, list[ScaleBounds] | list[EndpointWorkerBounds]]] = [
-        ("scale", "kubernetes", actions.scale), ("endpoint_workers", "runpod", actions.endpoint_workers)]
-    for section, wanted, entries in sections:
-        for i, entry in enumerate(entries):
-            kind = targets.get(entry.target)
-            if kind is None:
-                problems.append(f"actions.{section}[{i}].target: unknown target {entry.target!r}")
-            elif kind != wanted:
-                problems.append(f"actions.{section}[{i}].target: {entry.target!r} is a {kind} target, not {wanted}")
+    refs = [("scale", "kubernetes", i, b.target) for i, b in enumerate(actions.scale)]
+    refs += [("endpoint_workers", "runpod", i, b.target) for i, b in enumerate(actions.endpoint_workers)]
+    for section, wanted, i, target in refs:
+        kind = targets.get(target)
+        if kind is None:
+            problems.append(f"actions.{section}[{i}].target: unknown target {target!r}")
+        elif kind != wanted:
+            problems.append(f"actions.{section}[{i}].target: {target!r} is a {kind} target, not {wanted}")
     return problems

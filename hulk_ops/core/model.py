@@ -11,9 +11,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 Status = Literal["up", "degraded", "down"]
+# what the store keeps as JSON (heartbeats, breaker states): what orjson writes and reads back
+JSON: TypeAlias = "str | int | float | bool | list[JSON] | dict[str, JSON] | None"
 STATUSES: tuple[Status, ...] = ("up", "degraded", "down")
 # Compact codes used by the packed history; "stale" is never stored, only derived when reading.
 STATUS_CODE: dict[str, int] = {"up": 0, "degraded": 1, "down": 2}

@@ -19,6 +19,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from hulk_ops.core.breach import Describer
 from hulk_ops.core.model import ProbeResult, Status
@@ -62,7 +63,8 @@ def parse_rule(text: str) -> Rule:
         )
     if match["off"]:
         return Rule(match["glob"], None, 0.0, "degraded", text.strip())
-    return Rule(match["glob"], match["op"], float(match["value"]), match["status"] or "degraded", text.strip())
+    return Rule(match["glob"], match["op"], float(match["value"]), cast(Status, match["status"] or "degraded"),
+                text.strip())
 
 
 class RuleSet:

@@ -196,17 +196,10 @@ def _age_note(target: TargetSettings, result: ProbeResult | None) -> None:
 @st.cache_data(ttl=300, show_spinner=False)
 def _gpu_type_answer(target: str) -> dict[str, Any]:
     """RunPod's GPU types (five minutes old at most); an empty answer when the API cannot be read."""
-    from hulk_ops.probes import runpod_sdk
+    from hulk_ops.actions.executors import runpod
 
     settings = next((t for t in context.config().targets if t.name == target), None)
-    if settings is None:
-        return {}
-    try:
-        answer, _ms = runpod_sdk.graphql(choices.GPU_TYPES_QUERY, settings.api_key.get_secret_value(),  # type: ignore[attr-defined]
-                                         str(settings.url), min(settings.timeout_s, 5.0))
-    except Exception:  # the form still takes a typed GPU type; the dry-run reports the API's own error
-        return {}
-    return answer if isinstance(answer, dict) else {}
+    return {} if settings is None else runpod.gpu_types_answer(settings, choices.GPU_TYPES_QUERY)
 
 
 def _gpu_types(target: TargetSettings) -> list[choices.GpuType]:

@@ -58,9 +58,9 @@ def _with_discovered(static: Config) -> Config:
     if raw is None:  # the store is unreachable: what was known stays (the pages say the store is down)
         raw = cache["raw"] if cache["static"] is static else b"[]"
     if cache["static"] is not static or raw != cache["raw"] or cache["merged"] is None:
-        from hulk_ops.collectors import discovery
+        from hulk_ops.core import discovered
 
-        cache["merged"] = discovery.merge(static, discovery.from_public(raw))[0]
+        cache["merged"] = discovered.merge(static, discovered.from_public(raw))[0]
         changed = cache["static"] is static
         cache["raw"], cache["static"] = raw, static
         if changed:

@@ -27,8 +27,6 @@ APP = Path(__file__).with_name("app.py")
 COOKIE_ENV = "STREAMLIT_SERVER_COOKIE_SECRET"
 COOKIE_OPTION = "server.cookieSecret"
 MIN_COOKIE_SECRET = 32
-# (option, value) pinned on the command line; tests/integration/test_web_security.py checks they hold
-SECURITY_FLAGS = (("server.enableXsrfProtection", "true"), ("server.enableCORS", "true"))
 
 
 class CookieSecretMissing(Exception):

@@ -1,10 +1,10 @@
 """Who is signed in, for the few writes the dashboard does itself (silences).
 
-The login gate (the actions package, `hulk_ops/dashboard/auth.py` there) keeps the signed-in person in
+The login gate (`hulk_ops/dashboard/auth.py`) keeps the signed-in person in
 `st.session_state["principal"]`: an object with `.name` and `.role` ("viewer" | "operator" |
-"admin"). This function reads that and nothing else; until the gate exists, or when no auth is
-configured, nobody is signed in and `current()` is None, so dashboard silences are refused
-(silences from the config still apply). Tests put such an object in the session state.
+"admin"). This function reads that and nothing else; when no auth is configured, nobody is signed in
+and `current()` is None, so dashboard silences are refused (silences from the config still apply).
+Tests put such an object in the session state.
 """
 
 from __future__ import annotations

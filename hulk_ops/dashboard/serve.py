@@ -37,13 +37,13 @@ SERVER_APP = Path(__file__).with_name("server_app.py")  # app.py plus the sessio
 SCRIPT_GRACE_S = 0.8
 WARM_TIMEOUT_S = 30.0
 log = logging.getLogger("hulk_ops.dashboard")
+# (option, value) pinned on the command line; tests/integration/test_web_security.py checks they hold
+SECURITY_FLAGS = (("server.enableXsrfProtection", "true"), ("server.enableCORS", "true"))
 
 
 def streamlit_args(port: int, host: str) -> list[str]:
     """`streamlit run` arguments after "run": the app and the server options (security settings as flags,
     which beat every config file and variable)."""
-    from hulk_ops.dashboard.launch import SECURITY_FLAGS
-
     args = [
         str(SERVER_APP),
         "--server.port", str(port),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
-from typing import Any
 
 from hulk_ops.collectors.backend_export import BackendMetrics, job_samples
 from hulk_ops.collectors.breaker import TargetBreaker
 from hulk_ops.collectors.codec import Keys
+from hulk_ops.collectors.collector import Collector
 from hulk_ops.collectors.prometheus_pull import build_query_jobs
 from hulk_ops.collectors.scheduler import Job, Scheduler
 from hulk_ops.collectors.shard_coordinator import ShardCoordinator, ShardedScheduler
@@ -35,24 +34,6 @@ def build_store(config: Config) -> RedisResultStore:
         sentinel=config.store.sentinel,
         cluster=config.store.cluster,
     )
-
-
-@dataclass
-class Collector:
-    config: Config
-    store: ResultStore
-    writer: BufferedWriter
-    scheduler: Scheduler
-    metrics: CollectorMetrics
-    notifier: Any = None  # collectors.notify.service.Notifier when webhooks are configured (built by the service)
-    sharding: ShardCoordinator | None = None
-    breakers_written: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the heartbeat last wrote
-    heartbeats: int = 0
-    gc_full_ms: float | None = None  # duration of the latest periodic full GC (hulk_ops/collectors/service.py)
-    static_config: Config | None = None  # the file's config; `config` adds the discovered targets to it
-    discovered: list[Any] = field(default_factory=list)  # TargetSettings from hulk_ops/collectors/discovery.py
-    rollups: Any = None  # hulk_ops.collectors.rollup_job.RollupJob, when the long-range tier is on
-    clashes_logged: set[str] = field(default_factory=set)  # discovered names a static target hides (logged once)
 
 
 def replica_id(config: Config) -> str:

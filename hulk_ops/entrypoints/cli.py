@@ -22,7 +22,7 @@ class UsageError(Exception):
     """Bad input that is not a config problem (unknown target name, ...): exit 2."""
 
 
-def _config_arg(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE", default=os.environ.get("HULK_OPS_CONFIG"),
         help="YAML config file (default: $HULK_OPS_CONFIG)",
@@ -72,8 +72,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from hulk_ops.collectors import service
-    from hulk_ops.collectors.service import run_collector
+    from hulk_ops.entrypoints import service
+    from hulk_ops.entrypoints.service import run_collector
     from hulk_ops.observe import heap, logs
     from hulk_ops.probes import registry
 

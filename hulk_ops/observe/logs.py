@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -17,7 +17,7 @@ from hulk_ops.observe import tracing
 _SECRETS: list[str] = []
 
 
-def _mask(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if not _SECRETS:
         return event
     for key, value in event.items():
@@ -29,7 +29,7 @@ def _mask(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     found = tracing.ids()
     if found is not None:
         event.setdefault("trace_id", found[0])
@@ -70,6 +70,6 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = Tru
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),  # write() and flush() only
         cache_logger_on_first_use=False,
     )

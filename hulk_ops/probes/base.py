@@ -206,7 +206,7 @@ _WAIT = wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05)
 
 def _wait_after(attempt: int) -> float:
     """The pause after attempt number `attempt` (tenacity's exponential backoff with jitter)."""
-    state = RetryCallState(None, None, (), {})
+    state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]  # the wait reads attempt_number only
     state.attempt_number = attempt
     return float(_WAIT(state))
 

@@ -4,8 +4,7 @@ The collector (the `kubernetes` probe) only reads; the dashboard's actions servi
 reads and patches the scale subresource of deployments. Each call is named as the official
 client names it (`ApiClass.method`); `required_rules()` reads the HTTP method and path the
 client itself uses for that call and turns them into (API group, resource, verb). The Helm
-chart's Roles are tested against these rules, both ways, and a test checks that the code calls
-nothing that is not listed here (tests/unit/test_deploy_rbac.py).
+chart's Roles are tested against these rules, both ways (tests/unit/test_deploy_helm.py).
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def warm() -> None:
 
 class Settings(TargetSettings):
     kind: Literal["kubernetes"]
-    url: str | None = Field(None, min_length=1, description="API server URL; with kubeconfig/in_cluster: override")
+    # optional here (kubeconfig or in-cluster settings name the server); every use checks for None
+    url: str | None = Field(None, min_length=1, description="API server URL; with kubeconfig/in_cluster: override")  # type: ignore[assignment]
     token: SecretStr | None = None
     kubeconfig: str | None = Field(None, min_length=1)
     context: str | None = Field(None, min_length=1)

@@ -136,7 +136,7 @@ class NatsProbe(Probe[Settings, NATS]):
         streams = [st for st in streams if not wanted or st.config.name in wanted][: self.settings.max_streams]
         details["streams"] = []
         for stream in streams:
-            name = stream.config.name
+            name = stream.config.name or ""
             metrics.update(stream_metrics(stream))
             consumers = await js.consumers_info(name) if stream.state.consumer_count else []
             for consumer in consumers:

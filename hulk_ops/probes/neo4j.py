@@ -288,7 +288,7 @@ def describe_breach(metric: str, value: float, result: ProbeResult) -> str | Non
     name = breach.between(metric, "database.", ".online")
     if name is None or value:
         return None
-    row = next((d for d in (result.details or {}).get("databases") or [] if d.get("name") == name), {})
+    row: dict[str, Any] = next((d for d in (result.details or {}).get("databases") or [] if d.get("name") == name), {})
     state = row.get("status") or "not online"
     message = f" ({row['message']})" if row.get("message") else ""
     return f"database {name}: {state}{message}"

@@ -143,7 +143,7 @@ def _check_deadline(deadline: float, client: PromClient) -> None:
 
 def target_health(active: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     counts = {"up": 0, "down": 0, "unknown": 0}
-    down = []
+    down: list[dict[str, Any]] = []
     for target in active:
         health = target.get("health", "unknown")
         counts[health if health in counts else "unknown"] += 1

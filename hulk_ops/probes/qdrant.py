@@ -306,7 +306,7 @@ def describe_breach(metric: str, value: float, result: ProbeResult) -> str | lis
     name = breach.between(metric, "collection.", ".status_code")
     if name is None:
         return None
-    row = next((c for c in details.get("collections") or [] if c.get("name") == name), {})
+    row: dict[str, Any] = next((c for c in details.get("collections") or [] if c.get("name") == name), {})
     state = row.get("status") or ("red" if value >= 2 else "yellow")
     error = f": {row['optimizer_error']}" if row.get("optimizer_error") else ""
     return f"collection {name} is {state}{error}"

@@ -164,5 +164,5 @@ def watched_endpoints(client: RunPodClient, endpoint_ids: list[str]) -> dict[str
 def endpoint_health(endpoint: Endpoint, timeout: float) -> tuple[dict[str, Any], float]:
     """`Endpoint.health()` (GET {base}/{id}/health): (health JSON, round trip in ms)."""
     started = time.perf_counter()
-    health = endpoint.health(timeout=timeout)  # type: ignore[arg-type]  # requests takes float seconds
+    health = endpoint.health(timeout=timeout)  # requests takes float seconds
     return health, (time.perf_counter() - started) * 1000

@@ -21,9 +21,9 @@ from openapi_spec_validator import validate
 
 from hulk_ops.actions.identity import new_token
 from hulk_ops.api.app import build_app
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import Config, load_config
 from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.service import run_collector
 from sandbox.services import free_port, wait_port
 from tests.waiting import await_for, wait_for
 

@@ -9,8 +9,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import registry
 from sandbox.services import Services, free_port
 

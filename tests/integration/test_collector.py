@@ -14,9 +14,9 @@ import orjson
 import redis
 
 from hulk_ops.collectors.codec import Keys
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
 from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.service import run_collector
 from sandbox.services import free_port
 
 

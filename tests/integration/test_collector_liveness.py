@@ -9,8 +9,8 @@ import time
 import httpx
 
 from hulk_ops.collectors import metrics_server
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints.service import run_collector
 from sandbox.services import free_port
 
 

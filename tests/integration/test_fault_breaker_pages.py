@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import Config, load_config
 from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.service import run_collector
 from tests.views_support import metrics, texts
 from tests.waiting import wait_for
 

@@ -1,6 +1,6 @@
 """The fault-injection matrix: every backend kind x every network fault, through the real collector.
 
-For each fault mode one collector (`hulk_ops.collectors.service.run_collector`, real scheduler, breakers, writer
+For each fault mode one collector (`hulk_ops.entrypoints.service.run_collector`, real scheduler, breakers, writer
 and Redis store) probes one target of every kind through its own `FaultProxy`, beside healthy targets
 that bypass the proxies. The scenario of a mode (`run_mode`), all kinds at once:
 
@@ -36,11 +36,11 @@ import uvloop
 import yaml
 
 from hulk_ops.collectors.scheduler import Job, Scheduler
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import Config, parse_config
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.dashboard.readmodel import ReadModel
 from hulk_ops.entrypoints.bootstrap import build_collector
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import registry
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.neo4j_sim import Neo4jSimulator

@@ -33,10 +33,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hulk_ops.collectors.codec import Keys
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config, parse_config
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.entrypoints.bootstrap import build_probe
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import registry
 from sandbox.k8s_sim import DEFAULT_TOKEN, KubernetesSimulator
 from sandbox.qdrant_sim import QdrantSimulator

@@ -20,11 +20,11 @@ import tracemalloc
 
 import redis.asyncio as aioredis
 
-from hulk_ops.collectors import service
 from hulk_ops.collectors.codec import Keys
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints import service
 from hulk_ops.entrypoints.bootstrap import build_collector
+from hulk_ops.entrypoints.service import run_collector
 
 WARMUP_CHANGES = 20
 N = 50  # state changes per half

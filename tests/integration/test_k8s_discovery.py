@@ -16,6 +16,7 @@ import yaml
 
 from hulk_ops.collectors import discovery
 from hulk_ops.collectors.codec import Keys
+from hulk_ops.core import discovered
 from hulk_ops.core.config import parse_config
 from hulk_ops.core.discovery_config import KubernetesDiscoverySettings
 from sandbox.k8s_sim import DEFAULT_TOKEN
@@ -117,6 +118,6 @@ def test_bad_annotations_are_refused_with_the_service_named() -> None:
         assert message in str(err.value)
     static = parse_config("targets: [{name: a, kind: redis, url: 'redis://h:1'}]")
     dep = discovery.target_from_service(svc(kind="redis", **{"depends-on": "nowhere"}), lambda *_: None, settings)
-    merged, clashes, problems = discovery.merge(static, [dep])
+    merged, clashes, problems = discovered.merge(static, [dep])
     assert [t.name for t in merged.targets] == ["a"] and clashes == []
     assert problems == ["kubernetes: ns/svc: depends-on: unknown target(s) nowhere"]

@@ -14,10 +14,10 @@ import orjson
 import redis
 
 from hulk_ops.collectors.notify.keys import NotifyKeys
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
 from hulk_ops.dashboard.readmodel import ReadModel
 from hulk_ops.dashboard.silence_writer import Operator, SilenceWriter
+from hulk_ops.entrypoints.service import run_collector
 from tests.waiting import await_for, wait_for
 
 pytest_plugins = ["tests.fixtures_observe"]

@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints.service import run_collector
 from sandbox.services import Services
 from tests.waiting import await_for
 

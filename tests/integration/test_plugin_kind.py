@@ -22,9 +22,9 @@ import pytest
 import redis
 import yaml
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core import breach
 from hulk_ops.core.config import ConfigError, load_config, parse_config
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import registry
 from tests.conformance import assert_catalog_covers, assert_emitted_in_catalog
 

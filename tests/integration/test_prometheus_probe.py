@@ -10,11 +10,11 @@ import yaml
 
 from hulk_ops.collectors.memory_store import MemoryResultStore
 from hulk_ops.collectors.prometheus_pull import build_query_jobs
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core.config import Config, load_config, parse_config
 from hulk_ops.dashboard.readmodel import ReadModel
 from hulk_ops.entrypoints.bootstrap import build_collector, build_probe
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.probes import prometheus as prometheus_module
 from sandbox.services import free_port
 

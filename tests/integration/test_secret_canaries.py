@@ -28,10 +28,10 @@ from hulk_ops.actions.guard import GuardedAction
 from hulk_ops.actions.identity import hash_secret, new_token
 from hulk_ops.actions.model import LaunchGpuPod, Principal, ScaleDeployment
 from hulk_ops.collectors.codec import Keys
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import ConfigError, load_config, parse_config
 from hulk_ops.dashboard.nav import PAGES
 from hulk_ops.entrypoints import cli
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.observe import logs
 from hulk_ops.probes import registry
 from sandbox.services import free_port

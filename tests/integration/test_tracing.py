@@ -7,8 +7,8 @@ import json
 
 import structlog
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
+from hulk_ops.entrypoints.service import run_collector
 from hulk_ops.observe import logs
 
 pytest_plugins = ["tests.fixtures_observe"]

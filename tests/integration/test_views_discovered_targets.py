@@ -7,8 +7,8 @@ import time
 import pytest
 import redis
 
-from hulk_ops.collectors import discovery
 from hulk_ops.collectors.codec import Keys
+from hulk_ops.core import discovered
 from hulk_ops.core.config import load_config
 from hulk_ops.probes import registry
 from tests.seed import result, seed
@@ -30,7 +30,7 @@ def test_target_page_shows_a_discovered_target_and_its_origin(write_config, open
          "origin": "kubernetes: hulk-prod/cache", "labels": {"team": "core"}})
     client = redis.Redis.from_url(store_redis_url)
     try:
-        client.set(Keys(config.store.prefix).discovered, discovery.public([found]))
+        client.set(Keys(config.store.prefix).discovered, discovered.public([found]))
     finally:
         client.close()
     seed(config.model_copy(update={"targets": [*config.targets, found]}),

@@ -8,9 +8,9 @@ import contextlib
 import threading
 import time
 
-from hulk_ops.collectors.service import run_collector
 from hulk_ops.core.config import load_config
 from hulk_ops.dashboard.readmodel import ReadModel
+from hulk_ops.entrypoints.service import run_collector
 from sandbox.k8s_sim import DEFAULT_TOKEN
 from tests.views_support import texts
 

@@ -124,8 +124,8 @@ async def test_breaker_transitions_are_logged_and_flag_a_publish() -> None:
 async def test_only_breakers_of_targets_this_replica_probes_are_published() -> None:
     import time
 
-    from hulk_ops.collectors.service import breaker_states
-    from hulk_ops.entrypoints.bootstrap import Collector
+    from hulk_ops.collectors.collector import Collector
+    from hulk_ops.entrypoints.service import breaker_states
 
     store, metrics, writer, scheduler = make([("mine", 1.0, 0.5, 0.0), ("other", 1.0, 0.5, 0.0)])
     mine, other = scheduler.jobs

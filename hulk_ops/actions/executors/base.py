@@ -8,12 +8,13 @@ as asked: stream not found, over budget, unknown GPU type) and `ActionFailed` (t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from hulk_ops.actions.model import ActionRequest, Preview
 from hulk_ops.actions.permit import Permit
 from hulk_ops.core.action_config import ActionsSettings
 from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import JSON
 
 R = TypeVar("R", bound=ActionRequest)
 
@@ -39,10 +40,10 @@ class Executor(ABC, Generic[R]):
         """Read the current state and say what the request would do (no change)."""
 
     @abstractmethod
-    async def _execute(self, request: R, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: R, preview: Preview) -> dict[str, JSON]:
         """Perform the write; return the state after it (the audit's `after`)."""
 
-    async def run(self, request: R, preview: Preview, permit: Permit) -> dict[str, Any]:
+    async def run(self, request: R, preview: Preview, permit: Permit) -> dict[str, JSON]:
         permit.spend(request.fingerprint())
         return await self._execute(request, preview)
 

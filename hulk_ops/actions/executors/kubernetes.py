@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3.exceptions
 from kubernetes import client
@@ -29,9 +29,11 @@ from kubernetes.utils.quantity import parse_quantity
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import Preview, RestartDeployment, ScaleDeployment
 from hulk_ops.core.action_config import PriceSettings
+from hulk_ops.core.model import JSON
 from hulk_ops.probes.base import describe_error
 from hulk_ops.probes.kubernetes import api_error_text, build_api_client
 
+T = TypeVar("T")
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 GIB = Decimal(1024**3)
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -43,11 +45,11 @@ class KubernetesScale(Executor[ScaleDeployment]):
     async def preview(self, request: ScaleDeployment) -> Preview:
         return await asyncio.to_thread(self._call, self._preview, request)
 
-    async def _execute(self, request: ScaleDeployment, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: ScaleDeployment, preview: Preview) -> dict[str, JSON]:
         return await asyncio.to_thread(self._call, self._scale, request)
 
     # -- sync parts (the client is synchronous) ---------------------------------------------
-    def _call(self, fn: Any, request: ScaleDeployment) -> Any:
+    def _call(self, fn: Any, request: ScaleDeployment | RestartDeployment) -> Any:
         where = f"{request.namespace}/{request.deployment}"
         try:
             api = build_api_client(self.target)  # type: ignore[arg-type]
@@ -79,14 +81,17 @@ class KubernetesScale(Executor[ScaleDeployment]):
                                 "scaling it is not allowed")
         deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
                                                      _request_timeout=self._timeout)
-        current = int(deployment.spec.replicas or 0)
-        per_pod = pod_hourly_cost(deployment.spec.template.spec.containers, self.settings.prices)
+        spec = _given(deployment.spec, "spec")
+        containers = _given(spec.template.spec, "pod spec").containers
+        current = int(spec.replicas or 0)
+        per_pod = pod_hourly_cost(containers, self.settings.prices)
         delta = round((request.replicas - current) * per_pod, 6)
-        status = deployment.status
-        before = {"replicas": current, "ready": int(status.ready_replicas or 0),
+        status = _given(deployment.status, "status")
+        ready = int(status.ready_replicas or 0)
+        before = {"replicas": current, "ready": ready,
                   "available": int(status.available_replicas or 0),
-                  "resource_version": deployment.metadata.resource_version,
-                  "pod_requests": pod_requests(deployment.spec.template.spec.containers),
+                  "resource_version": _given(deployment.metadata, "metadata").resource_version,
+                  "pod_requests": pod_requests(containers),
                   "pod_cost_usd_per_hour": round(per_pod, 6), "bounds": [bounds.min, bounds.max]}
         refusal = None
         if not bounds.min <= request.replicas <= bounds.max:
@@ -97,12 +102,12 @@ class KubernetesScale(Executor[ScaleDeployment]):
             answer = apps.patch_namespaced_deployment_scale(
                 request.deployment, request.namespace, {"spec": {"replicas": request.replicas}}, dry_run="All",
                 _request_timeout=self._timeout)
-            expected["server_dry_run"] = {"replicas": int(answer.spec.replicas or 0), "dryRun": "All"}
+            expected["server_dry_run"] = {"replicas": int(_given(answer.spec, "spec").replicas or 0), "dryRun": "All"}
         return Preview(
             summary=f"scale {where} on {self.target.name} from {current} to {request.replicas} replicas "
                     f"({delta:+.4f} USD/h)",
             object_name=request.deployment, before=before, expected=expected, cost_usd_per_hour_delta=delta,
-            blast_radius=_radius(where, current, request.replicas, before["ready"]), refusal=refusal,
+            blast_radius=_radius(where, current, request.replicas, ready), refusal=refusal,
         )
 
     def _scale(self, apps: client.AppsV1Api, request: ScaleDeployment) -> dict[str, Any]:
@@ -111,10 +116,10 @@ class KubernetesScale(Executor[ScaleDeployment]):
         for _attempt in range(self.settings.conflict_retries + 1):
             scale = apps.read_namespaced_deployment_scale(request.deployment, request.namespace,
                                                           _request_timeout=self._timeout)
-            previous = int(scale.spec.replicas or 0)
+            previous = int(_given(scale.spec, "spec").replicas or 0)
             # a merge patch carrying the resourceVersion read above: the API server refuses it with 409 when the
             # scale changed in between (optimistic concurrency, with RBAC `patch` only — no `update`)
-            body = {"metadata": {"resourceVersion": scale.metadata.resource_version},
+            body = {"metadata": {"resourceVersion": _given(scale.metadata, "metadata").resource_version},
                     "spec": {"replicas": request.replicas}}
             self._before_write(request)
             try:
@@ -125,8 +130,9 @@ class KubernetesScale(Executor[ScaleDeployment]):
                     raise
                 conflicts += 1  # stale resourceVersion: read the deployment again and retry
                 continue
-            return {"replicas": int(written.spec.replicas or 0), "previous_replicas": previous,
-                    "resource_version": written.metadata.resource_version, "conflicts_retried": conflicts}
+            return {"replicas": int(_given(written.spec, "spec").replicas or 0), "previous_replicas": previous,
+                    "resource_version": _given(written.metadata, "metadata").resource_version,
+                    "conflicts_retried": conflicts}
         raise ActionFailed(f"{where} kept changing: {conflicts} conflicting writes (409, stale resourceVersion) "
                            f"in a row; nothing was applied. Look at who else scales it, then retry.")
 
@@ -152,19 +158,21 @@ class KubernetesRestart(KubernetesScale):
         deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
                                                      _request_timeout=self._timeout)
         replicas = int(deployment.spec.replicas or 0)
-        status = deployment.status
+        status = deployment.status or client.V1DeploymentStatus()
+        meta = deployment.metadata or client.V1ObjectMeta()
         annotations = (deployment.spec.template.metadata.annotations if deployment.spec.template.metadata else None)
         before = {"replicas": replicas, "ready": int(status.ready_replicas or 0),
                   "available": int(status.available_replicas or 0),
                   "unavailable": int(status.unavailable_replicas or 0),
-                  "generation": int(deployment.metadata.generation or 0),
+                  "generation": int(meta.generation or 0),
                   "restarted_at": (annotations or {}).get(RESTARTED_AT),
-                  "resource_version": deployment.metadata.resource_version}
+                  "resource_version": meta.resource_version}
         answer = apps.patch_namespaced_deployment(request.deployment, request.namespace, restart_patch(),
                                                   dry_run="All", _request_timeout=self._timeout)
         answered = (answer.spec.template.metadata.annotations or {}) if answer.spec.template.metadata else {}
+        answer_meta = answer.metadata or client.V1ObjectMeta()
         expected = {"restarted_at": answered.get(RESTARTED_AT),
-                    "server_dry_run": {"generation": int(answer.metadata.generation or 0), "dryRun": "All"}}
+                    "server_dry_run": {"generation": int(answer_meta.generation or 0), "dryRun": "All"}}
         strategy = deployment.spec.strategy.type if deployment.spec.strategy else None
         radius = [f"every pod of {where} ({replicas}) is replaced by a new one"
                   + (f" ({strategy} strategy)" if strategy else "")]
@@ -180,9 +188,10 @@ class KubernetesRestart(KubernetesScale):
         patch = restart_patch()
         written = apps.patch_namespaced_deployment(request.deployment, request.namespace, patch,
                                                    _request_timeout=self._timeout)
+        written_meta = written.metadata or client.V1ObjectMeta()
         return {"restarted_at": patch["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT],
-                "generation": int(written.metadata.generation or 0),
-                "resource_version": written.metadata.resource_version}
+                "generation": int(written_meta.generation or 0),
+                "resource_version": written_meta.resource_version}
 
 
 def restart_patch(now: datetime | None = None) -> dict[str, Any]:
@@ -204,6 +213,13 @@ def pod_requests(containers: list[Any]) -> dict[str, float]:
 def pod_hourly_cost(containers: list[Any], prices: PriceSettings) -> float:
     r = pod_requests(containers)
     return r["cpu"] * prices.cpu_hour + r["memory_gib"] * prices.gib_hour + r["gpu"] * prices.gpu_hour
+
+
+def _given(value: T | None, what: str) -> T:
+    """A field the API server always sends (the client's models type every field optional)."""
+    if value is None:
+        raise ActionFailed(f"the Kubernetes API answered without the object's {what}")
+    return value
 
 
 def _radius(where: str, current: int, new: int, ready: int) -> list[str]:

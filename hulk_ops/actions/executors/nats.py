@@ -22,6 +22,7 @@ from nats.js.api import DEFAULT_PREFIX
 
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import Preview, PurgeStream
+from hulk_ops.core.model import JSON
 from hulk_ops.probes.base import describe_error
 
 
@@ -81,7 +82,7 @@ class NatsPurge(Executor[PurgeStream]):
             blast_radius=radius or ["no consumer has pending work on these messages"],
         )
 
-    async def _execute(self, request: PurgeStream, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: PurgeStream, preview: Preview) -> dict[str, JSON]:
         body: dict[str, Any] = {}
         if request.subject:
             body["filter"] = request.subject

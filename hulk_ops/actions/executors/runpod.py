@@ -43,6 +43,8 @@ from hulk_ops.actions.model import (
     StopPod,
     TerminatePod,
 )
+from hulk_ops.core.config import TargetSettings
+from hulk_ops.core.model import JSON
 from hulk_ops.probes import runpod_sdk
 from hulk_ops.probes.base import describe_error
 
@@ -51,6 +53,17 @@ GPU_QUERY = """query hulkOpsGpu {{ gpuTypes(input: {{id: "{gpu}"}}) {{ id displa
 RUNNING_QUERY = "query hulkOpsRunning { myself { pods { id desiredStatus costPerHr } } }"
 ENDPOINT_FIELDS = "id name gpuIds templateId idleTimeout scalerType scalerValue workersMin workersMax"
 ENDPOINTS_QUERY = f"query hulkOpsEndpoints {{ myself {{ endpoints {{ {ENDPOINT_FIELDS} }} }} }}"
+
+
+def gpu_types_answer(target: TargetSettings, query: str) -> dict[str, Any]:
+    """RunPod's answer to a GPU-type query, for the launch form's choices; empty when the API cannot be read (the
+    form still takes a typed GPU type and the dry-run reports the API's own error)."""
+    try:
+        answer, _ms = runpod_sdk.graphql(query, target.api_key.get_secret_value(),  # type: ignore[attr-defined]
+                                         str(target.url), min(target.timeout_s, 5.0))
+    except Exception:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 class RunPodActions(Executor[ActionRequest]):
@@ -89,7 +102,7 @@ class RunPodActions(Executor[ActionRequest]):
             return await self._preview_pod(request)
         raise ActionRefused(f"RunPod cannot {request.action}")
 
-    async def _execute(self, request: ActionRequest, preview: Preview) -> dict[str, Any]:
+    async def _execute(self, request: ActionRequest, preview: Preview) -> dict[str, JSON]:
         if isinstance(request, LaunchGpuPod):
             return await self._launch(request)
         if isinstance(request, RunServerlessJob):

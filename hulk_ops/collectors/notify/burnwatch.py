@@ -42,8 +42,8 @@ class BurnWatch:
         self._settled = {k: v for k, v in self._settled.items() if k[1] >= first}
         out: dict[str, dict[str, tuple[int, int]]] = {}
         for name in names:
-            parts = [self._settled.get((name, h)) or fresh.get((name, h)) for h in range(first, current + 1)]
-            parts = [p for p in parts if p is not None]
+            found = [self._settled.get((name, h)) or fresh.get((name, h)) for h in range(first, current + 1)]
+            parts = [p for p in found if p is not None]
             ts = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
             down = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=bool)
             out[name] = {w: (int((ts >= now - s).sum()), int((down & (ts >= now - s)).sum()))

@@ -36,6 +36,7 @@ log = structlog.get_logger("hulk_ops.notify")
 LEADER_TTL_S = 5.0
 BURN_EVERY_S = 30.0  # error-budget burn alerts are evaluated this often (their shortest window is 5 min)
 DELIVERY_TICK_S = 0.2
+_STORE_DOWN: tuple[type[BaseException], ...] = (TimeoutError, *STORE_ERRORS)
 
 
 class Notifier:
@@ -74,7 +75,7 @@ class Notifier:
                 if self.leader:
                     await self.store.release_leader(self.replica)
                 await self.store.close()
-        except (TimeoutError, *STORE_ERRORS):
+        except _STORE_DOWN:
             pass
 
     async def _evaluate_loop(self, stop: asyncio.Event) -> None:
@@ -85,7 +86,7 @@ class Notifier:
                     if self.leader:
                         await digest.maybe_send(self.config, self.store, time.time())
                 self.last_error = None
-            except (TimeoutError, *STORE_ERRORS) as exc:
+            except _STORE_DOWN as exc:
                 self._lost(exc)
             except Exception as exc:  # a bug here must not silence every later incident
                 log.exception("notifier_crashed")

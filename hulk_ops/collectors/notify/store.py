@@ -52,7 +52,8 @@ class NotifyStore:
         self.outbox_max = outbox_max
         self.log_max = log_max
         self.cluster = cluster
-        self.redis = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier",
+        # replies are bytes (no decode_responses), which redis-py's annotations (bytes | str) cannot say
+        self.redis: Any = async_client(redis_url, sentinel, timeout_s=timeout_s, client_name="hulk-ops-notifier",
                                   cluster=cluster)
         self._replace_head = self.redis.register_script(_REPLACE_HEAD)
         self._leader = self.redis.register_script(_LEADER)

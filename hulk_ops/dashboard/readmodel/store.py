@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -22,10 +22,12 @@ from hulk_ops.collectors.redis_client import CLIENT_ERRORS, LazyCluster, sync_cl
 from hulk_ops.core import incidents
 from hulk_ops.core import silences as silences_mod
 from hulk_ops.core.config import Config, TargetSettings
-from hulk_ops.core.model import STALE_INTERVALS, ProbeResult, parse_iso
+from hulk_ops.core.model import JSON, STALE_INTERVALS, ProbeResult, parse_iso
 from hulk_ops.core.silences import Silence
 
 DISPLAY_STATUSES = ("down", "degraded", "stale", "unknown", "up")
+
+T = TypeVar("T")
 
 
 class StoreUnavailable(Exception):
@@ -145,7 +147,7 @@ class ReadModel:
         self.memo_lock = threading.Lock()
         self.unreachable_since: float | None = None  # first failed read of the current store outage
 
-    def memoized(self, key: str, build: Callable[[ReadModel], Any]) -> Any:
+    def memoized(self, key: str, build: Callable[[ReadModel], T]) -> T:
         """The per-process cache `key` built over this model, made once by `build(self)` (thread-safe)."""
         with self.memo_lock:
             value = self.memo.get(key)
@@ -204,7 +206,7 @@ class ReadModel:
             out[name] = (result, observed)
         return out
 
-    def breakers(self) -> dict[str, dict[str, Any]]:
+    def breakers(self) -> dict[str, dict[str, JSON]]:
         raw = self._call(self.redis.hgetall, self.keys.breakers)
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
@@ -221,7 +223,7 @@ class ReadModel:
                 continue
             result, observed = latest.get(target.name, (None, None))
             status, age = status_of(result, target.interval_s, now, observed)
-            breaker = breakers.get(target.name, {}).get("state", "closed")
+            breaker = str(breakers.get(target.name, {}).get("state", "closed"))
             views.append(TargetView(target, result, status, age, breaker, silenced.get(target.name)))
         return views
 
@@ -382,7 +384,7 @@ class ReadModel:
         names = [w.name for w in self.config.notify.webhooks]
         return {n: int(self._call(self.redis.llen, self.notify_keys.queue(n))) for n in names}
 
-    def notified_incidents(self) -> list[dict[str, Any]]:
+    def notified_incidents(self) -> list[dict[str, JSON]]:
         """Incidents the notifier tracks (pending or open), as it persisted them."""
         raw = self._call(self.redis.hgetall, self.notify_keys.incidents)
         return sorted((orjson.loads(v) for v in raw.values()), key=lambda d: d.get("first_seen", 0))

@@ -1,5 +1,5 @@
 """`hulk-ops collect`: runs the scheduler until SIGTERM/SIGINT, serving its own /metrics; SIGHUP (and, with
-`watch_config`, a change of the file) reloads the config (`hulk_ops/collectors/reload.py`).
+`watch_config`, a change of the file) reloads the config (`hulk_ops/entrypoints/reload.py`).
 
 Shutdown is bounded (< 2 s from SIGTERM to exit): stop planning runs, cancel in-flight probes, let the
 store write under way finish and flush the buffered results, write a last heartbeat, close the clients
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from hulk_ops.core.config import Config
+from hulk_ops.core.model import JSON
 from hulk_ops.entrypoints.bootstrap import Collector, build_collector, replica_id
 from hulk_ops.observe import tracing
 
@@ -49,7 +50,7 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     collector = collector or build_collector(config)
-    from hulk_ops.collectors import reload
+    from hulk_ops.entrypoints import reload
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
         loop.add_signal_handler(signal.SIGHUP, reload.reload, collector)
@@ -105,8 +106,9 @@ async def run_collector(config: Config, metrics_port: int | None = 9464, metrics
     finder = None
     if config.discovery.kubernetes is not None:
         from hulk_ops.collectors import discovery
+        from hulk_ops.entrypoints.reload import apply_merged
 
-        finder = asyncio.create_task(discovery.run(collector, stop))
+        finder = asyncio.create_task(discovery.run(collector, stop, apply_merged))
     try:
         if sharding:  # join just before the first run; on stop, hand our targets over, then stop the scheduler
             await asyncio.to_thread(sharding.start)
@@ -271,7 +273,7 @@ async def _heartbeat(collector: Collector, replica: str, stop: asyncio.Event) ->
 async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = False,
                            timeout_s: float = 1.0) -> None:
     sched, writer = collector.scheduler, collector.writer
-    info: dict[str, Any] = {
+    info: dict[str, JSON] = {
         "replica": replica,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -308,7 +310,7 @@ async def _write_heartbeat(collector: Collector, replica: str, stopped: bool = F
         log.debug("heartbeat_failed", error=str(exc))
 
 
-def breaker_states(collector: Collector) -> dict[str, dict[str, Any]]:
+def breaker_states(collector: Collector) -> dict[str, dict[str, JSON]]:
     """The breakers of the targets this replica probes now (ran within two intervals and a heartbeat).
 
     With sharding every replica has a breaker for every target; one that does not probe a target

@@ -30,7 +30,7 @@ from hulk_ops.entrypoints.bootstrap import build_probe
 from hulk_ops.observe import logs
 
 if TYPE_CHECKING:
-    from hulk_ops.entrypoints.bootstrap import Collector
+    from hulk_ops.collectors.collector import Collector
 
 log = structlog.get_logger("hulk_ops.reload")
 RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery", "export")
@@ -90,10 +90,10 @@ def apply_config(collector: Collector, new: Config) -> dict[str, list[str]]:
 
 def apply_merged(collector: Collector) -> dict[str, list[str]]:
     """Apply the static config plus the discovered targets (hulk_ops/collectors/discovery.py)."""
-    from hulk_ops.collectors import discovery
+    from hulk_ops.core import discovered
 
     static = collector.static_config or collector.config
-    merged, clashes, problems = discovery.merge(static, collector.discovered)
+    merged, clashes, problems = discovered.merge(static, collector.discovered)
     for name in set(clashes) - collector.clashes_logged:
         log.warning("discovery_name_clash", target=name, kept="static",
                     hidden=next((t.origin for t in collector.discovered if t.name == name), None))
