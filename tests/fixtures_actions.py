@@ -92,3 +92,14 @@ def stream(nats_server: Endpoint) -> Iterator[StreamFixture]:
     yield fixture
     fixture.delete()
 
+
+@pytest.fixture
+def fresh_streamlit_caches() -> Iterator[None]:
+    """Streamlit's process-wide caches emptied before and after a page test (pages cache config and clients)."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -16,15 +16,7 @@ from tests.seed import seed
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s", "tests.fixtures_runpod"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 def probe_and_store(path) -> None:

@@ -14,15 +14,7 @@ pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s", "tests.fixture
 VLLM = "vllm7x2k9q4p1a"
 
 
-@pytest.fixture(autouse=True)
-def fresh_streamlit_caches():
-    import streamlit as st
-
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 def confirm(at, name: str) -> None:
