@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from hulk_ops.actions.errors import BadRequest
 from hulk_ops.core.action_config import ROLES, Role
 
 Outcome = Literal[
@@ -230,10 +231,6 @@ PATTERN_HINTS = {
     "gpu_type": "not a GPU type id (e.g. 'NVIDIA A100-SXM4-80GB')",
     "name": "letters, digits, '.', '_' and '-' only, at most 64",
 }
-
-
-class BadRequest(ValueError):
-    """Input that can never succeed as given (exit 2): a validation error, an unknown target, a wrong kind."""
 
 
 def parse_request(data: dict[str, Any]) -> ActionRequest:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from hulk_ops.actions.model import BadRequest
+from hulk_ops.actions.errors import BadRequest
 from hulk_ops.core.config import Config, ConfigError, load_config
 from hulk_ops.entrypoints import cli_actions, cli_history, cli_reports
 

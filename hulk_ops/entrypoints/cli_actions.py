@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from hulk_ops.actions.model import ActionRequest, ActionResult, BadRequest, Principal, parse_request
+from hulk_ops.actions.errors import BadRequest
 from hulk_ops.core.action_config import ROLES
 from hulk_ops.core.config import Config, load_config
 
 if TYPE_CHECKING:
     from hulk_ops.actions.audit import AuditRecord
+    from hulk_ops.actions.model import ActionRequest, ActionResult, Principal
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
-UNAUTHENTICATED = Principal(name="(unauthenticated)", roles=(), via="cli")
 
 
 def register(sub: argparse._SubParsersAction, config_arg: Any) -> None:  # type: ignore[type-arg]
@@ -140,6 +140,8 @@ COMMANDS = [
 
 
 def build_request(args: argparse.Namespace) -> ActionRequest:
+    from hulk_ops.actions.model import parse_request  # the request models are built only by commands that act
+
     data: dict[str, Any] = {"target": args.target}
     if args.build == "purge-stream":
         data |= {"action": "purge_stream", "stream": args.stream, "subject": args.subject, "keep": args.keep}
@@ -195,7 +197,10 @@ def cmd_action(args: argparse.Namespace) -> int:
     try:
         principal = _principal(config)
     except AuthError as exc:
-        result = asyncio.run(guard.refuse(UNAUTHENTICATED, request, str(exc)))
+        from hulk_ops.actions.model import Principal
+
+        unauthenticated = Principal(name="(unauthenticated)", roles=(), via="cli")
+        result = asyncio.run(guard.refuse(unauthenticated, request, str(exc)))
         return _report(result, args.json)
     if args.dry_run:
         result = asyncio.run(guard.dry_run(principal, request))

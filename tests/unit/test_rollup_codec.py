@@ -45,6 +45,39 @@ def test_encode_decode_compact_round_trip(hours):
         assert hist[0].tolist() == np.sum([d.hist for d in rollups.decode(stored)], axis=0).tolist()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(latencies, statuses), max_size=6), st.integers(0, 2),
+                          st.integers(0, 3), st.integers(0, 5)), max_size=8),
+       st.integers(0, 30), st.integers(0, 30))
+def test_window_sums_over_many_values_equal_the_decoded_summaries(specs, first, span):
+    """Values of every form side by side (plain, compacted, compacted with summaries appended later, missing),
+    several per row: `totals` and `slot_counts` add up exactly what `decode` reads."""
+    values, rows = [], []
+    for i, (hours, form, row, later) in enumerate(specs):
+        summaries = [_summary(slot * 3 + i % 3, lat, seed, [float(slot)]) for slot, (lat, seed) in enumerate(hours)]
+        plain = rollups.HEAD.pack(0, 0) + b"".join(rollups.encode(s) for s in summaries)
+        if form == 0:
+            value = plain if summaries else None
+        else:
+            value = rollups.compacted(plain) or plain
+            if form == 2:
+                value += b"".join(rollups.encode(_summary(20 + k, [1.0, 2.0], k, [])) for k in range(later))
+        values.append(value)
+        rows.append(row)
+    last = min(first + span, 31)
+    hist, counts = rollups.totals(values, rows, 4, slots=(first, last))
+    want_hist, want_counts = np.zeros((4, rollups.HIST_BUCKETS), np.int64), np.zeros((4, 3), np.int64)
+    per_slot = np.zeros((len(values), rollups.SLOTS, 3), np.int64)
+    for i, (value, row) in enumerate(zip(values, rows, strict=True)):
+        for s in rollups.decode(value):
+            per_slot[i, s.slot] += s.counts
+            if first <= s.slot <= last:
+                want_hist[row] += s.hist
+                want_counts[row] += s.counts
+    assert hist.tolist() == want_hist.tolist() and counts.tolist() == want_counts.tolist()
+    assert rollups.slot_counts(values).tolist() == per_slot.tolist()
+
+
 def test_day_merge_and_slot_filter():
     rng = np.random.default_rng(1)
     hours = [_summary(h, list(rng.lognormal(1, 0.5, 50)), h, [float(h), float(h + 1)]) for h in range(24)]

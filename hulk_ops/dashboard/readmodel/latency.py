@@ -233,7 +233,7 @@ def _status_counts(model: ReadModel, names: list[str], start: float, end: float)
         return np.bincount(codes, minlength=len(names) * 3).reshape(len(names), 3)
     from hulk_ops.dashboard.readmodel.longrange import long_range
 
-    return long_range(model).totals(names, start, end, end).counts
+    return long_range(model).counts(names, start, end, end)
 
 
 def kind_budgets(rows: Sequence[LatencyRow]) -> dict[str, float | None]:

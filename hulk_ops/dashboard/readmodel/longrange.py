@@ -9,6 +9,8 @@ cheapest source that has it:
 
 The sums over past days change only when a summary is added late (a rebuild after an outage), so this
 process keeps them for `CACHE_S`; the hours of today are re-read every hour, the raw hours on every request.
+Status counts alone (`counts`: burn rates) come from per-slot counts of each month and day read, kept the
+same way, so a second window over the same months and days reads nothing again.
 The dashboard's warm-up fills the 7- and 30-day sums before it listens (hulk_ops/dashboard/serve.py).
 """
 
@@ -18,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +34,7 @@ from hulk_ops.dashboard.readmodel.store import ReadModel
 DAY = rollups.DAY
 CACHE_S = 3600.0
 CACHE_MAX = 64
+PERIODS_MAX = 16  # per-slot counts of (targets, month or day): 0.75 MB each at 2,000 targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,8 @@ class Totals:
 class LongRange:
     def __init__(self, model: ReadModel) -> None:
         self.model = model
-        self._cache: dict[tuple, tuple[float, tuple[np.ndarray, np.ndarray]]] = {}
+        self._cache: dict[tuple, tuple[float, Any]] = {}
+        self._periods: dict[tuple, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     def totals(self, names: Sequence[str], start: float, end: float, now: float | None = None) -> Totals:
@@ -58,22 +63,18 @@ class LongRange:
         if n == 0 or h1 < h0:
             return Totals(hist, counts, h0 * HOUR, end, 0)
         key_names = tuple(names)
-        whole = [d for d in range(h0 // 24, h1 // 24 + 1)
-                 if d * 24 >= h0 and d * 24 + 23 <= h1 and (d + 1) * DAY <= now]
+        whole, partial = _plan(h0, h1, now)
         if whole:
             part = self._cached(("days", key_names, whole[0], whole[-1]), now,
-                                lambda: self._days(names, whole[0], whole[-1]))
+                                lambda: self._days(names, whole[0], whole[-1], now))
             hist += part[0]
             counts += part[1]
-        partial_days = [d for d in range(h0 // 24, h1 // 24 + 1) if not whole or not whole[0] <= d <= whole[-1]]
         raw_needed: dict[int, list[int]] = {}
-        for d in partial_days:
-            first, last = max(h0, d * 24) - d * 24, min(h1, d * 24 + 23) - d * 24
-            closed = (d + 1) * DAY <= now
-            version = 0 if closed else hour_of(now)
+        for d, first, last in partial:
+            version = _version(d, now)
             part_hist, part_counts, missing = self._cached(
                 ("hours", key_names, d, first, last, version), now,
-                lambda d=d, a=first, b=last: self._hours(names, d, a, b))
+                lambda d=d, a=first, b=last, v=version: self._hours(names, d, a, b, v, now))
             hist += part_hist
             counts += part_counts
             for row, slots in missing.items():
@@ -82,7 +83,68 @@ class LongRange:
         raw_hours = self._raw(names, raw_needed, now, start, end, hist, counts)
         return Totals(hist, counts, h0 * HOUR, end, raw_hours)
 
-    def _days(self, names: Sequence[str], first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
+    def counts(self, names: Sequence[str], start: float, end: float, now: float | None = None) -> np.ndarray:
+        """(len(names), 3) up / degraded / down sample counts over the window, read as `totals` reads it (from
+        the top of its first hour), without the histograms."""
+        now = time.time() if now is None else now
+        end = min(end, now)
+        n = len(names)
+        counts = np.zeros((n, rollups.STATUS_CODES), dtype=np.int64)
+        h0, h1 = hour_of(start), hour_of(end)
+        if n == 0 or h1 < h0:
+            return counts
+        whole, partial = _plan(h0, h1, now)
+        by_month: dict[int, list[int]] = {}
+        for d in whole:
+            month, slot = rollups.month_of_day(d)
+            by_month.setdefault(month, []).append(slot)
+        for month, slots in by_month.items():
+            per_slot, masks = self._period(names, "days", month, _month_version(month, now), now)
+            counts += per_slot[:, slots].sum(axis=1)
+            start_day = rollups.month_start_day(month)
+            for row, mask in enumerate(masks):
+                for slot in slots:
+                    if not mask >> slot & 1:  # no day summary: the day's hour summaries
+                        day = start_day + slot
+                        hours, _ = self._period(names, "hours", day, _version(day, now), now)
+                        counts[row] += hours[row].sum(axis=0)
+        raw_needed: dict[int, list[int]] = {}
+        for d, first, last in partial:
+            per_slot, masks = self._period(names, "hours", d, _version(d, now), now)
+            counts += per_slot[:, first:last + 1].sum(axis=1)
+            for row, mask in enumerate(masks):
+                for slot in range(first, last + 1):
+                    if not mask >> slot & 1:
+                        raw_needed.setdefault(d * 24 + slot, []).append(row)
+        if raw_needed:
+            hist = np.zeros((n, rollups.HIST_BUCKETS), dtype=np.int64)
+            self._raw(names, raw_needed, now, start, end, hist, counts)
+        return counts
+
+    def _period(self, names: Sequence[str], kind: str, period: int, version: int,
+                now: float) -> tuple[np.ndarray, list[int]]:
+        """Per-slot status counts (len(names), SLOTS, 3) and masks of one month's day summaries ("days") or one
+        day's hour summaries ("hours")."""
+        with self._lock:
+            found = self._periods.get((kind, tuple(names), period, version))
+            if found is not None and now - found[0] < CACHE_S:
+                return found[1]
+        of = self.model.keys.rollup_daily if kind == "days" else self.model.keys.rollup_hourly
+        values = self.model.values([of(name, period) for name in names])
+        return self._keep_period(names, kind, period, version, now, rollups.slot_counts(values), values)
+
+    def _keep_period(self, names: Sequence[str], kind: str, period: int, version: int, now: float,
+                     per_slot: np.ndarray, values: Sequence[bytes | None]) -> tuple[np.ndarray, list[int]]:
+        built = (per_slot.reshape(len(names), rollups.SLOTS, rollups.STATUS_CODES),
+                 [rollups.mask_of(v) for v in values])
+        with self._lock:
+            if len(self._periods) >= PERIODS_MAX:
+                del self._periods[min(self._periods, key=lambda k: self._periods[k][0])]
+            self._periods[(kind, tuple(names), period, version)] = (now, built)
+        return built
+
+    def _days(self, names: Sequence[str], first_day: int, last_day: int,
+              now: float) -> tuple[np.ndarray, np.ndarray]:
         """Sums over whole past days: day summaries, else the day's hour summaries."""
         n = len(names)
         months: dict[int, tuple[int, int]] = {}
@@ -96,7 +158,8 @@ class LongRange:
         fallback: list[tuple[int, int]] = []  # (row, day) without a day summary
         for month, (lo, hi) in months.items():
             values = self.model.values([keys.rollup_daily(name, month) for name in names])
-            part_hist, part_counts = rollups.totals(values, range(n), n, slots=(lo, hi))
+            part_hist, part_counts, per_slot = rollups.totals_by_slot(values, (lo, hi))
+            self._keep_period(names, "days", month, _month_version(month, now), now, per_slot, values)
             hist += part_hist
             counts += part_counts
             start = rollups.month_start_day(month)
@@ -110,12 +173,12 @@ class LongRange:
             counts += part_counts
         return hist, counts
 
-    def _hours(self, names: Sequence[str], day: int, first: int, last: int
+    def _hours(self, names: Sequence[str], day: int, first: int, last: int, version: int, now: float
                ) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
         """Sums of one day's hour summaries in slots first..last, and per row the slots without one."""
-        n = len(names)
         values = self.model.values([self.model.keys.rollup_hourly(name, day) for name in names])
-        hist, counts = rollups.totals(values, range(n), n, slots=(first, last))
+        hist, counts, per_slot = rollups.totals_by_slot(values, (first, last))
+        self._keep_period(names, "hours", day, version, now, per_slot, values)
         missing: dict[int, list[int]] = {}
         for row, value in enumerate(values):
             mask = rollups.mask_of(value)
@@ -144,7 +207,7 @@ class LongRange:
             used += 1
         return used
 
-    def _cached(self, key: tuple, now: float, build):
+    def _cached(self, key: tuple, now: float, build: Any) -> Any:
         with self._lock:
             found = self._cache.get(key)
             if found is not None and now - found[0] < CACHE_S:
@@ -156,6 +219,25 @@ class LongRange:
                 del self._cache[oldest]
             self._cache[key] = (now, value)
         return value
+
+
+def _plan(h0: int, h1: int, now: float) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """The hours h0..h1 as whole past days (read from day summaries) and the other days' (day, first hour
+    slot, last hour slot)."""
+    whole = [d for d in range(h0 // 24, h1 // 24 + 1) if d * 24 >= h0 and d * 24 + 23 <= h1 and (d + 1) * DAY <= now]
+    partial = [(d, max(h0, d * 24) - d * 24, min(h1, d * 24 + 23) - d * 24) for d in range(h0 // 24, h1 // 24 + 1)
+               if not whole or not whole[0] <= d <= whole[-1]]
+    return whole, partial
+
+
+def _version(day: int, now: float) -> int:
+    """What a day's hour summaries are read again on: a closed day never (0), today every hour."""
+    return 0 if (day + 1) * DAY <= now else hour_of(now)
+
+
+def _month_version(month: int, now: float) -> int:
+    """A closed month's day summaries are read again never (0), this month's every day."""
+    return 0 if rollups.month_end_day(month) * DAY <= now else int(now // DAY)
 
 
 def hourly_latency(model: ReadModel, names: Sequence[str], start: float, end: float) -> dict[str, Buckets]:
