@@ -335,7 +335,8 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
     raw_targets = raw.pop("targets", None) or []
     if not isinstance(raw_targets, list):
         raise ConfigError(f"{source}: targets: must be a list of targets")
-    targets = [_validate_target(item, i, source) for i, item in enumerate(raw_targets)]
+    context = {"config_dir": str(Path(source).resolve().parent)} if source not in ("<memory>", "") else None
+    targets = [_validate_target(item, i, source, context) for i, item in enumerate(raw_targets)]
     _check_graph(targets, source)
     try:
         config = Config.model_validate({**raw, "targets": [], "source": source})
@@ -367,7 +368,7 @@ def parse_config(text: str, source: str = "<memory>", environ: dict[str, str] | 
     return config.model_copy(update={"targets": targets})
 
 
-def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
+def _validate_target(item: Any, index: int, source: str, context: dict[str, str] | None) -> TargetSettings:
     from hulk_ops.probes import registry
 
     where = f"targets[{index}]"
@@ -385,7 +386,6 @@ def _validate_target(item: Any, index: int, source: str) -> TargetSettings:
         model = registry.settings_model(kind)
     except registry.KindError as exc:
         raise ConfigError(f"{source}: {where}: kind: {exc}") from None
-    context = {"config_dir": str(Path(source).resolve().parent)} if source not in ("<memory>", "") else None
     try:
         return model.model_validate(item, context=context)
     except ValidationError as exc:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
-import structlog
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -34,7 +33,13 @@ from hulk_ops.probes import tls
 
 S = TypeVar("S", bound=TargetSettings)
 C = TypeVar("C")
-log = structlog.get_logger("hulk_ops.probe")
+
+
+def _log() -> Any:
+    """The probes' logger, looked up when first needed: validating a config imports this module, not structlog."""
+    import structlog
+
+    return structlog.get_logger("hulk_ops.probe")
 
 
 class ProbeFailure(Exception):
@@ -114,8 +119,8 @@ class Probe(ABC, Generic[S, C]):
             if options is not None:
                 message = tls.with_client_cert_hint(message, options())
             if described is None and not _is_expected(exc):  # neither the client's family nor the network
-                log.warning("probe_unexpected_error", target=self.name, kind=self.kind,
-                            error_type=type(exc).__name__, error=self._redact(str(exc)))
+                _log().warning("probe_unexpected_error", target=self.name, kind=self.kind,
+                               error_type=type(exc).__name__, error=self._redact(str(exc)))
             return self._down(observed, started, message)
         elapsed_ms = (time.perf_counter() - started) * 1000
         result = ProbeResult(

@@ -16,10 +16,9 @@ import functools
 import re
 import ssl
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import aiohttp
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core.catalog import Catalog, MetricSpec
@@ -27,6 +26,12 @@ from hulk_ops.core.config import Strict
 from hulk_ops.core.tls_config import VerifyTlsAlias
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
+from hulk_ops.probes.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import aiohttp
+else:
+    aiohttp = lazy_module("aiohttp")
 
 METHODS = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 
@@ -85,7 +90,7 @@ class Settings(VerifyTlsAlias):
         return [*super().secrets(), *(v for v in values if len(v) >= 4)]
 
 
-class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
+class HttpProbe(Probe[Settings, "aiohttp.ClientSession"]):
     kind = "http"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -147,7 +152,8 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
             return f"TLS error: {exc.certificate_error}"[:300]
         if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
             return f"TLS error: {exc.__cause__ or exc}"[:300]
-        if isinstance(exc, _DNS_ERROR):  # aiohttp's resolver raises a plain OSError, not socket.gaierror
+        if isinstance(exc, getattr(aiohttp, "ClientConnectorDNSError", ())):  # aiohttp >= 3.11; its resolver
+            # raises a plain OSError, not socket.gaierror
             return f"cannot resolve host ({host_port(self.settings.url)})"
         if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed before (all of) the answer came
             return f"connection closed by peer ({host_port(self.settings.url)})"
@@ -155,9 +161,6 @@ class HttpProbe(Probe[Settings, aiohttp.ClientSession]):
             said = " ".join(str(exc.message).split()) or type(exc).__name__
             return f"unreadable answer from {host_port(self.settings.url)}: {said}"[:300]
         return None
-
-
-_DNS_ERROR = getattr(aiohttp, "ClientConnectorDNSError", ())  # aiohttp >= 3.11
 
 
 # httpx's default, kept when the probe moved to aiohttp (whose default is 10)

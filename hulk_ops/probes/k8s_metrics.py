@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from decimal import InvalidOperation
 from typing import Any
 
-from kubernetes.utils import parse_quantity
-
 GPU = "nvidia.com/gpu"
 GIB = 1024**3
 RESOURCES = (("cpu", "cpu", 1.0), ("memory", "memory", float(GIB)), (GPU, "gpu", 1.0))
@@ -21,6 +19,8 @@ TERMINAL = ("Succeeded", "Failed")
 
 
 def quantity(value: Any) -> float:
+    from kubernetes.utils import parse_quantity  # here: the client library is not imported to validate a config
+
     try:
         return float(parse_quantity(value))
     except (ValueError, TypeError, InvalidOperation):

@@ -29,12 +29,9 @@ import ssl
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import urllib3.exceptions
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hulk_ops.core import breach
@@ -45,6 +42,12 @@ from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.probes import k8s_metrics as km
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, describe_error
+from hulk_ops.probes.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import kubernetes
+else:
+    kubernetes = lazy_module("kubernetes")
 
 
 def warm() -> None:
@@ -56,7 +59,7 @@ def warm() -> None:
     only validates a config (reports, the dashboard)."""
     for name in ("VersionApi", "CoreV1Api", "AppsV1Api", "VersionInfo", "V1NodeList", "V1PodList",
                  "V1DeploymentList", "CoreV1EventList", "V1Status"):
-        getattr(client, name)
+        getattr(kubernetes.client, name)
 
 
 class Settings(TargetSettings):
@@ -97,36 +100,38 @@ class Settings(TargetSettings):
         return self
 
 
-class KubernetesProbe(Probe[Settings, client.ApiClient]):
+class KubernetesProbe(Probe[Settings, "kubernetes.client.ApiClient"]):
     kind = "kubernetes"
     transient = (ConnectionResetError, BrokenPipeError, urllib3.exceptions.ProtocolError)
 
     _server_url: str | None = None  # the API server in use (known once kubeconfig / in-cluster config is read)
 
-    async def _connect(self) -> client.ApiClient:
+    async def _connect(self) -> kubernetes.client.ApiClient:
+        # the library loads on this (the event loop's) thread: Python 3.11's LazyLoader is not thread-safe
+        kubernetes.client  # noqa: B018
         api = await asyncio.to_thread(build_api_client, self.settings)
         self._server_url = str(api.configuration.host)
         return api
 
-    async def _close(self, api: client.ApiClient) -> None:
+    async def _close(self, api: kubernetes.client.ApiClient) -> None:
         await asyncio.to_thread(api.close)
 
-    async def _measure(self, api: client.ApiClient) -> Measurement:
+    async def _measure(self, api: kubernetes.client.ApiClient) -> Measurement:
         deadline = time.monotonic() + self.settings.timeout_s
         try:
             return await asyncio.to_thread(self._measure_sync, api, deadline)
-        except ApiException as exc:
+        except kubernetes.client.ApiException as exc:
             if exc.status == 0:  # the client wraps transport errors (TLS) as status 0: not an API answer
                 raise
             raise ProbeFailure(api_error_text(exc)) from exc
 
-    def _measure_sync(self, api: client.ApiClient, deadline: float) -> Measurement:
+    def _measure_sync(self, api: kubernetes.client.ApiClient, deadline: float) -> Measurement:
         s = self.settings
         calls = _Calls(api, deadline, s.page_size)
         started = time.perf_counter()
-        version = client.VersionApi(api).get_code(_request_timeout=calls.budget())
+        version = kubernetes.client.VersionApi(api).get_code(_request_timeout=calls.budget())
         latency_ms = (time.perf_counter() - started) * 1000
-        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        core, apps = kubernetes.client.CoreV1Api(api), kubernetes.client.AppsV1Api(api)
         notes: list[str] = []
         nodes = calls.optional(core.list_node, notes, "nodes")
         pods = calls.per_namespace(core.list_pod_for_all_namespaces, core.list_namespaced_pod, s.namespaces)
@@ -151,14 +156,15 @@ class KubernetesProbe(Probe[Settings, client.ApiClient]):
         return Measurement(latency_ms=latency_ms, version=version.git_version, metrics=metrics, details=details)
 
     def describe(self, exc: BaseException) -> str | None:
-        if isinstance(exc, ConfigException):
+        if isinstance(exc, kubernetes.config.ConfigException):
             where = "in-cluster config" if self.settings.in_cluster else f"kubeconfig {self.settings.kubeconfig}"
             return f"{where}: {exc}"
         chain = _chain(exc)
         for err in chain:
             if isinstance(err, urllib3.exceptions.SSLError | ssl.SSLError):
                 return f"TLS error talking to {self._server()}: {err} (check ca_file / verify_tls)"
-            if isinstance(err, ApiException) and err.status == 0 and str(err.reason).startswith("SSLError"):
+            if isinstance(err, kubernetes.client.ApiException) and err.status == 0 and \
+                    str(err.reason).startswith("SSLError"):
                 detail = str(err.reason).split("\n", 1)[-1]
                 return f"TLS error talking to {self._server()}: {detail} (check ca_file / verify_tls)"
         # urllib3's NewConnectionError is a ConnectTimeoutError: name the OS error under it first
@@ -179,7 +185,7 @@ class KubernetesProbe(Probe[Settings, client.ApiClient]):
 class _Calls:
     """Paged list calls sharing one deadline: each request gets the time that is left."""
 
-    def __init__(self, api: client.ApiClient, deadline: float, page_size: int) -> None:
+    def __init__(self, api: kubernetes.client.ApiClient, deadline: float, page_size: int) -> None:
         self.api, self.deadline, self.page_size = api, deadline, page_size
 
     def budget(self) -> float:
@@ -202,7 +208,7 @@ class _Calls:
         """A list the token may not be allowed to read (403): None and a note instead of down."""
         try:
             return self.list_all(fn, **kwargs)
-        except ApiException as exc:
+        except kubernetes.client.ApiException as exc:
             if exc.status != 403:
                 raise
             notes.append(f"cannot list {what}: {api_error_text(exc)}; their metrics are left out")
@@ -224,13 +230,13 @@ class _Calls:
         return out
 
 
-def build_api_client(s: Settings) -> client.ApiClient:
+def build_api_client(s: Settings) -> kubernetes.client.ApiClient:
     """One ApiClient per target (kubeconfig and in-cluster loading read files: run in a thread)."""
-    cfg = client.Configuration()
+    cfg = kubernetes.client.Configuration()
     if s.in_cluster:
-        config.load_incluster_config(client_configuration=cfg)
+        kubernetes.config.load_incluster_config(client_configuration=cfg)
     elif s.kubeconfig:
-        config.load_kube_config(config_file=os.path.expanduser(s.kubeconfig), context=s.context,
+        kubernetes.config.load_kube_config(config_file=os.path.expanduser(s.kubeconfig), context=s.context,
                                 client_configuration=cfg, persist_config=False)
     if s.url:
         cfg.host = s.url.rstrip("/")
@@ -243,10 +249,10 @@ def build_api_client(s: Settings) -> client.ApiClient:
         cfg.ssl_ca_cert = os.path.expanduser(s.ca_file)
     cfg.retries = False  # retries are the probe's business, inside its timeout
     cfg.connection_pool_maxsize = 2
-    return client.ApiClient(cfg)
+    return kubernetes.client.ApiClient(cfg)
 
 
-def api_error_text(exc: ApiException) -> str:
+def api_error_text(exc: kubernetes.client.ApiException) -> str:
     message = ""
     try:
         message = str(json.loads(exc.body or "{}").get("message") or "")

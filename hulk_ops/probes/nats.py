@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import nats
-import nats.errors
-import nats.js.errors
-from nats.aio.client import Client as NATS
 from pydantic import Field, SecretStr
 
 from hulk_ops.core import breach
@@ -30,6 +26,15 @@ from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+from hulk_ops.probes.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import nats
+    import nats.errors
+    import nats.js.errors
+    from nats.aio.client import Client as NATS
+else:
+    nats = lazy_module("nats")  # with aiohttp (its websocket transport): a quarter of a second to import
 
 
 class Settings(TlsTarget):
@@ -42,9 +47,12 @@ class Settings(TlsTarget):
     token: SecretStr | None = None
 
 
-class NatsProbe(Probe[Settings, NATS]):
+class NatsProbe(Probe[Settings, "NATS"]):
     kind = "nats"
-    transient = (ConnectionResetError, BrokenPipeError, nats.errors.ConnectionClosedError)
+
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return (ConnectionResetError, BrokenPipeError, nats.errors.ConnectionClosedError)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import asyncpg
 from pydantic import SecretStr
 
 from hulk_ops.core import breach
@@ -25,6 +24,12 @@ from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe
+from hulk_ops.probes.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import asyncpg
+else:
+    asyncpg = lazy_module("asyncpg")
 
 STATS_SQL = """
 SELECT current_setting('server_version') AS version,
@@ -51,9 +56,12 @@ class Settings(TlsTarget):
     password: SecretStr | None = None
 
 
-class PostgresProbe(Probe[Settings, asyncpg.Connection]):
+class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
     kind = "postgres"
-    transient = (ConnectionResetError, BrokenPipeError, asyncpg.exceptions.ConnectionDoesNotExistError)
+
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return (ConnectionResetError, BrokenPipeError, asyncpg.exceptions.ConnectionDoesNotExistError)
 
     async def _connect(self) -> asyncpg.Connection:
         s = self.settings

@@ -34,7 +34,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from hulk_ops.core import breach
@@ -44,10 +43,14 @@ from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
 from hulk_ops.probes.base import Measurement, Probe, ProbeFailure, host_port
+from hulk_ops.probes.lazy import lazy_module
 
 if TYPE_CHECKING:
+    import httpx
     from qdrant_client import AsyncQdrantClient
     from qdrant_client.http import models
+else:
+    httpx = lazy_module("httpx")
 
 
 class _Qdrant:
@@ -101,12 +104,17 @@ class QdrantClients:
 
 class QdrantProbe(Probe[Settings, QdrantClients]):
     kind = "qdrant"
-    transient = (ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError)
+
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
+        return (ConnectionResetError, BrokenPipeError, httpx.RemoteProtocolError)
 
     async def _connect(self) -> QdrantClients:
         # Building the clients loads CA certificates into new SSL contexts (httpx does it for http:// URLs
         # too): 30-150 ms of CPU on a busy host, paid again after every failure. A worker thread pays it,
-        # so the event loop (and every other target's schedule) does not.
+        # so the event loop (and every other target's schedule) does not. httpx itself loads here, on the
+        # loop's thread (Python 3.11's LazyLoader is not thread-safe).
+        httpx.AsyncClient  # noqa: B018
         return await asyncio.to_thread(self._build_clients)
 
     def _build_clients(self) -> QdrantClients:
