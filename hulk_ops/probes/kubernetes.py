@@ -107,8 +107,6 @@ class KubernetesProbe(Probe[Settings, "kubernetes.client.ApiClient"]):
     _server_url: str | None = None  # the API server in use (known once kubeconfig / in-cluster config is read)
 
     async def _connect(self) -> kubernetes.client.ApiClient:
-        # the library loads on this (the event loop's) thread: Python 3.11's LazyLoader is not thread-safe
-        kubernetes.client  # noqa: B018
         api = await asyncio.to_thread(build_api_client, self.settings)
         self._server_url = str(api.configuration.host)
         return api

@@ -112,9 +112,7 @@ class QdrantProbe(Probe[Settings, QdrantClients]):
     async def _connect(self) -> QdrantClients:
         # Building the clients loads CA certificates into new SSL contexts (httpx does it for http:// URLs
         # too): 30-150 ms of CPU on a busy host, paid again after every failure. A worker thread pays it,
-        # so the event loop (and every other target's schedule) does not. httpx itself loads here, on the
-        # loop's thread (Python 3.11's LazyLoader is not thread-safe).
-        httpx.AsyncClient  # noqa: B018
+        # so the event loop (and every other target's schedule) does not.
         return await asyncio.to_thread(self._build_clients)
 
     def _build_clients(self) -> QdrantClients:
