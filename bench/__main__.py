@@ -332,6 +332,8 @@ def section_rollups(r: dict[str, Any]) -> list[str]:
         f"{verdict(page['budget_met'])} |",
         f"| `hulk-ops report slo --window 30d`, fresh process, p50 / max of {rep['runs']} | {rep['p50_s']} / "
         f"{rep['max_s']} s | <= {rep['budget_s']:.0f} s: {verdict(rep['budget_met'])} |",
+        *(f"| `hulk-ops history import`, {i['lines']:,} lines (100 targets), wall / peak RSS | {i['wall_s']} s / "
+          f"{i['peak_rss_mb']} MB | bounded memory |" for i in r.get("import", {}).values()),
     ]
 
 

@@ -9,6 +9,9 @@
   AppTest after the server's warm-up, as bench/pages.py does. Budget: p95 <= 300 ms server-side.
 - report: `hulk-ops report slo --window 30d --json` on the same store, in a fresh process each time.
   Budget: <= 2 s.
+- import: `hulk-ops history import` of `--import-lines` generated lines (default 1,000,000: 100 Redis targets,
+  one sample every 15 s) and of a fifth of them, each in a fresh process: time and peak RSS (bounded memory: the
+  peak does not grow with the file).
 
 The summaries are synthetic (lognormal latencies around a per-target median, a down sample now and then,
 random-walk metrics) but built and encoded by the same functions the rollup job uses. Keys are deleted
@@ -164,6 +167,53 @@ def storage(redis_url: str, targets: int, say) -> dict:
         client.close()
 
 
+def history_import(redis_url: str, lines: int, say) -> dict:
+    """`hulk-ops history import` of `lines` lines and of a fifth of them: wall time and peak RSS of each."""
+    import resource
+
+    out: dict = {}
+    work = Path(tempfile.mkdtemp(prefix="hulk-import-bench-"))
+    prefix = f"benchi{uuid.uuid4().hex[:8]}:"
+    targets = 100
+    config_path = work / "bench.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "store": {"redis_url": redis_url, "prefix": prefix, "retention_h": 24},
+        "targets": [{"name": f"r{i:03d}", "kind": "redis", "url": "redis://127.0.0.1:6379"} for i in range(targets)]},
+        sort_keys=False), encoding="utf-8")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for count in (lines // 5, lines):
+            path = work / f"history-{count}.jsonl"
+            per = count // targets
+            start = int(time.time()) // 3600 * 3600 - 3600 - per * 15
+            with path.open("wb") as f:
+                for k in range(per):
+                    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + k * 15))
+                    for i in range(targets):
+                        f.write(json.dumps({
+                            "target": f"r{i:03d}", "kind": "redis", "status": "down" if (k + i) % 97 == 0 else "up",
+                            "latency_ms": 0.5 + (k % 13) * 0.1, "version": "7.0.15",
+                            "metrics": {"used_memory_bytes": 1e6 + k, "connected_clients": 3, "ops_per_sec": k % 50},
+                            "error": None, "observed_at": at}).encode() + b"\n")
+            t0 = time.perf_counter()
+            child = subprocess.Popen([sys.executable, "-m", "hulk_ops", "history", "import", "--config",
+                                      str(config_path), str(path)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            _, err = child.communicate(timeout=900)
+            wall = time.perf_counter() - t0
+            if child.returncode != 0:
+                raise RuntimeError(f"history import failed: {err.decode()[-500:]}")
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
+            out[str(count)] = {"lines": count, "wall_s": round(wall, 1), "peak_rss_mb": round(peak_mb, 1)}
+            say(f"history import of {count:,} lines: {wall:.1f} s, peak RSS of the children so far {peak_mb:.0f} MB")
+            path.unlink()
+            delete_prefix(client, prefix)
+    finally:
+        delete_prefix(client, prefix)
+        client.close()
+    return out
+
+
 def page_and_report(redis_url: str, targets: int, runs: int, report_runs: int, say) -> dict:
     from bench.pages import percentile, render_times
     from tests.views_support import touch_latest
@@ -221,10 +271,11 @@ def page_and_report(redis_url: str, targets: int, runs: int, report_runs: int, s
 
 
 def run(quick: bool = False, targets: int = 2000, storage_targets: int = 100, runs: int | None = None,
-        redis_url: str = "redis://127.0.0.1:6379/15", echo: bool = True) -> dict:
+        redis_url: str = "redis://127.0.0.1:6379/15", echo: bool = True, import_lines: int = 1_000_000) -> dict:
     say = (lambda *a, **k: print(*a, **k, file=sys.stderr, flush=True)) if echo else (lambda *a, **k: None)
     runs = runs if runs is not None else (5 if quick else 20)
     return {"storage": storage(redis_url, 20 if quick else storage_targets, say),
+            "import": history_import(redis_url, 100_000 if quick else import_lines, say),
             **page_and_report(redis_url, 200 if quick else targets, runs, 2 if quick else 5, say)}
 
 
@@ -234,10 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-targets", type=int, default=100)
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--import-lines", type=int, default=1_000_000)
+    parser.add_argument("--skip-page", action="store_true", help="storage and import only")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
-    figures = run(args.quick, args.targets, args.storage_targets, args.runs, args.redis_url)
+    if args.skip_page:
+        say = lambda *a, **k: print(*a, **k, file=sys.stderr, flush=True)  # noqa: E731
+        figures = {"storage": storage(args.redis_url, args.storage_targets, say),
+                   "import": history_import(args.redis_url, args.import_lines, say)}
+    else:
+        figures = run(args.quick, args.targets, args.storage_targets, args.runs, args.redis_url,
+                      import_lines=args.import_lines)
     print(json.dumps(figures, indent=1, default=str))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1, default=str), encoding="utf-8")
