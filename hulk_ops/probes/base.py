@@ -13,6 +13,7 @@ import errno
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -45,7 +46,7 @@ class ProbeFailure(Exception):
 class Measurement:
     latency_ms: float | None = None
     version: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float | None] = field(default_factory=dict)  # None (or NaN): not measured, dropped
     details: dict[str, Any] = field(default_factory=dict)
     status: Status = "up"
     note: str | None = None
