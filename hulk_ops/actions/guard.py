@@ -26,7 +26,15 @@ from pydantic import ValidationError
 
 from hulk_ops.actions import policy
 from hulk_ops.actions.approvals import Approvals, PendingRequest
-from hulk_ops.actions.audit import AuditFilter, AuditRecord, AuditUnavailable, KeyBusy, KeyClaim, PostgresAuditLog
+from hulk_ops.actions.audit import (
+    AuditClaim,
+    AuditFilter,
+    AuditLog,
+    AuditRecord,
+    AuditUnavailable,
+    KeyBusy,
+    PostgresAuditLog,
+)
 from hulk_ops.actions.executors.base import ActionExecutor, ActionFailed, ActionRefused
 from hulk_ops.actions.model import (
     REQUEST_TYPES,
@@ -108,11 +116,13 @@ class Context:
 
 
 class GuardedAction:
-    def __init__(self, config: Config, audit: Any = None, executors: Mapping[str, Any] | None = None,
+    def __init__(self, config: Config, audit: AuditLog | None = None,
+                 executors: Mapping[str, str | type[ActionExecutor]] | None = None,
                  timeline: Timeline | None = None) -> None:
+        """`executors`: by action, the executor class or its "module:Class" (imported on first use)."""
         self._config = config
         self._audit = audit
-        self._executor_types = dict(executors or EXECUTORS)
+        self._executor_types: dict[str, str | type[ActionExecutor]] = dict(executors or EXECUTORS)
         self._timeline = timeline
         self._approvals = Approvals(self, config.actions.approval_ttl_s)
 
@@ -191,7 +201,7 @@ class GuardedAction:
             await self._emit(ctx, result)
             return result
 
-    async def _claimed(self, ctx: Context, claim: KeyClaim) -> ActionResult:
+    async def _claimed(self, ctx: Context, claim: AuditClaim) -> ActionResult:
         executor = self._executor(ctx)
         try:
             preview = await self._preview(executor, ctx.request)
@@ -230,7 +240,7 @@ class GuardedAction:
             return self._result(ctx, "failed", f"failed: {error}", preview, error=error)
         return self._result(ctx, "succeeded", preview.summary, preview, after=after)
 
-    async def _replay(self, ctx: Context, claim: KeyClaim) -> ActionResult:
+    async def _replay(self, ctx: Context, claim: AuditClaim) -> ActionResult:
         stored = claim.stored
         assert stored is not None
         if stored.fingerprint != ctx.request.fingerprint():
@@ -249,7 +259,7 @@ class GuardedAction:
         return result
 
     async def _refuse(self, ctx: Context, reason: str, preview: Preview | None = None,
-                      claim: KeyClaim | None = None) -> ActionResult:
+                      claim: AuditClaim | None = None) -> ActionResult:
         result = self._result(ctx, "refused", f"refused: {reason}", preview, error=reason)
         record = self._record(ctx, "refused", result)
         try:
@@ -260,7 +270,7 @@ class GuardedAction:
         return result
 
     # -- helpers ----------------------------------------------------------------------------
-    def _store(self) -> PostgresAuditLog:
+    def _store(self) -> AuditLog:
         if self._audit is None:
             self._audit = PostgresAuditLog(self._config.audit)  # raises AuditUnavailable without a URL
         return self._audit
