@@ -15,7 +15,8 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -47,7 +48,7 @@ class Measurement:
     latency_ms: float | None = None
     version: str | None = None
     metrics: Mapping[str, float | None] = field(default_factory=dict)  # None (or NaN): not measured, dropped
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)  # structured extras, stored as JSON (orjson)
     status: Status = "up"
     note: str | None = None
 
@@ -128,7 +129,7 @@ class Probe(ABC, Generic[S, C]):
             metrics=clean_metrics(measurement.metrics),
             error=self._redact(measurement.note) if measurement.note else None,
             observed_at=iso(observed),
-            details=measurement.details,
+            details=dict(measurement.details),
         )
         return self.rules.evaluate(result)
 
@@ -184,7 +185,7 @@ class Probe(ABC, Generic[S, C]):
         except Exception:  # noqa: S110 - a failing close of a discarded client changes nothing
             pass
 
-    def _down(self, observed: Any, started: float, message: str) -> ProbeResult:
+    def _down(self, observed: datetime, started: float, message: str) -> ProbeResult:
         return ProbeResult(
             target=self.name,
             kind=self.kind,
