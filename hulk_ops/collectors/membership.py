@@ -13,6 +13,7 @@ key here carries the `{shard}` hash tag (one slot, one node).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, Protocol, TypedDict
 
@@ -162,7 +163,7 @@ class RedisMembership:
 class MemoryMembership:
     """The same semantics in memory with an injectable clock: the fake for unit tests."""
 
-    clock: Any = time.time
+    clock: Callable[[], float] = time.time
     leases: dict[str, tuple[MemberRecord, float]] = field(default_factory=dict)
     failing: bool = False
 
