@@ -8,6 +8,7 @@
 # A machine without Python >= 3.11 gets one line naming the package to install, exit 1.
 # HULK_OPS_BOOTSTRAP_DRY_RUN=1 prints the commands it would run (to stderr, prefixed "would run:") instead.
 # `bootstrap.sh --python` prints the Python >= 3.11 it found instead (for `uv sync --python`).
+# `bootstrap.sh --find` prints the uv of step 1 and obtains none (exit 1 without one): what tests use.
 # Diagnostics go to stderr; stdout is only the uv path.
 set -eu
 
@@ -53,6 +54,10 @@ fi
 for existing in "$(command -v uv 2>/dev/null || true)" "$HOME/.local/bin/uv" "$TOOLS/bin/uv"; do
     if [ -n "$existing" ] && [ -x "$existing" ]; then printf '%s\n' "$existing"; exit 0; fi
 done
+if [ "${1:-}" = "--find" ]; then
+    say "no uv on PATH, in ~/.local/bin or in $TOOLS/bin: run make venv (or scripts/bootstrap.sh) first"
+    exit 1
+fi
 
 if ! PY=$(find_python); then
     say "hulk-ops needs Python 3.11 or newer: install it (Debian/Ubuntu: sudo apt-get install python3 python3-venv)"

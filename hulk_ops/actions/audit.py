@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -24,6 +25,7 @@ from psycopg.types.json import Jsonb
 from hulk_ops.actions.migrate import migrate
 from hulk_ops.core.action_config import AuditSettings
 from hulk_ops.core.config import redact_url
+from hulk_ops.core.model import JSON
 
 COLUMNS = ("request_id", "username", "roles", "via", "action", "target", "object", "params", "dry_run", "before",
            "after", "outcome", "error", "idempotency_key", "approver", "expires_at")
@@ -86,6 +88,34 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 500
+
+
+class AuditClaim(Protocol):
+    """An idempotency key held by one submit (`AuditLog.claim`): what is stored under it, and the writes that
+    bracket the execution."""
+
+    stored: StoredKey | None
+
+    async def record(self, record: AuditRecord) -> int: ...
+
+    async def start(self, record: AuditRecord, fingerprint: str) -> int: ...
+
+    async def finish(self, record: AuditRecord, result: dict[str, JSON]) -> int: ...
+
+
+class AuditLog(Protocol):
+    """The guard's audit port: `PostgresAuditLog`, and `MemoryAuditLog` in tests/unit/fakes_actions.py. Every
+    method raises `AuditUnavailable` when the log cannot be read or written."""
+
+    async def append(self, record: AuditRecord) -> int: ...
+
+    def claim(self, key: str) -> AbstractAsyncContextManager[AuditClaim]: ...
+
+    async def records(self, flt: AuditFilter | None = None) -> list[AuditRecord]: ...
+
+    async def request(self, request_id: str) -> list[AuditRecord]: ...
+
+    async def pending(self) -> list[AuditRecord]: ...
 
 
 class PostgresAuditLog:

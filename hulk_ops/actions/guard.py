@@ -16,17 +16,26 @@ import asyncio
 import functools
 import importlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeAlias
 
 import structlog
 from pydantic import ValidationError
 
 from hulk_ops.actions import policy
 from hulk_ops.actions.approvals import Approvals, PendingRequest
-from hulk_ops.actions.audit import AuditFilter, AuditRecord, AuditUnavailable, KeyBusy, KeyClaim, PostgresAuditLog
-from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
+from hulk_ops.actions.audit import (
+    AuditClaim,
+    AuditFilter,
+    AuditLog,
+    AuditRecord,
+    AuditUnavailable,
+    KeyBusy,
+    PostgresAuditLog,
+)
+from hulk_ops.actions.executors.base import ActionExecutor, ActionFailed, ActionRefused
 from hulk_ops.actions.model import (
     REQUEST_TYPES,
     ActionRequest,
@@ -39,6 +48,7 @@ from hulk_ops.actions.model import (
 from hulk_ops.actions.permit import PermitError, _mint
 from hulk_ops.actions.timeline import Timeline
 from hulk_ops.core.config import Config, TargetSettings
+from hulk_ops.core.model import JSON
 from hulk_ops.observe import tracing
 
 log = structlog.get_logger("hulk_ops.actions")
@@ -54,15 +64,20 @@ EXECUTORS = {
 }
 
 
-def _traced(step: str) -> Callable[[Callable[..., Awaitable[ActionResult]]], Callable[..., Awaitable[ActionResult]]]:
+P = ParamSpec("P")
+# a public step of the guard: a method taking the principal first, then the step's own arguments
+Step: TypeAlias = Callable[Concatenate["GuardedAction", Principal, P], Coroutine[Any, Any, ActionResult]]
+
+
+def _traced(step: str) -> Callable[[Step[P]], Step[P]]:
     """A span `action.<name>` around one public step of the guard (hulk_ops/observe/tracing.py lists its attributes).
 
     Parameters are not attributes (a RunPod request may carry secret values); the audit ids are added by
     `_noted` as the rows are written. Free when tracing is off."""
 
-    def wrap(method: Callable[..., Awaitable[ActionResult]]) -> Callable[..., Awaitable[ActionResult]]:
+    def wrap(method: Step[P]) -> Step[P]:
         @functools.wraps(method)
-        async def run(self: GuardedAction, principal: Principal, *args: Any, **kwargs: Any) -> ActionResult:
+        async def run(self: GuardedAction, principal: Principal, *args: P.args, **kwargs: P.kwargs) -> ActionResult:
             request = args[0] if args and isinstance(args[0], ActionRequest) else None
             request_id = args[0] if args and isinstance(args[0], str) else None  # approve, reject
             name = f"action.{request.action}" if request is not None else "action"
@@ -101,11 +116,13 @@ class Context:
 
 
 class GuardedAction:
-    def __init__(self, config: Config, audit: Any = None, executors: Mapping[str, Any] | None = None,
+    def __init__(self, config: Config, audit: AuditLog | None = None,
+                 executors: Mapping[str, str | type[ActionExecutor]] | None = None,
                  timeline: Timeline | None = None) -> None:
+        """`executors`: by action, the executor class or its "module:Class" (imported on first use)."""
         self._config = config
         self._audit = audit
-        self._executor_types = dict(executors or EXECUTORS)
+        self._executor_types: dict[str, str | type[ActionExecutor]] = dict(executors or EXECUTORS)
         self._timeline = timeline
         self._approvals = Approvals(self, config.actions.approval_ttl_s)
 
@@ -184,7 +201,7 @@ class GuardedAction:
             await self._emit(ctx, result)
             return result
 
-    async def _claimed(self, ctx: Context, claim: KeyClaim) -> ActionResult:
+    async def _claimed(self, ctx: Context, claim: AuditClaim) -> ActionResult:
         executor = self._executor(ctx)
         try:
             preview = await self._preview(executor, ctx.request)
@@ -205,7 +222,7 @@ class GuardedAction:
         await self._emit(ctx, result)
         return result
 
-    async def _execute(self, ctx: Context, executor: Executor[Any], preview: Preview, audit_id: int) -> ActionResult:
+    async def _execute(self, ctx: Context, executor: ActionExecutor, preview: Preview, audit_id: int) -> ActionResult:
         bound = self._config.actions.timeout_s * (self._config.actions.conflict_retries + 2)
         try:
             async with asyncio.timeout(bound):
@@ -223,7 +240,7 @@ class GuardedAction:
             return self._result(ctx, "failed", f"failed: {error}", preview, error=error)
         return self._result(ctx, "succeeded", preview.summary, preview, after=after)
 
-    async def _replay(self, ctx: Context, claim: KeyClaim) -> ActionResult:
+    async def _replay(self, ctx: Context, claim: AuditClaim) -> ActionResult:
         stored = claim.stored
         assert stored is not None
         if stored.fingerprint != ctx.request.fingerprint():
@@ -242,7 +259,7 @@ class GuardedAction:
         return result
 
     async def _refuse(self, ctx: Context, reason: str, preview: Preview | None = None,
-                      claim: KeyClaim | None = None) -> ActionResult:
+                      claim: AuditClaim | None = None) -> ActionResult:
         result = self._result(ctx, "refused", f"refused: {reason}", preview, error=reason)
         record = self._record(ctx, "refused", result)
         try:
@@ -253,7 +270,7 @@ class GuardedAction:
         return result
 
     # -- helpers ----------------------------------------------------------------------------
-    def _store(self) -> PostgresAuditLog:
+    def _store(self) -> AuditLog:
         if self._audit is None:
             self._audit = PostgresAuditLog(self._config.audit)  # raises AuditUnavailable without a URL
         return self._audit
@@ -270,14 +287,14 @@ class GuardedAction:
         request_id = uuid.uuid4().hex
         return Context(principal, request, target, request_id, key or f"auto-{request_id}")
 
-    def _executor(self, ctx: Context) -> Executor[Any]:
+    def _executor(self, ctx: Context) -> ActionExecutor:
         ref = self._executor_types[ctx.request.action]
         if isinstance(ref, str):  # imported on first use: a config pays only for the clients it acts with
             module, _, name = ref.partition(":")
             ref = getattr(importlib.import_module(module), name)
         return ref(ctx.target, self._config.actions)
 
-    async def _preview(self, executor: Executor[Any], request: ActionRequest) -> Preview:
+    async def _preview(self, executor: ActionExecutor, request: ActionRequest) -> Preview:
         try:
             async with asyncio.timeout(self._config.actions.timeout_s):
                 return await executor.preview(request)
@@ -285,19 +302,20 @@ class GuardedAction:
             raise ActionFailed(f"dry-run timed out after {self._config.actions.timeout_s:.0f} s") from None
 
     def _result(self, ctx: Context, status: str, message: str, preview: Preview | None = None,
-                after: dict[str, Any] | None = None, error: str | None = None) -> ActionResult:
+                after: dict[str, JSON] | None = None, error: str | None = None) -> ActionResult:
         return ActionResult(status=status, request_id=ctx.request_id, action=ctx.request.action,
                             target=ctx.target.name, object_name=ctx.request.object_name, message=message,
                             preview=preview, after=after, error=error, idempotency_key=ctx.key, approver=ctx.approver)
 
-    def _record(self, ctx: Context, outcome: str, result: ActionResult, **extra: Any) -> AuditRecord:
+    def _record(self, ctx: Context, outcome: str, result: ActionResult,
+                expires_at: datetime | None = None) -> AuditRecord:
         preview = result.preview
         return AuditRecord(
             request_id=ctx.request_id, username=ctx.principal.name, roles=list(ctx.principal.roles),
             via=ctx.principal.via, action=ctx.request.action, target=ctx.target.name, object=ctx.request.object_name,
             params=ctx.request.params(), outcome=outcome, error=result.error, idempotency_key=ctx.key,
             approver=ctx.approver, dry_run=preview.model_dump(mode="json") if preview else None,
-            before=preview.before if preview else None, after=result.after, **extra,
+            before=preview.before if preview else None, after=result.after, expires_at=expires_at,
         )
 
     async def _record_soft(self, ctx: Context, result: ActionResult, outcome: str) -> None:

@@ -13,8 +13,9 @@ key here carries the `{shard}` hash tag (one slot, one node).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 import orjson
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -83,15 +84,27 @@ class MembershipError(Exception):
         self.down = down
 
 
+class MemberRecord(TypedDict):
+    """One replica's lease as the membership engine keeps it (JSON); the times are its clock, "%.6f" seconds."""
+
+    id: str
+    token: str  # this incarnation of the replica
+    host: str
+    pid: int
+    joined_at: NotRequired[str]  # set by the engine on join, as are the other two
+    activate_at: NotRequired[str]
+    leaving_at: NotRequired[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     server_time: float
     renewed: int  # 1 renewed, 0 our lease is gone, -1 our id now belongs to another process
-    records: list[dict[str, Any]]
+    records: list[MemberRecord]
 
 
 class Membership(Protocol):
-    def join(self, record: dict[str, Any], ttl_s: float, handover_s: float) -> tuple[float, float]:
+    def join(self, record: MemberRecord, ttl_s: float, handover_s: float) -> tuple[float, float]:
         """Register (or replace) this replica's lease; returns (server time, activate_at)."""
         ...
 
@@ -119,7 +132,7 @@ class RedisMembership:
     def key(self, replica: str) -> str:
         return self.member_prefix + replica
 
-    def join(self, record: dict[str, Any], ttl_s: float, handover_s: float) -> tuple[float, float]:
+    def join(self, record: MemberRecord, ttl_s: float, handover_s: float) -> tuple[float, float]:
         now, activate = self._call(self._join, [self.index, self.key(record["id"])],
                                    [orjson.dumps(record), int(ttl_s * 1000), repr(handover_s)])
         return float(now), float(activate)
@@ -150,8 +163,8 @@ class RedisMembership:
 class MemoryMembership:
     """The same semantics in memory with an injectable clock: the fake for unit tests."""
 
-    clock: Any = time.time
-    leases: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
+    leases: dict[str, tuple[MemberRecord, float]] = field(default_factory=dict)
     failing: bool = False
 
     def _now(self) -> float:
@@ -161,9 +174,9 @@ class MemoryMembership:
         self.leases = {k: v for k, v in self.leases.items() if v[1] > now}
         return now
 
-    def join(self, record: dict[str, Any], ttl_s: float, handover_s: float) -> tuple[float, float]:
+    def join(self, record: MemberRecord, ttl_s: float, handover_s: float) -> tuple[float, float]:
         now = self._now()
-        rec = {**record, "joined_at": f"{now:.6f}", "activate_at": f"{now + handover_s:.6f}"}
+        rec: MemberRecord = {**record, "joined_at": f"{now:.6f}", "activate_at": f"{now + handover_s:.6f}"}
         self.leases[rec["id"]] = (rec, now + ttl_s)
         return now, now + handover_s
 
@@ -175,7 +188,7 @@ class MemoryMembership:
             renewed = 1 if rec["token"] == token else -1
             if renewed == 1:
                 self.leases[replica] = (rec, now + ttl_s)
-        return Snapshot(now, renewed, [dict(rec) for rec, _ in self.leases.values()])
+        return Snapshot(now, renewed, [rec.copy() for rec, _ in self.leases.values()])
 
     def leave(self, replica: str, token: str, handover_s: float) -> float | None:
         now = self._now()

@@ -26,7 +26,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from hulk_ops.collectors import sharding
-from hulk_ops.collectors.membership import Membership, MembershipError
+from hulk_ops.collectors.membership import MemberRecord, Membership, MembershipError
 from hulk_ops.collectors.scheduler import Job, Periodic, Scheduler
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core.config import ShardingSettings, TargetSettings
@@ -132,7 +132,8 @@ class ShardCoordinator:
     # -- membership -------------------------------------------------------------------------------
     def _join(self) -> None:
         self.token = uuid.uuid4().hex[:16]
-        record = {"id": self.replica, "token": self.token, "host": socket.gethostname(), "pid": os.getpid()}
+        record: MemberRecord = {"id": self.replica, "token": self.token, "host": socket.gethostname(),
+                                "pid": os.getpid()}
         _now, activate_at = self.membership.join(record, self.settings.membership_ttl_s, self.settings.handover_s)
         log.info("shard_joined", replica=self.replica, activate_in_s=round(activate_at - _now, 3))
 

@@ -20,9 +20,12 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hulk_ops.collectors.membership import MemberRecord
 
 MASK = (1 << 64) - 1
 INF = math.inf
@@ -90,7 +93,7 @@ class Incarnation:
         return self.activate_at <= t < self.end
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Incarnation:
+    def from_record(cls, record: MemberRecord) -> Incarnation:
         leaving = record.get("leaving_at")
         leaving_at = float(leaving) if leaving else None
         return cls(id=str(record["id"]), token=str(record["token"]), hash=member_hash(str(record["id"])),
@@ -98,7 +101,7 @@ class Incarnation:
                    leaving_at=leaving_at)
 
 
-def merge_members(previous: Iterable[Incarnation], records: Sequence[dict[str, Any]], server_time: float,
+def merge_members(previous: Iterable[Incarnation], records: Sequence[MemberRecord], server_time: float,
                   skew_s: float, retain_s: float) -> tuple[Incarnation, ...]:
     """The new local view after a snapshot taken at `server_time`.
 

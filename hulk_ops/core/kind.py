@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 
 class CapacityItem(NamedTuple):
@@ -21,10 +21,10 @@ class CapacityItem(NamedTuple):
 
 
 # a kind's capacity extractor: the newest metrics of one target -> its resources
-CapacityFn = Callable[[Mapping[str, Any]], Iterable[CapacityItem]]
+CapacityFn = Callable[[Mapping[str, float]], Iterable[CapacityItem]]
 
 
-def limit_of(metrics: Mapping[str, Any], name: str) -> float | None:
+def limit_of(metrics: Mapping[str, float], name: str) -> float | None:
     """A limit metric's value when it is set and positive (0 or absent: no limit)."""
     value = metrics.get(name)
     return float(value) if isinstance(value, int | float) and value > 0 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
@@ -78,7 +79,7 @@ class ProbeResult:
         return dataclasses.replace(self, status=status, error=error)
 
 
-def clean_metrics(raw: dict[str, Any]) -> dict[str, float]:
+def clean_metrics(raw: Mapping[str, object]) -> dict[str, float]:
     """Keep only finite numbers; booleans become 0/1. Probes hand us whatever their client parsed."""
     out: dict[str, float] = {}
     for name, value in raw.items():

@@ -122,9 +122,10 @@ def radar(entries: Sequence[RadarEntry]) -> dict[str, Any]:
             live = ", ".join(v or "?" for v in entry.live) or "not seen"
             hover.append(f"{entry.component.name} · {ring} · pinned {entry.component.pinned or '-'} · live {live}"
                          f" · drift {entry.drift}")
-    data = [{"type": "scatterpolar", "mode": "markers+text", "theta": theta, "r": r, "text": text,
-             "textposition": "top center", "textfont": {"size": 12}, "hovertext": hover, "hoverinfo": "text",
-             "marker": {"size": 14, "color": colour, "line": {"width": 1, "color": "#333"}}, "name": "components"}]
+    data: list[dict[str, object]] = [{
+        "type": "scatterpolar", "mode": "markers+text", "theta": theta, "r": r, "text": text,
+        "textposition": "top center", "textfont": {"size": 12}, "hovertext": hover, "hoverinfo": "text",
+        "marker": {"size": 14, "color": colour, "line": {"width": 1, "color": "#333"}}, "name": "components"}]
     for i, quadrant in enumerate(QUADRANTS):
         data.append({"type": "scatterpolar", "mode": "text", "theta": [i * 90 + 45], "r": [4.35],
                      "text": [f"<b>{quadrant}</b>"], "showlegend": False, "hoverinfo": "skip"})

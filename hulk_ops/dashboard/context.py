@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,19 @@ def preload(loaded: Config | None) -> None:
 
 
 DISCOVERED_EVERY_S = 10.0  # how often the targets the collector discovered are read again
-_discovered: dict[str, object] = {"raw": None, "at": -1e18, "static": None, "merged": None}
+
+
+@dataclass
+class _Discovered:
+    """The discovered targets as last read from the store, and the config they were merged into."""
+
+    raw: bytes | None = None
+    at: float = -1e18  # time.monotonic() of the last read
+    static: Config | None = None  # the file's config they were merged with
+    merged: Config | None = None
+
+
+_discovered = _Discovered()
 
 
 def config() -> Config:
@@ -51,21 +64,21 @@ def _with_discovered(static: Config) -> Config:
 
     now = time.monotonic()
     cache = _discovered
-    if cache["static"] is static and now - float(cache["at"]) < DISCOVERED_EVERY_S:  # type: ignore[arg-type]
-        return cache["merged"]  # type: ignore[return-value]
+    if cache.static is static and cache.merged is not None and now - cache.at < DISCOVERED_EVERY_S:
+        return cache.merged
     raw = _read_discovered(static)
-    cache["at"] = now
+    cache.at = now
     if raw is None:  # the store is unreachable: what was known stays (the pages say the store is down)
-        raw = cache["raw"] if cache["static"] is static else b"[]"
-    if cache["static"] is not static or raw != cache["raw"] or cache["merged"] is None:
+        raw = cache.raw if cache.static is static else b"[]"
+    if cache.static is not static or raw != cache.raw or cache.merged is None:
         from hulk_ops.core import discovered
 
-        cache["merged"] = discovered.merge(static, discovered.from_public(raw))[0]
-        changed = cache["static"] is static
-        cache["raw"], cache["static"] = raw, static
+        cache.merged = discovered.merge(static, discovered.from_public(raw))[0]
+        changed = cache.static is static
+        cache.raw, cache.static = raw, static
         if changed:
             read_model.clear()  # its config is the one just replaced
-    return cache["merged"]  # type: ignore[return-value]
+    return cache.merged
 
 
 def _read_discovered(static: Config) -> bytes | None:

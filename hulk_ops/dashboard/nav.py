@@ -12,6 +12,7 @@ import importlib
 from urllib.parse import quote
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 # url_path -> (title, icon, module with render())
 PAGES: dict[str, tuple[str, str, str]] = {
@@ -48,11 +49,11 @@ def incident_url(root: str) -> str:
     return f"incidents?incident={quote(root, safe='')}"
 
 
-def link_target(name: str, label: str | None = None, container=None) -> None:
+def link_target(name: str, label: str | None = None, container: DeltaGenerator | None = None) -> None:
     (container or st).page_link(page("target"), label=label or name, icon=":material/open_in_new:",
                                 query_params={"target": name})
 
 
-def link_incident(root: str, label: str, container=None) -> None:
+def link_incident(root: str, label: str, container: DeltaGenerator | None = None) -> None:
     (container or st).page_link(page("incidents"), label=label, icon=":material/crisis_alert:",
                                 query_params={"incident": root})

@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_WAITING = 0, 1, 2, 3
 
 
-def register(sub: argparse._SubParsersAction, config_arg: Any) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     action = sub.add_parser("action", help="guarded actions (dry-run, confirm, audit)")
     action_sub = action.add_subparsers(dest="action_command", required=True, metavar="ACTION")
     for name, helptext, add_args in COMMANDS:

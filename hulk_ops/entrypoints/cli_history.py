@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from hulk_ops.core.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             config_arg: Callable[[argparse.ArgumentParser], None],
              load: Callable[[argparse.Namespace], Config]) -> None:
     history = sub.add_parser("history", help="export or import the probe history (JSON lines)")
     history_sub = history.add_subparsers(dest="history_command", required=True, metavar="SUBCOMMAND")

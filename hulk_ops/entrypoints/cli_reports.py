@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -14,8 +14,9 @@ from hulk_ops.core.config import Config
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
-             load: Callable[[argparse.Namespace], Config]) -> argparse.ArgumentParser:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             config_arg: Callable[[argparse.ArgumentParser], None],
+             load: Callable[[argparse.Namespace], Config]) -> None:
     """`load` reads --config the way every command does (no config given: a usage error, exit 2)."""
     report = sub.add_parser("report", help="reports for reviews and scripts (read from the store)")
     report_sub = report.add_subparsers(dest="report_command", required=True, metavar="REPORT")
@@ -40,7 +41,6 @@ def register(sub: Any, config_arg: Callable[[argparse.ArgumentParser], None],
                       help="the UTC month (default: this one, to date)")
     cost.add_argument("--json", action="store_true", help="one JSON object")
     cost.set_defaults(func=cmd_report_cost, load=load)
-    return report_sub
 
 
 def month_arg(text: str) -> int:
@@ -70,18 +70,18 @@ def cmd_report_cost(args: argparse.Namespace) -> int:
     if m is None:
         print("hulk-ops: that month has not begun", file=sys.stderr)
         return 2
-    row = {"month": m.month, "total_usd": round(m.total_usd, 4),
-           "by_source": {"runpod_pods": round(m.runpod_usd, 4), "serverless_workers": round(m.workers_usd, 4),
-                         "kubernetes_namespaces": round(m.kubernetes_usd, 4)},
-           "complete": m.complete, "days_covered": m.days_covered, "days": m.days,
-           "to_date": m.end < m.month_end}
+    total_usd, to_date = round(m.total_usd, 4), m.end < m.month_end
+    by_source = {"runpod_pods": round(m.runpod_usd, 4), "serverless_workers": round(m.workers_usd, 4),
+                 "kubernetes_namespaces": round(m.kubernetes_usd, 4)}
     if args.json:
+        row = {"month": m.month, "total_usd": total_usd, "by_source": by_source, "complete": m.complete,
+               "days_covered": m.days_covered, "days": m.days, "to_date": to_date}
         sys.stdout.write(orjson.dumps(row).decode() + "\n")
         return EXIT_OK
-    print(f"{row['month']}: {_fmt(row['total_usd'], '', '$')}"
-          f"{' to date' if row['to_date'] else ''} ({m.days_covered} of {m.days} days with data"
+    print(f"{m.month}: {_fmt(total_usd, '', '$')}"
+          f"{' to date' if to_date else ''} ({m.days_covered} of {m.days} days with data"
           f"{'' if m.complete else ', incomplete'})")
-    for source, usd in row["by_source"].items():
+    for source, usd in by_source.items():
         print(f"  {source.replace('_', ' '):24} {_fmt(usd, '', '$')}")
     return EXIT_OK
 
@@ -131,7 +131,7 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
         print(f"hulk-ops: {exc}", file=sys.stderr)
         return EXIT_FAILED
     label = window_label(args.window)
-    rows = [{
+    rows: list[SloRow] = [{
         "target": r.target, "kind": r.kind, "window": label, "window_start": report.start, "window_end": report.end,
         "samples": r.samples, "down": r.down, "availability_pct": r.availability,
         "objective_pct": r.slo.availability, "budget_remaining_pct": r.budget_left_pct,
@@ -140,17 +140,19 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
         "p95_objective_ms": r.slo.latency_p95_ms,
     } for r in report.rows if args.target is None or r.target == args.target]
     budgets = kind_budgets(report.rows)
-    kinds = [{"kind": k.kind, "window": label, "budget_remaining_pct": budgets.get(k.kind), "targets": k.targets,
-              "samples": k.samples, "down": k.down,
-              "availability_pct": k.availability, "p50_ms": _num(k.p50), "p95_ms": _num(k.p95),
-              "p99_ms": _num(k.p99)} for k in report.kinds]
+    kind_rows: list[KindSloRow] = [{
+        "kind": k.kind, "window": label, "budget_remaining_pct": budgets.get(k.kind), "targets": k.targets,
+        "samples": k.samples, "down": k.down,
+        "availability_pct": k.availability, "p50_ms": _num(k.p50), "p95_ms": _num(k.p95),
+        "p99_ms": _num(k.p99),
+    } for k in report.kinds]
     if args.json:
-        for row in rows + (kinds if args.target is None else []):
+        for row in [*rows, *(kind_rows if args.target is None else [])]:
             sys.stdout.write(orjson.dumps(row).decode() + "\n")
         return EXIT_OK
     head = ("target", "kind", "samples", "avail", "objective", "budget left", "burn 1h", "burn 6h", "burn 3d", "p95")
-    lines = [head]
-    for r in sorted(rows, key=lambda r: r["budget_remaining_pct"] if r["budget_remaining_pct"] is not None else 1e18):
+    lines: list[tuple[str, ...]] = [head]
+    for r in sorted(rows, key=_budget_order):
         burn = r["burn_rate"]
         lines.append((r["target"], r["kind"], str(r["samples"]), _fmt(r["availability_pct"], "%"),
                       _fmt(r["objective_pct"], "%"), _fmt(r["budget_remaining_pct"], "%"),
@@ -158,6 +160,47 @@ def cmd_report_slo(args: argparse.Namespace) -> int:
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     print("\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines))
     return EXIT_OK
+
+
+class SloRow(TypedDict):
+    """One target's line of `report slo --json`."""
+
+    target: str
+    kind: str
+    window: str
+    window_start: float
+    window_end: float
+    samples: int
+    down: int
+    availability_pct: float | None
+    objective_pct: float
+    budget_remaining_pct: float | None
+    burn_rate: dict[str, float | None]  # by window: 1h, 6h, 3d
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    p95_objective_ms: float | None
+
+
+class KindSloRow(TypedDict):
+    """One kind's line of `report slo --json` (after the targets')."""
+
+    kind: str
+    window: str
+    budget_remaining_pct: float | None
+    targets: int
+    samples: int
+    down: int
+    availability_pct: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+def _budget_order(row: SloRow) -> float:
+    """Least budget left first; targets without samples last."""
+    left = row["budget_remaining_pct"]
+    return left if left is not None else 1e18
 
 
 def _num(value: float) -> float | None:

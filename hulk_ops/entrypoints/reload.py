@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from hulk_ops.collectors.breaker import TargetBreaker
 from hulk_ops.collectors.prometheus_pull import build_query_jobs
-from hulk_ops.collectors.scheduler import Job
+from hulk_ops.collectors.scheduler import Job, Periodic
+from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core.config import Config, ConfigError, TargetSettings, load_config
 from hulk_ops.entrypoints.bootstrap import build_probe
 from hulk_ops.observe import logs
@@ -36,7 +37,7 @@ log = structlog.get_logger("hulk_ops.reload")
 RESTART_SECTIONS = ("store", "collector", "telemetry", "notify", "audit", "discovery", "export")
 
 
-def _probe_shape(config: Config, target: TargetSettings) -> tuple[Any, ...]:
+def _probe_shape(config: Config, target: TargetSettings) -> tuple[TargetSettings, list[str], int]:
     return (target, config.rules.get(target.kind, []), config.collector.retries)
 
 
@@ -73,8 +74,8 @@ def apply_config(collector: Collector, new: Config) -> dict[str, list[str]]:
     keep = {id(j) for j in jobs} | {id(p) for p in periodic}
     retired = [j for j in old_jobs.values() if id(j) not in keep] + \
               [p for p in periodic_old.values() if id(p) not in keep]
-    for job in retired:
-        _close_later(job)
+    for old_job in retired:
+        _close_later(old_job)
     metrics = collector.metrics
     for name in removed:
         _forget_series(metrics, old_jobs[name])
@@ -155,7 +156,7 @@ def _check_kinds(config: Config) -> None:
         raise ConfigError(f"{config.source}: cannot load a probe: {exc}") from None
 
 
-def _forget_series(metrics: Any, job: Job) -> None:
+def _forget_series(metrics: CollectorMetrics, job: Job) -> None:
     """A removed target's labelled children leave /metrics (its history stays in the store)."""
     kind = job.settings.kind
     metrics.target_state.remove(job.name, kind)
@@ -172,14 +173,14 @@ def _replica(collector: Collector) -> str:
     return replica_id(collector.config)
 
 
-def _close_later(job: Any) -> None:
+def _close_later(job: Job | Periodic) -> None:
     """Close a retired job's client once a run under way is over (bounded: a close never blocks a reload)."""
     async def close() -> None:
         for _ in range(100):
-            if not getattr(job, "running", False):
+            if not job.running:
                 break
             await asyncio.sleep(0.1)
-        closer = getattr(job, "probe", job)
+        closer = job.probe if isinstance(job, Job) else job
         with contextlib.suppress(Exception):
             await asyncio.wait_for(closer.close(), 5.0)
 

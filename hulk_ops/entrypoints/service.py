@@ -25,6 +25,9 @@ from hulk_ops.entrypoints.bootstrap import Collector, build_collector, replica_i
 from hulk_ops.observe import tracing
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from hulk_ops.collectors.rollup_job import RollupJob
     from hulk_ops.collectors.scheduler import Job
 
 log = structlog.get_logger("hulk_ops.collector")
@@ -177,10 +180,12 @@ async def _manage_gc(collector: Collector, stop: asyncio.Event) -> None:
         log.debug("gc_full", freed=freed, took_ms=collector.gc_full_ms)
 
 
-def rollup_job_of(collector: Collector, config: Config) -> Any:
+def rollup_job_of(collector: Collector, config: Config) -> RollupJob | None:
     """The collector's long-range tier writer (None when off, or when the store is not Redis)."""
-    redis = getattr(collector.store, "redis", None)
-    if not config.store.rollups.enabled or redis is None:
+    from hulk_ops.collectors.store import RedisResultStore
+
+    store = collector.store
+    if not config.store.rollups.enabled or not isinstance(store, RedisResultStore):
         return None
     from hulk_ops.collectors.rollup_job import RollupJob
 
@@ -188,7 +193,7 @@ def rollup_job_of(collector: Collector, config: Config) -> Any:
         sharding = collector.sharding
         return [j.name for j in collector.scheduler.jobs if sharding is None or sharding.owns(j.name)]
 
-    collector.rollups = RollupJob(redis, collector.store.keys, config.store.rollups, config.store.retention_h,
+    collector.rollups = RollupJob(store.redis, store.keys, config.store.rollups, config.store.retention_h,
                                   targets)
     return collector.rollups
 
@@ -201,7 +206,7 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
-async def _shutdown(collector: Collector, replica: str, server: Any, heartbeat: asyncio.Task[None],
+async def _shutdown(collector: Collector, replica: str, server: WSGIServer | None, heartbeat: asyncio.Task[None],
                     drain: asyncio.Task[None] | None, notifier: asyncio.Task[None] | None) -> None:
     """Everything after the scheduler stopped, within SHUTDOWN_S: each step gets at most what is left of it.
 
@@ -227,7 +232,7 @@ async def _shutdown(collector: Collector, replica: str, server: Any, heartbeat: 
         drain.cancel()
     if collector.sharding:
         await asyncio.to_thread(collector.sharding.stop)
-    if notifier is not None:
+    if notifier is not None and collector.notifier is not None:  # the task runs the collector's notifier
         notifier.cancel()
         await asyncio.wait({notifier}, timeout=left(0.3))
         with contextlib.suppress(Exception):
@@ -254,7 +259,7 @@ async def _shutdown(collector: Collector, replica: str, server: Any, heartbeat: 
              since_signal_s=round(now - SIGNALLED_AT, 3) if SIGNALLED_AT is not None else None, phases=phases)
 
 
-def _stop_http(server: Any) -> None:
+def _stop_http(server: WSGIServer) -> None:
     server.shutdown()
     server.server_close()
 

@@ -13,8 +13,10 @@ import errno
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from tenacity import (
@@ -31,11 +33,14 @@ from hulk_ops.core.model import ProbeResult, Status, clean_metrics, iso, utcnow
 from hulk_ops.core.rules import RuleSet
 from hulk_ops.probes import tls
 
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
 S = TypeVar("S", bound=TargetSettings)
 C = TypeVar("C")
 
 
-def _log() -> Any:
+def _log() -> FilteringBoundLogger:
     """The probes' logger, looked up when first needed: validating a config imports this module, not structlog."""
     import structlog
 
@@ -50,8 +55,8 @@ class ProbeFailure(Exception):
 class Measurement:
     latency_ms: float | None = None
     version: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, float | None] = field(default_factory=dict)  # None (or NaN): not measured, dropped
+    details: Mapping[str, object] = field(default_factory=dict)  # structured extras, stored as JSON (orjson)
     status: Status = "up"
     note: str | None = None
 
@@ -132,7 +137,7 @@ class Probe(ABC, Generic[S, C]):
             metrics=clean_metrics(measurement.metrics),
             error=self._redact(measurement.note) if measurement.note else None,
             observed_at=iso(observed),
-            details=measurement.details,
+            details=dict(measurement.details),
         )
         return self.rules.evaluate(result)
 
@@ -188,7 +193,7 @@ class Probe(ABC, Generic[S, C]):
         except Exception:  # noqa: S110 - a failing close of a discarded client changes nothing
             pass
 
-    def _down(self, observed: Any, started: float, message: str) -> ProbeResult:
+    def _down(self, observed: datetime, started: float, message: str) -> ProbeResult:
         return ProbeResult(
             target=self.name,
             kind=self.kind,

@@ -284,7 +284,7 @@ RESOURCES = (("cpu", "CPU requests", "cores", "cpu_allocatable"),
              ("gpu", "GPU requests", "GPUs", "gpu_allocatable"))
 
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     nodes = sorted({n.split(".")[1] for n in m if n.startswith("node.") and n.endswith(".cpu_allocatable")})
     for scope, prefix in [("cluster", ""), *((f"node {n}", f"node.{n}.") for n in nodes)]:
         for short, label, unit, alloc in RESOURCES:

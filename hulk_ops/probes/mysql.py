@@ -212,7 +212,7 @@ def replica_metrics(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return metrics, details
 
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     if "threads_connected" in m:
         yield CapacityItem("connections", m["threads_connected"], limit_of(m, "max_connections"), "count",
                            "threads_connected")

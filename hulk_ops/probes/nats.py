@@ -227,7 +227,7 @@ def consumer_metrics(stream: str, consumer: Any) -> dict[str, Any]:
 TRACKED_METRICS = ("js.memory_bytes", "js.storage_bytes", "stream.*.messages", "stream.*.bytes", "consumer.*.pending",
                    "consumer.*.ack_pending")
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     for area in ("storage", "memory"):
         if f"js.{area}_bytes" in m:
             yield CapacityItem(f"JetStream {area}", m[f"js.{area}_bytes"], limit_of(m, f"js.max_{area}_bytes"), "bytes",

@@ -264,7 +264,7 @@ def database_details(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("databases", "databases_offline", "database.*.online")
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     if "databases" in m:
         yield CapacityItem("databases", m["databases"], None, "count", "databases")
     if "databases_offline" in m:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
@@ -126,7 +126,7 @@ TRACKED_METRICS = (
     "connections", "connections_used_pct", "database_size_bytes", "replication_lag_s", "oldest_xact_age_s",
 )
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     if "connections" in m:
         yield CapacityItem("connections", m["connections"], limit_of(m, "max_connections"), "count", "connections")
     if "database_size_bytes" in m:

@@ -270,7 +270,7 @@ def _error_text(content: bytes) -> str:
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("points_total", "collections", "collection.*.points", "collection.*.indexed_vectors")
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     for name in sorted(m):
         parts = name.split(".")
         if parts[0] == "collection" and len(parts) == 3 and parts[2] == "points":

@@ -210,7 +210,7 @@ def info_metrics(info: dict[str, Any]) -> dict[str, Any]:
 # Metrics kept as history by the store (capacity trends).
 TRACKED_METRICS = ("used_memory_bytes", "memory_used_pct", "connected_clients", "ops_per_sec", "keyspace.*.keys")
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     if "used_memory_bytes" in m:
         yield CapacityItem("memory", m["used_memory_bytes"], limit_of(m, "maxmemory_bytes"), "bytes",
                            "used_memory_bytes")

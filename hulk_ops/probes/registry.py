@@ -18,15 +18,16 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, get_args
 
 if TYPE_CHECKING:
     from hulk_ops.core.breach import Describer
     from hulk_ops.core.catalog import Catalog
     from hulk_ops.core.config import TargetSettings
     from hulk_ops.core.kind import CapacityFn
+    from hulk_ops.core.model import JSON
     from hulk_ops.core.rules import RuleSet
     from hulk_ops.probes.base import Probe
 
@@ -51,8 +52,9 @@ def _discover() -> tuple[dict[str, KindEntry], tuple[str, ...]]:
     found: dict[str, KindEntry] = {}
     problems: list[str] = []
 
-    def dist_of(ep: Any) -> str:
-        return ep.dist.name if getattr(ep, "dist", None) is not None else "?"
+    def dist_of(ep: EntryPoint) -> str:
+        dist = getattr(ep, "dist", None)  # None for entry points not read from an installed distribution
+        return dist.name if dist is not None else "?"
 
     # hulk-ops' own kinds first: a plugin cannot replace a built-in by taking its name
     for ep in sorted(entry_points(group=GROUP), key=lambda e: (dist_of(e) != BUILTIN, dist_of(e))):
@@ -215,7 +217,7 @@ def capacity(kind: str) -> CapacityFn | None:
         return None
 
 
-def example(kind: str) -> dict[str, Any] | None:
+def example(kind: str) -> dict[str, JSON] | None:
     """A valid target of the kind without its name (`EXAMPLE`: docs, fuzzers, secret canaries), when declared."""
     found = getattr(module(kind), "EXAMPLE", None)
     return dict(found) if found else None

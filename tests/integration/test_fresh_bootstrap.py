@@ -78,6 +78,15 @@ def test_dry_run_chooses_a_private_venv(tmp_path: Path) -> None:
     assert _bootstrap(checkout, env, "--python").stdout.strip() == shim
 
 
+def test_find_obtains_nothing(tmp_path: Path) -> None:
+    """`--find` (what tests use to reach make's uv) only looks: no uv here, so exit 1 and nothing created."""
+    checkout, env = _fresh(tmp_path, _externally_managed_python(tmp_path))
+    done = _bootstrap(checkout, env, "--find")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "run make venv" in done.stderr
+    assert not (checkout / ".tools").exists()
+
+
 def test_installs_uv_into_the_private_venv(tmp_path: Path) -> None:
     """The real thing: uv comes from PyPI into .tools; the system Python gains nothing."""
     python = _externally_managed_python(tmp_path)
@@ -92,6 +101,8 @@ def test_installs_uv_into_the_private_venv(tmp_path: Path) -> None:
     assert not (tmp_path / "home" / ".local").exists()
     again = _bootstrap(checkout, env)  # the second run reuses it without touching the network
     assert again.returncode == 0 and again.stdout.strip() == ".tools/bin/uv" and again.stderr == ""
+    found = _bootstrap(checkout, env, "--find")
+    assert found.returncode == 0 and found.stdout.strip() == ".tools/bin/uv" and found.stderr == ""
 
 
 @pytest.mark.parametrize("python", ["none", "too-old"])

@@ -8,7 +8,7 @@ as asked: stream not found, over budget, unknown GPU type) and `ActionFailed` (t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeAlias, TypeVar
 
 from hulk_ops.actions.model import ActionRequest, Preview
 from hulk_ops.actions.permit import Permit
@@ -51,3 +51,8 @@ class Executor(ABC, Generic[R]):
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+# the executor of one request's action, as the guard holds it: EXECUTORS and REQUEST_TYPES pair executors and
+# request types by action name, so it is only ever given requests of its own type
+ActionExecutor: TypeAlias = Executor[ActionRequest]

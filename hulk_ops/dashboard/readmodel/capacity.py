@@ -97,7 +97,6 @@ def capacity_report(model: ReadModel, window_s: float, now: float | None = None)
     out = []
     for target, kind, name, used, limit, unit, metric in found:
         fit = trends.fits.get((target, metric)) if metric else None
-        slope = fit.slope if fit is not None and math.isfinite(fit.slope) else None
-        out.append(Resource(target, kind, name, used, limit, unit, metric, slope, fit.n if slope is not None else 0,
-                            eta(used, limit, slope)))
+        slope, points = (fit.slope, fit.n) if fit is not None and math.isfinite(fit.slope) else (None, 0)
+        out.append(Resource(target, kind, name, used, limit, unit, metric, slope, points, eta(used, limit, slope)))
     return CapacityReport(out, window_s, trends.start, trends.computed_at, now)

@@ -103,8 +103,9 @@ def streams(result: ProbeResult | None) -> list[Stream]:
         metrics = result.metrics
         lags = [metrics.get(f"consumer.{name}.{c}.pending") for c in entry.get("consumers") or []]
         known = [int(v) for v in lags if v is not None]
-        figures = (_int(metrics.get(f"stream.{name}.{m}")) for m in ("messages", "bytes", "consumers"))
-        found.append(Stream(name, *figures, max(known) if known else None))
+        messages, size, consumers = (_int(metrics.get(f"stream.{name}.{m}"))
+                                     for m in ("messages", "bytes", "consumers"))
+        found.append(Stream(name, messages, size, consumers, max(known) if known else None))
     return found
 
 
@@ -119,8 +120,8 @@ def deployments(result: ProbeResult | None, target: str, scale: list[ScaleBounds
         namespace, _, name = rest.removeprefix("deploy.").partition(".")  # namespaces hold no dots
         if field in ("desired", "available") and namespace and name:
             seen.setdefault((namespace, name), {})[field] = value
-    for key in bounds:
-        seen.setdefault(key, {})
+    for pair in bounds:
+        seen.setdefault(pair, {})
     found = [Deployment(ns, name, _int(values.get("desired")), _int(values.get("available")), bounds.get((ns, name)))
              for (ns, name), values in seen.items()]
     return sorted(found, key=lambda d: (d.bounds is None, d.namespace, d.name))

@@ -26,11 +26,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hulk_ops.core.action_config import PriceSettings
 from hulk_ops.dashboard.readmodel.store import ReadModel, TargetView
+
+if TYPE_CHECKING:
+    from hulk_ops.dashboard.readmodel.longrange import Period
 
 GAP_INTERVALS = 3.0
 
@@ -174,7 +178,7 @@ def workers_of(view: TargetView, worker_hour: float) -> list[WorkerCost]:
     return out
 
 
-def namespaces_of(view: TargetView, prices) -> list[NamespaceCost]:
+def namespaces_of(view: TargetView, prices: PriceSettings) -> list[NamespaceCost]:
     metrics = view.result.metrics if view.result else {}
     names = sorted({m.split(".")[1] for m in metrics if m.startswith("ns.") and m.count(".") >= 2})
     out = []
@@ -187,7 +191,7 @@ def namespaces_of(view: TargetView, prices) -> list[NamespaceCost]:
     return out
 
 
-def _sources(model: ReadModel, now: float) -> tuple[Any, float, list[TargetView]]:
+def _sources(model: ReadModel, now: float) -> tuple[PriceSettings, float, list[TargetView]]:
     """Unit prices, the $ of a serverless worker-hour and the views of the targets that cost money."""
     config = model.config
     prices = config.actions.prices
@@ -214,11 +218,11 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
         totals += spends(ts, usd_per_hr, [w_start, d_start, m_start], now, gap)
     window_spend, today, mtd = (float(x) for x in totals)
     summarised = summarised_spend(model, wanted, m_start, now)
-    if any(periods for _, periods in summarised.values()):
+    if any(cut for _, cut in summarised.values()):
         # the hour and day summaries since the 1st, then the raw history after the newest summarised period
         mtd, covered_from = 0.0, m_start
         for target, metric, ts, usd_per_hr, gap in rates:
-            usd, cut = summarised.get((target, metric), (0.0, 0))
+            usd, cut = summarised.get((target, metric), (0.0, 0.0))
             cut_at = max(float(cut), m_start)
             mtd += usd + float(spends(ts, usd_per_hr, [cut_at], now, gap)[0])
             if cut_at < retention_start:  # raw history does not reach back to where the summaries end
@@ -251,7 +255,7 @@ def cost_report(model: ReadModel, window_s: float, now: float | None = None) -> 
 Wanted = list[tuple[str, str, float, float]]  # target, metric, price per unit-hour, max gap
 
 
-def _wanted(model: ReadModel, views: Iterable[TargetView], worker_hour: float, prices) -> Wanted:
+def _wanted(model: ReadModel, views: Iterable[TargetView], worker_hour: float, prices: PriceSettings) -> Wanted:
     """Every cost-rate series: (target, metric, price per unit-hour, max gap between samples)."""
     wanted: Wanted = []
     for view in views:
@@ -275,24 +279,24 @@ def _interval(model: ReadModel, target: str) -> float:
     return found.get(target, 60.0)
 
 
-def period_usd(period, price: float, interval_s: float) -> float:
+def period_usd(period: Period, price: float, interval_s: float) -> float:
     """What a summarised period of a $/unit-hour rate cost: its mean x price x the hours its samples cover."""
     coverage = min(1.0, period.samples * interval_s / period.length_s)
     return period.stats.mean * price * period.length_s / 3600.0 * coverage
 
 
 def summarised_spend(model: ReadModel, wanted: Wanted, start: float, end: float
-                     ) -> dict[tuple[str, str], tuple[float, list]]:
-    """Per series: USD over the summarised periods that lie wholly in [start, end], and those periods. The
-    end of the newest one is where raw history has to take over."""
+                     ) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per series: USD over the summarised periods that lie wholly in [start, end], and the end of the newest
+    of them (0: none), where raw history has to take over."""
     from hulk_ops.dashboard.readmodel.longrange import metric_periods
 
     periods = metric_periods(model, [(t, m) for t, m, _, _ in wanted], start, end)
-    out: dict[tuple[str, str], tuple[float, list]] = {}
+    out: dict[tuple[str, str], tuple[float, float]] = {}
     for target, metric, price, _gap in wanted:
         inside = [p for p in periods.get((target, metric), []) if p.start >= start and p.start + p.length_s <= end]
         usd = sum(period_usd(p, price, _interval(model, target)) for p in inside)
-        cut = max((p.start + p.length_s for p in inside), default=0)
+        cut = max((p.start + p.length_s for p in inside), default=0.0)
         out[(target, metric)] = (usd, cut)
     return out
 

@@ -135,8 +135,8 @@ def fleet_latency(model: ReadModel, window_s: float, kind: str | None = None,
         return _from_histograms(model, targets, kinds, kind_of, hist, counts, math.floor(start / 3600) * 3600.0,
                                 end, now)
     totals, downs, quants = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist(), per_target.tolist()
-    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], *quants[i], slo_of(model, t))
-            for i, t in enumerate(targets)]
+    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], p50, p95, p99, slo_of(model, t))
+            for i, (t, (p50, p95, p99)) in enumerate(zip(targets, quants, strict=True))]
     kind_rows = [
         KindRow(k, int((kind_of == j).sum()), int(kind_counts[j].sum()), int(kind_counts[j, DOWN]),
                 *map(float, per_kind[j]))
@@ -166,8 +166,8 @@ def _from_histograms(model: ReadModel, targets: Sequence[TargetSettings], kinds:
     kind_counts = np.zeros((len(kinds), counts.shape[1]), dtype=np.int64)
     np.add.at(kind_counts, kind_of, counts)
     totals, downs, quants = counts.sum(axis=1).tolist(), counts[:, DOWN].tolist(), per_target.tolist()
-    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], *quants[i], slo_of(model, t))
-            for i, t in enumerate(targets)]
+    rows = [LatencyRow.of(t.name, t.kind, totals[i], downs[i], p50, p95, p99, slo_of(model, t))
+            for i, (t, (p50, p95, p99)) in enumerate(zip(targets, quants, strict=True))]
     kind_rows = [
         KindRow(k, int((kind_of == j).sum()), int(kind_counts[j].sum()), int(kind_counts[j, DOWN]),
                 *map(float, per_kind[j]))
@@ -176,7 +176,9 @@ def _from_histograms(model: ReadModel, targets: Sequence[TargetSettings], kinds:
     return LatencyReport(start, end, rows, kind_rows, False, now)
 
 
-def _exact(samples: FlatSamples, kind_of: np.ndarray, n: int, n_kinds: int):
+def _exact(samples: FlatSamples, kind_of: np.ndarray, n: int,
+           n_kinds: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Quantiles per target and per kind, status counts per target and per kind."""
     measured = ~np.isnan(samples.latency)
     lat, groups = samples.latency[measured], samples.group[measured].astype(np.int64)
     per_target = group_quantiles(lat, groups, n)

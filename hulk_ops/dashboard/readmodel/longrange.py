@@ -16,11 +16,12 @@ The dashboard's warm-up fills the 7- and 30-day sums before it listens (hulk_ops
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -35,6 +36,7 @@ DAY = rollups.DAY
 CACHE_S = 3600.0
 CACHE_MAX = 64
 PERIODS_MAX = 16  # per-slot counts of (targets, month or day): 0.75 MB each at 2,000 targets
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,9 @@ class Totals:
 class LongRange:
     def __init__(self, model: ReadModel) -> None:
         self.model = model
-        self._cache: dict[tuple, tuple[float, Any]] = {}
-        self._periods: dict[tuple, tuple[float, Any]] = {}
+        # (built at, value) by key; a key's first item names what built the value ("days": _days, "hours": _hours)
+        self._cache: dict[tuple[object, ...], tuple[float, object]] = {}
+        self._periods: dict[tuple[object, ...], tuple[float, tuple[np.ndarray, list[int]]]] = {}
         self._lock = threading.Lock()
 
     def totals(self, names: Sequence[str], start: float, end: float, now: float | None = None) -> Totals:
@@ -74,7 +77,7 @@ class LongRange:
             version = _version(d, now)
             part_hist, part_counts, missing = self._cached(
                 ("hours", key_names, d, first, last, version), now,
-                lambda d=d, a=first, b=last, v=version: self._hours(names, d, a, b, v, now))
+                functools.partial(self._hours, names, d, first, last, version, now))
             hist += part_hist
             counts += part_counts
             for row, slots in missing.items():
@@ -207,11 +210,11 @@ class LongRange:
             used += 1
         return used
 
-    def _cached(self, key: tuple, now: float, build: Any) -> Any:
+    def _cached(self, key: tuple[object, ...], now: float, build: Callable[[], T]) -> T:
         with self._lock:
             found = self._cache.get(key)
             if found is not None and now - found[0] < CACHE_S:
-                return found[1]
+                return cast(T, found[1])  # built by the same `build` as this call's: the key names it
         value = build()
         with self._lock:
             if len(self._cache) >= CACHE_MAX:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 import orjson
@@ -28,6 +28,7 @@ from hulk_ops.core.silences import Silence
 DISPLAY_STATUSES = ("down", "degraded", "stale", "unknown", "up")
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class StoreUnavailable(Exception):
@@ -155,9 +156,10 @@ class ReadModel:
                 value = self.memo[key] = build(self)
             return value
 
-    def _call(self, fn: Any, *args: Any) -> Any:
+    def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(*args, **kwargs)`, a failure of the store client raised as StoreUnavailable."""
         try:
-            out = fn(*args)
+            out = fn(*args, **kwargs)
         except CLIENT_ERRORS as exc:
             if self.unreachable_since is None:
                 self.unreachable_since = time.time()
@@ -322,10 +324,14 @@ class ReadModel:
     def _mget(self, keys: list[str], batch: int = 20_000) -> list[bytes | None]:
         """MGET of keys of many targets. On a Redis Cluster they lie in many slots: one MGET per slot, each
         master's MGETs in one pipeline (`LazyCluster.mget_per_node`)."""
-        mget = self.redis.mget_per_node if isinstance(self.redis, LazyCluster) else self.redis.mget
         out: list[bytes | None] = []
         for start in range(0, len(keys), batch):
-            out.extend(self._call(mget, keys[start:start + batch]))
+            part = keys[start:start + batch]
+            if isinstance(self.redis, LazyCluster):
+                replies = self._call(self.redis.mget_per_node, part)
+            else:
+                replies = self._call(self.redis.mget, part)
+            out.extend(cast("list[bytes | None]", replies))  # redis-py says bytes | str: the store's never decode
         return out
 
     def rollup_names(self, targets: Sequence[str]) -> dict[str, list[str]]:

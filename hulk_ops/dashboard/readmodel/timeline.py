@@ -68,14 +68,17 @@ def from_event(event: Event, kinds: dict[str, str]) -> TimelineEntry:
         return TimelineEntry(_ts(f.get("at"), event.ts), "action", target, kind, severity, title, detail)
     shown = {"source", "target", "kind", "at", "type", "severity", "title"}
     detail = " · ".join(f"{k}={v}" for k, v in f.items() if k not in shown and v)
-    severity = f.get("severity") if f.get("severity") in SEVERITIES else "info"
+    given = f.get("severity", "")
+    severity = given if given in SEVERITIES else "info"
     return TimelineEntry(_ts(f.get("at"), event.ts), source, target, kind, severity,
                          f.get("title") or f.get("type") or source, detail)
 
 
 def alerts_of(view: TargetView) -> Iterator[TimelineEntry]:
     result = view.result
-    for alert in (result.details.get("alerts") or []) if result else []:
+    if result is None:
+        return
+    for alert in result.details.get("alerts") or []:
         label = str(alert.get("severity") or "warning").lower()
         labels = alert.get("labels") or {}
         where = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "severity")
@@ -86,7 +89,9 @@ def alerts_of(view: TargetView) -> Iterator[TimelineEntry]:
 
 def k8s_events_of(view: TargetView) -> Iterator[TimelineEntry]:
     result = view.result
-    for event in (result.details.get("events") or []) if result else []:
+    if result is None:
+        return
+    for event in result.details.get("events") or []:
         count = int(event.get("count") or 1)
         where = f"{event.get('namespace') or '-'}/{event.get('object', '')}"
         detail = (event.get("message") or "") + (f" (×{count})" if count > 1 else "")
@@ -96,7 +101,9 @@ def k8s_events_of(view: TargetView) -> Iterator[TimelineEntry]:
 
 def runpod_pods_of(view: TargetView) -> Iterator[TimelineEntry]:
     result = view.result
-    for pod in (result.details.get("pods") or []) if result else []:
+    if result is None:
+        return
+    for pod in result.details.get("pods") or []:
         uptime = pod.get("uptime_s")
         if pod.get("status") == "RUNNING" and isinstance(uptime, int | float):
             gpus = f"{pod.get('gpu_count') or 0} × {pod.get('gpu_type') or 'GPU'}"

@@ -6,6 +6,7 @@ The page offers only what the signed-in person may do; the guard decides again o
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -139,9 +140,9 @@ def approvals(who: Principal) -> None:
                 continue
             cols = st.columns(6)
             if cols[0].button("Approve", key=f"approve_{r.request_id}", type="primary"):
-                decide(lambda rid=r.request_id: guard().approve(who, rid))
+                decide(functools.partial(guard().approve, who, r.request_id))
             if cols[1].button("Reject", key=f"reject_{r.request_id}"):
-                decide(lambda rid=r.request_id: guard().reject(who, rid, "rejected in the dashboard"))
+                decide(functools.partial(guard().reject, who, r.request_id, "rejected in the dashboard"))
 
 
 def decide(call: Callable[[], Coroutine[Any, Any, ActionResult]]) -> None:

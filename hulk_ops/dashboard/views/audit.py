@@ -34,7 +34,8 @@ def render() -> None:
     outcome = cols[3].selectbox("Outcome", [ANY, *OUTCOMES], key="audit_outcome")
     window = cols[4].selectbox("Time", list(WINDOWS), index=1, key="audit_window")
     limit = cols[5].number_input("Rows", min_value=10, max_value=10_000, value=500, step=100, key="audit_limit")
-    since = datetime.now(UTC) - WINDOWS[window] if WINDOWS[window] else None
+    span = WINDOWS[window]
+    since = datetime.now(UTC) - span if span else None
     flt = AuditFilter(username=user.strip() or None, action=None if action == ANY else action,
                       target=None if target == ANY else target, outcome=None if outcome == ANY else outcome,
                       since=since, limit=int(limit))

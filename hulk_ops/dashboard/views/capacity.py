@@ -8,7 +8,7 @@ import streamlit as st
 from hulk_ops.dashboard import charts, context, urlstate
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard.nav import target_url
-from hulk_ops.dashboard.readmodel import StoreUnavailable
+from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
 from hulk_ops.dashboard.readmodel.capacity import CapacityReport, Resource, capacity_kinds, capacity_report
 from hulk_ops.dashboard.readmodel.series import Buckets, bucketize, linear_fit
 from hulk_ops.dashboard.readmodel.trends import LONG_AFTER_S, TTL_S, long_points
@@ -88,20 +88,23 @@ def table(rows: list[Resource]) -> pd.DataFrame:
     } for r in ordered[:ROWS]])
 
 
-def chart(model, report: CapacityReport) -> None:
+def chart(model: ReadModel, report: CapacityReport) -> None:
     candidates = report.running_out() or [r for r in report.resources if r.metric and r.slope_per_s]
     if not candidates:
         return
     labels = {f"{r.target} · {r.name}": r for r in candidates[:50]}
     chosen = st.selectbox("History and trend of", list(labels), key="capacity_chart_of")
     r = labels[chosen]
+    metric = r.metric
+    if metric is None:  # a resource has a trend only through its tracked metric
+        return
     start = report.trend_start  # the same points the trend was fitted on
     if report.window_s > LONG_AFTER_S:  # one point per summarised hour (days beyond the hours kept)
-        ts, means, mins, maxes = long_points(model, [(r.target, r.metric)], start, report.read_at)[(r.target, r.metric)]
+        ts, means, mins, maxes = long_points(model, [(r.target, metric)], start, report.read_at)[(r.target, metric)]
         buckets = Buckets(ts, {"mean": means, "min": mins, "max": maxes}, 3600, False)
         fit = linear_fit(ts, means)
     else:
-        data = model.metric_history(r.target, r.metric, start, report.read_at)
+        data = model.metric_history(r.target, metric, start, report.read_at)
         buckets = bucketize(data["ts"], data["value"], start, report.read_at)
         fit = linear_fit(data["ts"], data["value"])
     # the line reaches the limit when that is within one more window; else it stops one window ahead

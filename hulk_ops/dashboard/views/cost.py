@@ -3,13 +3,15 @@ projections against the monthly budget, idle GPUs, and a CSV for cost reviews.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
 from hulk_ops.dashboard import charts, context, nav, urlstate
 from hulk_ops.dashboard import components as ui
-from hulk_ops.dashboard.readmodel import StoreUnavailable
-from hulk_ops.dashboard.readmodel.cost import CostReport, cost_report, monthly_costs
+from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
+from hulk_ops.dashboard.readmodel.cost import CostReport, MonthCost, cost_report, monthly_costs
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S, bucketize
 
 CHART_POINTS = 500  # a rate that changes in steps: 500 points (3 min buckets over a day) draw it faithfully
@@ -59,16 +61,16 @@ def headline(report: CostReport, window: str) -> None:
         cols[3].metric("Kubernetes requests", f"{ui.money(report.k8s_per_hr)}/h")
     cols[4].metric("Idle GPU pods", f"{ui.money(report.idle_per_hr)}/h",
                    help="running pods whose GPUs report utilisation under the target's idle_util_pct")
-    cols = st.columns(4)
+    spent = st.columns(4)
     covered = "" if report.window_covered_s >= report.window_s - 60 else \
         f" (history covers {ui.duration(report.window_covered_s)})"
-    cols[0].metric(f"Spent, last {window}", ui.money(report.window_spend_usd), help="integrated from stored rates"
-                   + covered)
-    cols[1].metric("Today so far (UTC)", ui.money(report.today_usd))
-    cols[2].metric("Projected today", ui.money(report.projected_day_usd),
-                   help="today so far + the current rate until midnight UTC")
-    cols[3].metric("Projected month", ui.money(report.projected_month_usd),
-                   help="month to date + the current rate until the month ends")
+    spent[0].metric(f"Spent, last {window}", ui.money(report.window_spend_usd),
+                    help="integrated from stored rates" + covered)
+    spent[1].metric("Today so far (UTC)", ui.money(report.today_usd))
+    spent[2].metric("Projected today", ui.money(report.projected_day_usd),
+                    help="today so far + the current rate until midnight UTC")
+    spent[3].metric("Projected month", ui.money(report.projected_month_usd),
+                    help="month to date + the current rate until the month ends")
 
 
 def budget(report: CostReport) -> None:
@@ -153,7 +155,7 @@ def csv(report: CostReport) -> str:
 MONTHS = 12
 
 
-def by_month(model, report: CostReport) -> None:
+def by_month(model: ReadModel, report: CostReport) -> None:
     """Spend per UTC month over the last year, from the long-range summaries, with the change against the month
     before; this month to date and its projection as above."""
     months = monthly_costs(model, MONTHS, now=report.read_at)
@@ -171,8 +173,9 @@ def by_month(model, report: CostReport) -> None:
                        mime="text/csv", icon=":material/download:", key="cost_months_csv")
 
 
-def month_table(months) -> pd.DataFrame:
-    rows, previous = [], None
+def month_table(months: Sequence[MonthCost]) -> pd.DataFrame:
+    rows: list[dict[str, object]] = []
+    previous: float | None = None
     for m in months:
         if not m.days_covered:
             previous = None
@@ -186,7 +189,7 @@ def month_table(months) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def spend_chart(model, report: CostReport) -> None:
+def spend_chart(model: ReadModel, report: CostReport) -> None:
     if not report.runpod_rates:
         return
     start = report.read_at - report.window_s

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from hulk_ops.core.model import JSON
 from hulk_ops.core.silences import Silence
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard import context
@@ -114,10 +115,16 @@ def breakers_section(model: ReadModel, now: float) -> None:
     if not open_:
         st.caption("Every breaker is closed: all targets are being probed.")
         return
-    rows = [{"target": name, "state": b.get("state"), "failures": b.get("failures"),
-             "next trial": ui.age(None) if not b.get("retry_at") else f"in {max(0.0, b['retry_at'] - now):.0f} s"}
+    rows = [{"target": name, "state": b.get("state"), "failures": b.get("failures"), "next trial": _next_trial(b, now)}
             for name, b in sorted(open_.items())]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _next_trial(breaker: dict[str, JSON], now: float) -> str:
+    retry_at = breaker.get("retry_at")
+    if not retry_at or not isinstance(retry_at, int | float):
+        return ui.age(None)
+    return f"in {max(0.0, retry_at - now):.0f} s"
 
 
 def silences_section(silences: list[Silence], now: float) -> None:

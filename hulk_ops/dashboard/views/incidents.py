@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from hulk_ops.core.config import Config
 from hulk_ops.dashboard import components as ui
 from hulk_ops.dashboard import context, nav, suggested, urlstate
 from hulk_ops.dashboard.readmodel import StoreUnavailable
@@ -105,7 +106,7 @@ def entries_frame(entries: list[TimelineEntry]) -> pd.DataFrame:
     } for e in entries], columns=["time", "severity", "source", "target", "kind", "what", "detail", "more"])
 
 
-def timeline_section(config) -> None:
+def timeline_section(config: Config) -> None:
     st.subheader("Timeline")
     names = [t.name for t in config.targets]
     kinds = sorted({t.kind for t in config.targets})

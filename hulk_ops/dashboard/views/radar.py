@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
@@ -73,14 +74,24 @@ def render() -> None:
     ring_form(radar)
 
 
+@dataclass
+class _Reviewed:
+    """The newest review of one read model, for the radar's components and rings `key`, made at `at`."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    at: float = 0.0
+    key: tuple[tuple[str, str], ...] | None = None
+    value: list[ComponentReview] = field(default_factory=list)
+
+
 def cached_review(model: ReadModel, radar: RadarFile) -> list[ComponentReview]:
-    holder = model.memoized("radar_review", lambda _: {"lock": threading.Lock(), "at": 0.0, "key": None})
+    holder = model.memoized("radar_review", lambda _: _Reviewed())
     key = tuple((c.name, c.ring) for c in radar.components)
-    with holder["lock"]:
-        if holder["key"] != key or time.time() - holder["at"] > REVIEW_TTL_S:
-            holder["value"] = model._call(review, model, radar, model.config)
-            holder["at"], holder["key"] = time.time(), key
-        return holder["value"]
+    with holder.lock:
+        if holder.key != key or time.time() - holder.at > REVIEW_TTL_S:
+            holder.value = model._call(review, model, radar, model.config)
+            holder.at, holder.key = time.time(), key
+        return holder.value
 
 
 def table(reviews: list[ComponentReview]) -> pd.DataFrame:

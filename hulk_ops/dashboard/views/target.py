@@ -10,7 +10,7 @@ import streamlit as st
 from hulk_ops.core.config import redact_url
 from hulk_ops.dashboard import charts, context, nav, suggested, urlstate
 from hulk_ops.dashboard import components as ui
-from hulk_ops.dashboard.readmodel import StoreUnavailable
+from hulk_ops.dashboard.readmodel import ReadModel, StoreUnavailable
 from hulk_ops.dashboard.readmodel.series import WINDOWS_S
 from hulk_ops.dashboard.readmodel.target import TargetDetail, target_detail, target_history
 
@@ -79,12 +79,12 @@ def header(detail: TargetDetail) -> None:
     if view.settings.labels:
         st.caption(" · ".join(f"{k}={v}" for k, v in sorted(view.settings.labels.items())))
     if detail.depends_on or detail.dependents:
-        cols = st.columns(2)
-        with cols[0]:
+        deps = st.columns(2)
+        with deps[0]:
             st.markdown("**Depends on**")
             for dep in detail.depends_on:
                 nav.link_target(dep.name, f"{dep.name} ({dep.status})")
-        with cols[1]:
+        with deps[1]:
             st.markdown("**Needed by**")
             for dep in detail.dependents:
                 nav.link_target(dep.name, f"{dep.name} ({dep.status})")
@@ -102,7 +102,7 @@ def incident(detail: TargetDetail) -> None:
         nav.link_incident(inc.root, f"incident: {inc.root}")
 
 
-def history(model, detail: TargetDetail, window: str) -> None:
+def history(model: ReadModel, detail: TargetDetail, window: str) -> None:
     tracked = detail.tracked
     chosen = st.multiselect("Tracked metrics to chart", tracked, default=tracked[:min(METRIC_CHARTS, len(tracked))],
                             key=f"target_metrics_{detail.view.name}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import field_validator
@@ -58,7 +58,7 @@ class DiskProbe(Probe[Settings, str]):
         return Measurement(metrics=metrics, details={"path": path})
 
 
-def capacity(m: Mapping[str, Any]) -> Iterator[CapacityItem]:
+def capacity(m: Mapping[str, float]) -> Iterator[CapacityItem]:
     if "used_bytes" in m:
         yield CapacityItem("space", m["used_bytes"], limit_of(m, "size_bytes"), "bytes", "used_bytes")
 
