@@ -44,14 +44,14 @@ class Settings(TlsTarget):
 
 
 # What every probe client shares or leaves out, to keep a connection held by each of 10,000 targets small
-# (RSS of a connected target, 5,000 loopback targets in one process: ~29 KB with redis-py's defaults, ~12 KB):
-# - redis-py's pure-Python RESP parser, not hiredis: hiredis keeps its read buffer after a reply, ~10 KB a
-#   connection once INFO (~5 KB) has been read, until the next reply; redis-py's parser clears its own after each
-#   reply (the two cost the same CPU on PING and INFO's one bulk string);
-# - one event dispatcher: redis-py builds three per client (client, pool, connection; ~5 KB); its listeners
-#   hold state only for a streaming credential provider (re-authentication), which probes never use;
+# (bench/collector.py, 10,000 targets: ~460 MB of RSS with redis-py's defaults, ~307 MB with these):
+# - redis-py's pure-Python RESP parser, not hiredis: hiredis keeps its read buffer (about twice the ~5 KB INFO
+#   reply) until the next reply arrives, a cycle later; redis-py's parser clears its own after each reply (the two
+#   cost the same CPU on PING and INFO's one bulk string);
+# - one event dispatcher: redis-py builds three per client (client, pool, connection); its listeners hold state
+#   only for a streaming credential provider (re-authentication), which probes never use;
 # - no maintenance notifications (a managed Redis's hint to relax timeouts during its own maintenance): a
-#   probe reports what a client sees, and that handler costs ~1.5 KB a connection.
+#   probe reports what a client sees, and the handler is more objects per connection.
 _LEAN: dict[str, Any] = {"parser_class": _AsyncRESP3Parser, "event_dispatcher": EventDispatcher(),
                          "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
