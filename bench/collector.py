@@ -1,6 +1,6 @@
 """One collector at scale: `--targets` loopback Redis targets at `--interval`, for `--cycles` measured cycles.
 
-    python -m bench.collector [--targets 10000] [--interval 15] [--cycles 3] [--quick]
+    python -m bench.collector [--targets 10000] [--interval 15] [--cycles 3] [--baseline-targets 100] [--quick]
 
 A private redis-server (loopback, its own port, maxclients above the target count) is every target, and a
 second one is the store, so the shared servers are left alone. One `hulk-ops collect` (a subprocess, uvloop,
@@ -14,6 +14,13 @@ opens one connection per target, then one more cycle), over `--cycles` intervals
   the figure is the worst heartbeat's p99 and the max;
 - RSS (VmRSS and its peak VmHWM) and mean CPU (utime + stime over the window, in cores and per probe).
 
+Then a second collector with `--baseline-targets` (100) targets runs the same way for one cycle: the memory a
+target costs is `rss_per_target_kb` = (RSS at `--targets` - RSS at the baseline) / the difference in targets,
+which leaves out what every collector holds whatever its size (interpreter, imports, metrics server).
+
+`HULK_BENCH_COLLECTOR_SRC=/path/to/other/checkout` runs that checkout's collector (same Python, libraries and
+targets; as in bench/probe.py): a before/after comparison, e.g. of `git archive main | tar -x -C /tmp/main`.
+
 The soft fd limit is raised to the hard one (one socket per target on each side); `--targets` is capped to
 fit it.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -42,6 +50,7 @@ from sandbox.services import find_binary, free_port, stop_process, wait_port
 
 BUDGET_JITTER_MS, BUDGET_RSS_MB = 100.0, 300.0
 JITTER_PCT = 5.0
+SRC_ENV = "HULK_BENCH_COLLECTOR_SRC"  # another checkout's collector (before/after), as in bench/probe.py
 
 
 def status_kb(pid: int) -> dict[str, float]:
@@ -69,10 +78,25 @@ def heartbeat(client: redis.Redis, prefix: str) -> dict[str, Any] | None:
 
 
 def run(quick: bool = False, targets: int | None = None, interval: float | None = None,
-        cycles: int | None = None) -> dict[str, Any]:
+        cycles: int | None = None, baseline_targets: int = 100) -> dict[str, Any]:
     targets = targets or (2000 if quick else 10_000)
     interval = interval or (5.0 if quick else 15.0)
     cycles = cycles or 3
+    load_before = round(os.getloadavg()[0], 2)
+    figures = measure(targets, interval, cycles)
+    if 0 < baseline_targets < figures["targets"]:
+        small = measure(baseline_targets, interval, 1)
+        figures["baseline"] = {k: small[k] for k in ("targets", "cycles", "rss_mb", "rss_peak_mb",
+                                                      "targets_missing_a_cycle")}
+        figures["rss_per_target_kb"] = round((figures["rss_mb"] - small["rss_mb"]) * 1024
+                                             / (figures["targets"] - small["targets"]), 1)
+    figures["collector_src"] = os.environ.get(SRC_ENV) or "this checkout"
+    figures["load_before"], figures["load_after"] = load_before, round(os.getloadavg()[0], 2)
+    return figures
+
+
+def measure(targets: int, interval: float, cycles: int) -> dict[str, Any]:
+    """One collector with `targets` targets, measured over `cycles` intervals after its warm-up."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     fit = max(100, (hard - 200) if hard != resource.RLIM_INFINITY else targets)
@@ -98,9 +122,11 @@ def run(quick: bool = False, targets: int | None = None, interval: float | None 
         metrics_port = free_port()
         log = open(workdir / "collector.log", "ab")
         started = time.monotonic()
+        src = os.environ.get(SRC_ENV)
         proc = subprocess.Popen([sys.executable, "-m", "hulk_ops", "collect", "--config", str(path),
                                  "--metrics-port", str(metrics_port), "--log-level", "WARNING"],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=dict(os.environ, PYTHONPATH=src) if src else None, cwd=src)
         procs.append(proc)
         store = redis.Redis.from_url(store_url)
         # warm-up: every target probed once (one connection each), then one more interval
@@ -212,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", type=int, default=None)
     parser.add_argument("--interval", type=float, default=None)
     parser.add_argument("--cycles", type=int, default=None)
+    parser.add_argument("--baseline-targets", type=int, default=100,
+                        help="targets of the second, small collector (RSS per target); 0: none")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick, args.targets, args.interval, args.cycles), indent=1))
+    print(json.dumps(run(args.quick, args.targets, args.interval, args.cycles, args.baseline_targets), indent=1))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -39,12 +40,20 @@ class BreakerView:
 
 
 class TargetBreaker:
+    __slots__ = ("_ctx", "_transitions", "consecutive_failures", "last_error", "reset_s")
+
     def __init__(self, name: str, failures: int, reset_s: float) -> None:
         self._ctx = Context(name, threshold=failures, ttl=reset_s)
         self.reset_s = reset_s
         self.last_error: str | None = None
         self.consecutive_failures = 0  # purgatory forgets the count once open; operators want it
-        self.transitions: deque[tuple[float, str]] = deque(maxlen=32)  # (wall clock, new state)
+        # made on the first transition: most breakers never leave "closed", and a deque is ~0.7 KB
+        self._transitions: deque[tuple[float, str]] | None = None
+
+    @property
+    def transitions(self) -> Sequence[tuple[float, str]]:
+        """The newest 32 transitions, oldest first: (wall clock, new state)."""
+        return self._transitions if self._transitions is not None else ()
 
     @property
     def state(self) -> str:
@@ -77,7 +86,9 @@ class TargetBreaker:
         """Turn purgatory's domain events into our transition log (and forget them: they pile up otherwise)."""
         for message in self._ctx.messages:
             if isinstance(message, ContextChanged):
-                self.transitions.append((time.time(), message.state))
+                if self._transitions is None:
+                    self._transitions = deque(maxlen=32)
+                self._transitions.append((time.time(), message.state))
                 log.info("breaker_state", target=self._ctx.name, state=message.state,
                          failures=self.consecutive_failures,
                          error=self.last_error if message.state == "opened" else None)

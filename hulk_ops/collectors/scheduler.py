@@ -36,7 +36,7 @@ FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a sta
 LAGS_MAX = 200_000  # start lags kept between two heartbeats (a heartbeat summarises and clears them)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     settings: TargetSettings
     probe: Probe

@@ -9,7 +9,7 @@ from __future__ import annotations
 import platform
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -79,6 +79,65 @@ class TargetStates(Collector):
                                  "stale), 0 for the others", labels=["target", "kind", "state"])
 
 
+class TargetGauge(Collector):
+    """A gauge with a child per target, the children kept as entries of one dict.
+
+    Used like a `Gauge` (`labels(*values).set(v)`, `remove(*values)`) and exposed the same way. A
+    prometheus_client child costs ~0.65 KB (an instance dict, a lock, a value object with a lock of its own);
+    four per-target gauges made that ~2.6 KB a target. Setting a child is one dict store; adding and removing
+    one take the lock a scrape takes to copy the values.
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
+                 registry: CollectorRegistry) -> None:
+        self._name, self._documentation, self._labelnames = name, documentation, list(labelnames)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: object) -> TargetGaugeChild:
+        key = self._key(values)
+        with self._lock:
+            self._values.setdefault(key, 0.0)
+        return TargetGaugeChild(self._values, key)
+
+    def remove(self, *values: object) -> None:
+        """Drop a child (KeyError when there is none, as prometheus_client does)."""
+        with self._lock:
+            del self._values[self._key(values)]
+
+    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected, got {len(values)}")
+        return tuple(str(v) for v in values)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        with self._lock:
+            items = list(self._values.items())
+        for key, value in items:
+            family.add_metric(list(key), value)
+        yield family
+
+
+class TargetGaugeChild:
+    __slots__ = ("_key", "_values")
+
+    def __init__(self, values: dict[tuple[str, ...], float], key: tuple[str, ...]) -> None:
+        self._values, self._key = values, key
+
+    def set(self, value: float) -> None:
+        """Set the child's value; a child removed meanwhile (its target left the config) stays removed."""
+        if self._key in self._values:
+            self._values[self._key] = float(value)
+
+    def get(self) -> float | None:
+        return self._values.get(self._key)
+
+
 class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -89,12 +148,12 @@ class CollectorMetrics:
         self.build_info.labels(version(), platform.python_version()).set(1)
         self.duration = Histogram("hulk_ops_probe_duration_seconds", "Wall time of one probe check, per kind",
                                   ["kind"], buckets=DURATION_BUCKETS, registry=r)
-        self.last_duration = Gauge("hulk_ops_probe_last_duration_seconds", "Wall time of the target's latest probe",
-                                   ["target", "kind"], registry=r)
+        self.last_duration = TargetGauge("hulk_ops_probe_last_duration_seconds",
+                                         "Wall time of the target's latest probe", ["target", "kind"], registry=r)
         self.target_state = TargetStates()
         r.register(self.target_state)
-        self.breaker_open = Gauge("hulk_ops_breaker_open", "1 while the target's circuit breaker is open",
-                                  ["target"], registry=r)
+        self.breaker_open = TargetGauge("hulk_ops_breaker_open", "1 while the target's circuit breaker is open",
+                                        ["target"], registry=r)
         self.cycle_lag = Gauge("hulk_ops_cycle_lag_seconds",
                                "Largest delay between a probe's planned and actual start in the last second",
                                registry=r)
@@ -118,11 +177,11 @@ class CollectorMetrics:
         self.config_last_reload = Gauge("hulk_ops_config_last_reload_timestamp_seconds",
                                         "Unix time the config in force was loaded (start or latest good reload)",
                                         registry=r)
-        self.probe_interval = Gauge("hulk_ops_probe_interval_seconds", "Configured probe interval of each target",
-                                    ["target", "kind"], registry=r)
-        self.slo_objective = Gauge("hulk_ops_slo_objective_ratio",
-                                   "Availability objective of each target (0-1), for error-budget burn rules",
-                                   ["target", "kind"], registry=r)
+        self.probe_interval = TargetGauge("hulk_ops_probe_interval_seconds",
+                                          "Configured probe interval of each target", ["target", "kind"], registry=r)
+        self.slo_objective = TargetGauge("hulk_ops_slo_objective_ratio",
+                                         "Availability objective of each target (0-1), for error-budget burn rules",
+                                         ["target", "kind"], registry=r)
         # Prometheus query pulls (hulk_ops/collectors/prometheus_pull.py), labelled by query name (unique per config)
         self.query_failures = Counter("hulk_ops_query_failures", "Failed Prometheus query pulls", ["query"],
                                       registry=r)

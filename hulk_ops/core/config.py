@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -258,6 +259,10 @@ class Config(Strict):
     silences: list[SilenceSettings] = []
     discovery: DiscoverySettings = DiscoverySettings()
     api: ApiSettings = ApiSettings()
+    # rule sets by (kind, kind overrides, target rules): targets whose layers are alike share one (immutable
+    # but for a per-metric-name memo), not ~1.5 KB of parsed rules each
+    _rule_sets: dict[tuple[str, tuple[str, ...], tuple[str, ...]], rules_mod.RuleSet] = PrivateAttr(
+        default_factory=dict)
 
     def target(self, name: str) -> TargetSettings:
         for target in self.targets:
@@ -271,7 +276,12 @@ class Config(Strict):
         return self.slo.model_copy(update=own) if own else self.slo
 
     def rule_set(self, target: TargetSettings) -> rules_mod.RuleSet:
-        return rules_mod.RuleSet.for_target(target.kind, self.rules.get(target.kind, []), target.rules)
+        overrides = self.rules.get(target.kind, [])
+        key = (target.kind, tuple(overrides), tuple(target.rules))
+        found = self._rule_sets.get(key)
+        if found is None:
+            found = self._rule_sets[key] = rules_mod.RuleSet.for_target(target.kind, overrides, target.rules)
+        return found
 
     def secrets(self) -> list[str]:
         out: list[str] = [*self.telemetry.secrets(), *self.notify.secrets(), *self.api.secrets()]

@@ -72,8 +72,8 @@ class Probe(ABC, Generic[S, C]):
         self.retries = retries
         self.last_attempts = 0
         self._client: C | None = None
-        self._secrets = [s for s in settings.secrets() if s]
-        self._closing: set[asyncio.Task[None]] = set()
+        self._secrets = tuple(s for s in settings.secrets() if s)
+        self._closing: set[asyncio.Task[None]] | None = None  # closes of discarded clients (made on the first)
 
     @property
     def name(self) -> str:
@@ -146,7 +146,7 @@ class Probe(ABC, Generic[S, C]):
         if client is not None:
             await self._safe_close(client)
         if self._closing:
-            await asyncio.wait(self._closing, timeout=1.0)
+            await asyncio.wait(set(self._closing), timeout=1.0)
 
     # -- internals ----------------------------------------------------------------------------
     async def _attempts(self) -> Measurement:
@@ -183,6 +183,8 @@ class Probe(ABC, Generic[S, C]):
         if client is None:
             return
         task = asyncio.get_running_loop().create_task(self._safe_close(client))
+        if self._closing is None:
+            self._closing = set()
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

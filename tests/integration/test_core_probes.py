@@ -15,6 +15,7 @@ from nats.js.api import ConsumerConfig
 from hulk_ops.core.config import parse_config
 from hulk_ops.core.model import PUBLIC_FIELDS
 from hulk_ops.entrypoints.probe_once import probe_once
+from hulk_ops.probes.redis import RedisProbe, Settings
 from sandbox.services import Endpoint, find_binary
 
 
@@ -110,6 +111,28 @@ async def test_redis_keyspace_rule(redis_server: Endpoint) -> None:
     finally:
         await client.delete(*[f"{prefix}:{i}" for i in range(5)])
         await client.aclose()
+
+
+async def test_redis_probe_connections_keep_no_read_buffer_and_share_one_event_dispatcher(
+        redis_server: Endpoint) -> None:
+    """What keeps the connection each Redis target holds small (bench/collector.py, rss_per_target_kb): between
+    two cycles it keeps no bytes of the last reply (INFO, ~5 KB), and redis-py's per-client event dispatchers
+    are one object for every probe client."""
+    probes = [RedisProbe(Settings(name=f"lean-{i}", kind="redis", url=redis_server.url)) for i in range(2)]
+    try:
+        for probe in probes:
+            result = await probe.check()
+            assert result.status == "up", result.error
+            assert "used_memory_bytes" in result.metrics
+        first, second = (probe._client for probe in probes)
+        assert first is not None and second is not None and first.connection is not None
+        parser = first.connection._parser
+        assert not hasattr(parser, "_reader")  # hiredis' reader keeps its buffer until the next reply
+        assert parser._buffer == b"" and not parser._chunks
+        assert first._event_dispatcher is second._event_dispatcher is first.connection._event_dispatcher
+    finally:
+        for probe in probes:
+            await probe.close()
 
 
 async def test_redis_wrong_or_missing_password_is_down(closed_port: int, spawn_server) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import platform
 
-from prometheus_client import generate_latest
+import pytest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from hulk_ops.collectors.telemetry import CollectorMetrics, TargetStates
+from hulk_ops.collectors.telemetry import CollectorMetrics, TargetGauge, TargetStates
 from tests.unit.test_scheduler import make, run_for
 
 
@@ -57,3 +58,30 @@ async def test_durations_are_a_histogram_per_kind_and_a_gauge_per_target() -> No
     assert 0.009 < slow < 0.05
     assert states(metrics, "a") == {"up": 1, "degraded": 0, "down": 0, "stale": 0}
     assert "hulk_ops_target_status" not in text and "hulk_ops_target_up" not in text
+
+
+def test_a_target_gauge_is_exposed_like_a_prometheus_client_gauge() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    gauge = TargetGauge("hulk_test_interval_seconds", "Interval of each target", ["target", "kind"], ours)
+    reference = Gauge("hulk_test_interval_seconds", "Interval of each target", ["target", "kind"], registry=theirs)
+    for g in (gauge, reference):
+        g.labels("db", "redis").set(15)
+        g.labels("mq", "nats")  # a child made and never set shows 0, as prometheus_client's does
+        g.labels("gone", "redis").set(2)
+        g.remove("gone", "redis")
+    assert generate_latest(ours) == generate_latest(theirs)
+    assert ours.get_sample_value("hulk_test_interval_seconds", {"target": "db", "kind": "redis"}) == 15
+
+
+def test_a_removed_target_gauge_child_stays_removed_and_bad_labels_are_refused() -> None:
+    registry = CollectorRegistry()
+    gauge = TargetGauge("hulk_test_breaker_open", "1 while open", ["target"], registry)
+    child = gauge.labels("dead")
+    child.set(1)
+    gauge.remove("dead")
+    child.set(1)  # a probe that finished after its target left the config
+    assert registry.get_sample_value("hulk_test_breaker_open", {"target": "dead"}) is None
+    with pytest.raises(KeyError):
+        gauge.remove("dead")
+    with pytest.raises(ValueError, match="1 label values expected"):
+        gauge.labels("a", "b")
