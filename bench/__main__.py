@@ -45,7 +45,10 @@ def run_store(quick: bool) -> dict[str, Any]:
 def run_probe(quick: bool) -> dict[str, Any]:
     from bench import probe
 
-    return probe.run(quick)
+    figures = probe.run(quick)
+    if not quick:  # the held-out size too: 2,000 Redis targets at 5 s (400 probes/s), blackbox at the same rate
+        figures["at_rate"] = probe.run(kinds=("redis",), rate=400, targets=2000, warmup=12.0)
+    return figures
 
 
 def run_collector(quick: bool) -> dict[str, Any]:
@@ -237,6 +240,7 @@ def section_probe(r: dict[str, Any]) -> list[str]:
         table(r), "",
         f"Budget hulk-ops <= {r['budget_ratio']}x blackbox_exporter: {verdict(r['budget_met'])} "
         f"(worst ratio {r['ratio_max']}).", "",
+        *_probe_at_rate(r.get("at_rate")),
         "What each does per probe (hulk-ops does more per probe, and writes every result to its store):", "",
         "| kind | hulk-ops | blackbox_exporter |", "| --- | --- | --- |",
         *[f"| {k} | {x['hulk_does']} | {x['blackbox_does']} |" for k, x in kinds.items()],
@@ -248,6 +252,17 @@ def section_probe(r: dict[str, Any]) -> list[str]:
         "connection and one exchange. hulk-ops' cost per probe also falls as the rate rises (fixed per-batch "
         "and per-wakeup costs are shared): compare at the rate of the fleet you run.",
     ]
+
+
+def _probe_at_rate(r: dict[str, Any] | None) -> list[str]:
+    from bench.probe import table
+
+    if not r:
+        return []
+    return [f"`python -m bench.probe --kinds redis --rate {r['rate_per_s']} --targets {r['targets']} --warmup "
+            f"{r['warmup_s']}`: {r['targets']:,} Redis targets at a {r['targets'] / r['rate_per_s']:g} s interval, "
+            f"blackbox driven at the same {r['rate_per_s']} probes/s, {r['window_s']} s measured.", "",
+            table(r), ""]
 
 
 def section_collector(r: dict[str, Any]) -> list[str]:
