@@ -64,7 +64,7 @@ class PostgresProbe(Probe[Settings, asyncpg.Connection]):
             password=s.password.get_secret_value() if s.password else None,
             ssl=context,
             timeout=s.timeout_s,
-            command_timeout=s.timeout_s,
+            command_timeout=None,  # no timer per query: check() bounds every probe by timeout_s
             server_settings={"application_name": "hulk-ops-probe"},
         )
 
