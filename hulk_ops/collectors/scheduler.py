@@ -38,7 +38,7 @@ from hulk_ops.probes.base import Probe
 log = structlog.get_logger("hulk_ops.scheduler")
 FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a start is not a burst
 LAGS_MAX = 200_000  # start lags kept between two heartbeats (a heartbeat summarises and clears them)
-TICK_S = 0.005  # wake-ups fall on this grid: a start is at most this late for it
+TICK_S = 0.020  # wake-ups fall on this grid: a start is at most this late for it (runs due together share it)
 SWEEP_S = 0.25  # how often probes past their hard timeout are looked for (they are cut at most this late)
 
 
