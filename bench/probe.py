@@ -268,7 +268,7 @@ class Bench:
         path = self.workdir / f"collector-{kind}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         port = free_port()
-        src = os.environ.get("HULK_BENCH_COLLECTOR_SRC")
+        src = os.environ.get("HULK_BENCH_COLLECTOR_SRC") or os.environ.get("HULK_OPS_BENCH_COLLECTOR_SRC")
         env = dict(os.environ, PYTHONPATH=src) if src else None
         command = ["-m", "hulk_ops"]
         if self.profile is not None:
