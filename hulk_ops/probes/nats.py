@@ -8,7 +8,8 @@ js.storage_used_pct (when the account has limits); per stream stream.<s>.message
 consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivered, .waiting.
 Over TLS (tls:// or a tls: block; nats-py upgrades after the server's INFO): tls.cert_expiry_days and
 tls.cert_expired, read from the probe's own connection. Down when JetStream is expected (the default)
-and not enabled.
+and not enabled. Account and stream info are read every cycle (not every Nth): usage, messages and consumer
+lag change between cycles.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ maxmemory is set), connected_clients, maxclients, clients_used_pct, ops_per_sec,
 rejected_connections, uptime_s, is_primary, connected_replicas, replica_link_up (replicas only),
 keyspace.<db>.keys, keyspace.<db>.expires; with TLS (rediss:// or a tls: block) tls.cert_expiry_days and
 tls.cert_expired, read from the probe's own connection. Details: role.
+INFO is read every cycle (not every Nth): memory, clients, ops and keys change between cycles, and the
+rarely changing fields (version, maxmemory, role) come in the same reply at no extra cost.
 """
 
 from __future__ import annotations
