@@ -1,13 +1,15 @@
 """Probe efficiency: CPU per probe of the hulk-ops collector vs prometheus-blackbox-exporter.
 
-    python -m bench.probe [--quick] [--kinds redis,postgres,nats,http,tcp] [--rate 100] [--window 20]
+    python -m bench.probe [--quick] [--kinds redis,postgres,nats,http,tcp] [--rate 100] [--targets N]
+                          [--window 20] [--profile DIR]
 
 Private loopback targets (a redis-server, a PostgreSQL, a nats-server with JetStream, an aiohttp HTTP
 server and a TCP listener, in a temporary directory) are probed, one kind at a time, by both at the same rate:
 
 - **hulk-ops**: `hulk-ops collect` (a subprocess, uvloop, the real scheduler, probes, breakers, metrics
   and store writes to its own private redis-server) with `rate` targets of the kind at a 1 s interval
-  (PostgreSQL: 80 targets at a shorter interval, same rate).
+  (PostgreSQL: 80 targets at a shorter interval, same rate); `--targets N`: N targets at an interval of
+  N / rate seconds (e.g. `--rate 400 --targets 2000`: 2,000 targets at 5 s), same rate for blackbox.
 - **blackbox_exporter** (`/usr/bin/prometheus-blackbox-exporter`): `/probe?target=..&module=..` called
   `rate` times a second by a driver thread in this process (aiohttp, keep-alive). Modules: Redis = tcp
   with query PING / expect +PONG, PostgreSQL = tcp connect (blackbox has no PostgreSQL prober), NATS = tcp
@@ -25,6 +27,8 @@ opens a new connection for every probe and stores nothing.
 
 `HULK_BENCH_COLLECTOR_SRC=/path/to/other/checkout python -m bench.probe` runs that checkout's collector
 instead (same targets, Python and libraries): a before/after comparison of collector changes.
+`--profile DIR` profiles the collector over each measured window (cProfile, CPU clock; `bench/profiled.py`)
+into DIR/<kind>.prof (`python -m pstats DIR/redis.prof`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -191,18 +196,21 @@ class Driver:
 
 # -- one run --------------------------------------------------------------------------------------------
 class Bench:
-    def __init__(self, workdir: Path, rate: int, kinds: tuple[str, ...]) -> None:
+    def __init__(self, workdir: Path, rate: int, kinds: tuple[str, ...], targets: int | None = None,
+                 profile: Path | None = None) -> None:
         self.workdir = workdir
         self.rate = rate
+        self.targets = targets or rate
+        self.profile = profile
         self.procs: list[subprocess.Popen[bytes]] = []
         workdir.chmod(0o755)  # a private PostgreSQL runs as the postgres user when we are root
         self.services = Services(workdir / "services", reuse=False)
         self.endpoints = {kind: getattr(self.services, kind)() for kind in kinds if kind in ("redis", "postgres",
                                                                                              "nats")}
         self.store_port = free_port()
-        self._spawn("store-redis", [find_binary("redis-server") or "redis-server", "--port", str(self.store_port),
-                                    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                    "--dir", str(workdir)])
+        redis_server = find_binary("redis-server") or "redis-server"
+        self.store = self._spawn("store-redis", [redis_server, "--port", str(self.store_port), "--bind", "127.0.0.1",
+                                                 "--save", "", "--appendonly", "no", "--dir", str(workdir)])
         wait_port(self.store_port, 15, self.procs[-1], "redis-server (store)")
         self.http_port, self.tcp_port = free_port(), free_port()
         self._spawn("targets", [sys.executable, "-m", "bench.probe", "--serve", str(self.http_port),
@@ -249,9 +257,9 @@ class Bench:
     def collector(self, kind: str, url: str) -> tuple[subprocess.Popen[bytes], int]:
         """`hulk-ops collect` from this checkout, or from `HULK_BENCH_COLLECTOR_SRC` (another checkout: a
         before/after comparison on the same targets, same Python and libraries)."""
-        # `rate` targets at a 1 s interval: `rate` probes a second (PostgreSQL: at most 80 connections, each
-        # probed more often, so that a stock max_connections of 100 holds)
-        n = min(self.rate, MAX_TARGETS.get(kind, self.rate))
+        # `targets` (default: `rate`) targets at an interval of targets / rate: `rate` probes a second
+        # (PostgreSQL: at most 80 connections, each probed more often, so that a stock max_connections of 100 holds)
+        n = min(self.targets, MAX_TARGETS.get(kind, self.targets))
         interval = round(n / self.rate, 3)
         targets = [{"name": f"{kind}-{i:04d}", "kind": kind, "url": url, "interval_s": interval,
                     "timeout_s": interval} for i in range(n)]
@@ -260,9 +268,12 @@ class Bench:
         path = self.workdir / f"collector-{kind}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         port = free_port()
-        src = os.environ.get("HULK_BENCH_COLLECTOR_SRC")
+        src = os.environ.get("HULK_BENCH_COLLECTOR_SRC") or os.environ.get("HULK_OPS_BENCH_COLLECTOR_SRC")
         env = dict(os.environ, PYTHONPATH=src) if src else None
-        proc = self._spawn(f"collector-{kind}", [sys.executable, "-m", "hulk_ops", "collect", "--config",
+        command = ["-m", "hulk_ops"]
+        if self.profile is not None:
+            command = [str(Path(__file__).with_name("profiled.py")), str(self.profile.resolve() / f"{kind}.prof")]
+        proc = self._spawn(f"collector-{kind}", [sys.executable, *command, "collect", "--config",
                                                  str(path), "--metrics-port", str(port), "--log-level", "WARNING"],
                            env=env, cwd=src)
         wait_port(port, 60, proc, "hulk-ops collect")
@@ -278,10 +289,16 @@ class Bench:
             text = scrape(port)
             h0, h_up0 = metric_sum(text, "hulk_ops_probes_total"), metric_sum(text, "hulk_ops_probes_total",
                                                                                status="up")
+            if self.profile is not None:
+                os.kill(proc.pid, signal.SIGUSR1)
             c0, b0, d0 = cpu_seconds(proc.pid), cpu_seconds(self.blackbox.pid), driver.snapshot()
+            s0 = cpu_seconds(self.store.pid)
             t0 = time.monotonic()
             time.sleep(window)
             c1, b1, d1 = cpu_seconds(proc.pid), cpu_seconds(self.blackbox.pid), driver.snapshot()
+            s1 = cpu_seconds(self.store.pid)
+            if self.profile is not None:
+                os.kill(proc.pid, signal.SIGUSR2)
             elapsed = time.monotonic() - t0
             text = scrape(port)
             h1, h_up1 = metric_sum(text, "hulk_ops_probes_total"), metric_sum(text, "hulk_ops_probes_total",
@@ -296,11 +313,13 @@ class Bench:
         bb_ms = 1000 * (b1 - b0) / max(bb_probes, 1)
         return {
             "kind": kind, "window_s": round(elapsed, 1), "rate_per_s": self.rate,
+            "targets": min(self.targets, MAX_TARGETS.get(kind, self.targets)),
             "hulk_probes": int(hulk_probes), "hulk_up": int(h_up1 - h_up0), "hulk_cpu_s": round(c1 - c0, 3),
             "hulk_ms_per_probe": round(hulk_ms, 4), "hulk_rss_mb": round(hulk_rss, 1),
             "blackbox_probes": bb_probes, "blackbox_success": d1[1] - d0[1], "blackbox_cpu_s": round(b1 - b0, 3),
             "blackbox_ms_per_probe": round(bb_ms, 4), "blackbox_rss_mb": round(bb_rss, 1),
             "driver_ms_per_probe": round(1000 * (d1[2] - d0[2]) / max(bb_probes, 1), 4),
+            "store_ms_per_probe": round(1000 * (s1 - s0) / max(hulk_probes, 1), 4),
             "ratio": round(hulk_ms / bb_ms, 3) if bb_ms > 0 else None,
             "hulk_does": WHAT[kind][0], "blackbox_does": WHAT[kind][1],
         }
@@ -318,12 +337,15 @@ BUDGET = 0.3
 
 
 def run(quick: bool = False, kinds: tuple[str, ...] = KINDS, rate: int | None = None,
-        window: float | None = None, warmup: float | None = None) -> dict[str, Any]:
+        window: float | None = None, warmup: float | None = None, targets: int | None = None,
+        profile: Path | None = None) -> dict[str, Any]:
     rate = rate or (50 if quick else 100)
     window = window or (6.0 if quick else 20.0)
     warmup = warmup or (3.0 if quick else 5.0)
     workdir = Path(tempfile.mkdtemp(prefix="hulk-bench-probe-"))
-    bench = Bench(workdir, rate, kinds)
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+    bench = Bench(workdir, rate, kinds, targets, profile)
     results = []
     try:
         for kind in kinds:
@@ -334,7 +356,7 @@ def run(quick: bool = False, kinds: tuple[str, ...] = KINDS, rate: int | None = 
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = [r["ratio"] for r in results if r["ratio"] is not None]
     return {
-        "rate_per_s": rate, "window_s": window, "warmup_s": warmup, "budget_ratio": BUDGET,
+        "rate_per_s": rate, "targets": targets or rate, "window_s": window, "warmup_s": warmup, "budget_ratio": BUDGET,
         "blackbox_version": bench.blackbox_version,
         "kinds": {r["kind"]: r for r in results},
         "ratio_max": max(ratios) if ratios else None,
@@ -344,15 +366,16 @@ def run(quick: bool = False, kinds: tuple[str, ...] = KINDS, rate: int | None = 
 
 def table(figures: dict[str, Any]) -> str:
     lines = ["| kind | hulk-ops ms CPU / probe | blackbox ms CPU / probe | ratio | budget <= 0.3x | probes "
-             "(hulk-ops / blackbox) | driver ms / probe (not charged) |", "| --- | ---: | ---: | ---: | --- | --- "
-             "| ---: |"]
+             "(hulk-ops / blackbox) | driver ms / probe (not charged) | hulk-ops' store redis-server ms / probe (not "
+             "charged) |", "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
     for kind, r in figures["kinds"].items():
         ratio = r["ratio"]
         verdict = "met" if ratio is not None and ratio <= BUDGET else (
             f"missed by {ratio / BUDGET:.1f}x" if ratio else "no data")
         lines.append(f"| {kind} | {r['hulk_ms_per_probe']:.3f} | {r['blackbox_ms_per_probe']:.3f} | {ratio} | "
                      f"{verdict} | {r['hulk_probes']} ({r['hulk_up']} up) / {r['blackbox_probes']} "
-                     f"({r['blackbox_success']} ok) | {r['driver_ms_per_probe']:.3f} |")
+                     f"({r['blackbox_success']} ok) | {r['driver_ms_per_probe']:.3f} | "
+                     f"{r.get('store_ms_per_probe', 0):.3f} |")
     return "\n".join(lines)
 
 
@@ -361,7 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--rate", type=int, default=None, help="probes per second of each (default 100, quick 50)")
+    parser.add_argument("--targets", type=int, default=None,
+                        help="targets of each kind, at an interval of targets / rate (default: rate, 1 s)")
     parser.add_argument("--window", type=float, default=None, help="measured seconds per kind (default 20)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds before the window (default 5)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="write a cProfile of the collector over each window to DIR/<kind>.prof")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("HTTP_PORT", "TCP_PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -371,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown kind(s): {', '.join(sorted(unknown))} (known: {', '.join(KINDS)})")
-    figures = run(args.quick, kinds, args.rate, args.window)
+    if args.targets is not None and args.targets < 1:
+        parser.error("--targets must be at least 1")
+    figures = run(args.quick, kinds, args.rate, args.window, args.warmup, args.targets, args.profile)
     print(table(figures))
     print(json.dumps(figures, indent=1))
     return 0

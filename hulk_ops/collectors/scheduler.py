@@ -2,8 +2,11 @@
 
 A min-heap of planned start times drives one loop. Each run is its own task, bounded by a global
 semaphore (`concurrency`) and a hard timeout; starts are fixed-rate (no drift) plus a random
-jitter. A per-target circuit breaker skips targets that keep failing and reports them down with
-the breaker's reason. Results go to the `BufferedWriter`; state changes become events.
+jitter. The loop wakes on a grid of `TICK_S` and starts every run due by then (a wake-up per start
+cost more than many starts per wake-up); the hard timeouts are enforced by one sweep every `SWEEP_S`
+over the runs under way, not by a timer per run. A per-target circuit breaker skips targets that
+keep failing and reports them down with the breaker's reason. Results go to the `BufferedWriter`;
+state changes become events.
 
 Other periodic work tied to a target (a `Periodic`, e.g. a Prometheus query pull) shares the same
 heap, semaphore, jitter, replica ownership (by its `owner` target) and skip-if-still-running rule,
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +38,8 @@ from hulk_ops.probes.base import Probe
 log = structlog.get_logger("hulk_ops.scheduler")
 FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a start is not a burst
 LAGS_MAX = 200_000  # start lags kept between two heartbeats (a heartbeat summarises and clears them)
+TICK_S = 0.020  # wake-ups fall on this grid: a start is at most this late for it (runs due together share it)
+SWEEP_S = 0.25  # how often probes past their hard timeout are looked for (they are cut at most this late)
 
 
 @dataclass(eq=False, slots=True)
@@ -65,7 +71,7 @@ class Job:
 class JobSeries:
     """A job's labelled metric children: `.labels()` is a dict lookup under a lock, five of them per probe."""
 
-    __slots__ = ("breaker_open", "duration", "kind", "last_duration", "metrics", "name", "probes")
+    __slots__ = ("breaker_open", "breaker_shown", "duration", "kind", "last_duration", "metrics", "name", "probes")
 
     def __init__(self, metrics: CollectorMetrics, name: str, kind: str) -> None:
         self.metrics, self.name, self.kind = metrics, name, kind
@@ -73,6 +79,7 @@ class JobSeries:
         self.duration = metrics.duration.labels(kind)
         self.last_duration = metrics.last_duration.labels(name, kind)
         self.breaker_open = metrics.breaker_open.labels(name)
+        self.breaker_shown: int | None = None  # the value breaker_open was last set to (set when it changes)
 
 
 class Periodic(Protocol):
@@ -123,6 +130,9 @@ class Scheduler:
         self._seq = 0
         self._wake: asyncio.Event | None = None  # set by replace_jobs (and stop) while run() waits
         self.ticked_at: float | None = None  # monotonic time of the last 1 s tick: the loop runs (/healthz)
+        metrics.last_cycle.set_function(lambda: self.last_probe_at or 0.0)  # read when scraped, not per probe
+        self._deadlines: dict[asyncio.Task[Any], float] = {}  # probe runs under way -> hard deadline (loop time)
+        self._overran: set[asyncio.Task[Any]] = set()  # runs the sweep cancelled for overrunning
 
     def first_due(self, job: Job | Periodic, now: float) -> float:
         """Spread first runs deterministically by name over min(interval, FIRST_SPREAD_S)."""
@@ -149,7 +159,9 @@ class Scheduler:
         self._heap = heap
         self._plan([*self.jobs, *self.periodic], loop.time())
         ticker = asyncio.create_task(self._lag_ticker(stop), name="lag-ticker")
+        sweeper = asyncio.create_task(self._sweep_overruns(stop), name="overrun-sweep")
         relay = asyncio.create_task(_relay(stop, wake), name="stop-relay")
+        horizon = 0.0  # runs planned up to this loop time are started now
         try:
             while not stop.is_set():
                 if not heap:
@@ -157,15 +169,17 @@ class Scheduler:
                     await wake.wait()
                     continue
                 planned, seq, base, job = heap[0]
-                delay = planned - loop.time()
-                if delay > 0:
-                    wake.clear()
-                    try:
-                        async with asyncio.timeout(delay):
-                            await wake.wait()
-                        continue  # stopped, or the job set changed: look at the heap again
-                    except TimeoutError:
-                        pass
+                if planned > horizon:
+                    now = loop.time()
+                    if planned > now:
+                        # sleep to the grid point at or after the next start: the runs due by then start together
+                        horizon = math.ceil(planned / TICK_S) * TICK_S
+                        wake.clear()
+                        timer = loop.call_at(horizon, wake.set)
+                        await wake.wait()  # or stopped, or the job set changed: look at the heap again
+                        timer.cancel()
+                        continue
+                    horizon = now
                 heapq.heappop(heap)
                 if getattr(job, "retired", False):
                     continue
@@ -183,6 +197,7 @@ class Scheduler:
                 task.add_done_callback(self.tasks.discard)
         finally:
             ticker.cancel()
+            sweeper.cancel()
             relay.cancel()
             self._wake = None
 
@@ -283,15 +298,22 @@ class Scheduler:
                 return result
             if job.breaker.state == "half-opened":  # the trial probe: show it while it runs
                 self.breakers_changed.set()
+            task = asyncio.current_task()
+            assert task is not None
+            self._deadlines[task] = asyncio.get_running_loop().time() + job.settings.timeout_s + 1.0
             try:
-                async with asyncio.timeout(job.settings.timeout_s + 1.0):
-                    result = await job.probe.check()
-            except TimeoutError:
+                result = await job.probe.check()
+            except asyncio.CancelledError:
+                if task not in self._overran or task.uncancel() > 0:  # not (only) the sweep: shutdown
+                    raise
                 result = down_result(job, f"timed out after {job.settings.timeout_s:.1f} s (probe overran its "
                                           "timeout)")
             except Exception as exc:  # a probe bug must not stop the collector
                 log.exception("probe_crashed", target=job.name, kind=kind)
                 result = down_result(job, f"internal error in the {kind} probe: {type(exc).__name__}")
+            finally:
+                self._deadlines.pop(task, None)
+                self._overran.discard(task)
             job.breaker.record(result.status == "down", result.error)
             if job.breaker.is_open:
                 result = replace(result, details={**result.details, "breaker": job.breaker.view().state})
@@ -315,8 +337,10 @@ class Scheduler:
             counter = series.probes[result.status] = self.metrics.probes.labels(job.name, kind, result.status)
         counter.inc()
         self.metrics.target_state.set(job.name, kind, result.status, job.settings.interval_s)
-        series.breaker_open.set(1 if job.breaker.is_open else 0)
-        self.metrics.last_cycle.set(self.last_probe_at)
+        shown = 1 if job.breaker.is_open else 0
+        if series.breaker_shown != shown:
+            series.breaker_open.set(shown)
+            series.breaker_shown = shown
         change = None
         previous = job.previous_status
         if previous != result.status and (previous is not None or result.status != "up"):
@@ -331,6 +355,18 @@ class Scheduler:
         if series is None or series.metrics is not self.metrics:
             series = job.series = JobSeries(self.metrics, job.name, job.settings.kind)
         return series
+
+    async def _sweep_overruns(self, stop: asyncio.Event) -> None:
+        """Cancel the probe runs past their hard deadline (timeout_s + 1 s): check() bounds itself by timeout_s,
+        this catches a probe that does not (a plugin's bug, a client call that ignores cancellation once)."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            await asyncio.sleep(SWEEP_S)
+            now = loop.time()
+            for task, deadline in list(self._deadlines.items()):
+                if deadline <= now and task not in self._overran:
+                    self._overran.add(task)
+                    task.cancel()
 
     async def _lag_ticker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -62,6 +62,7 @@ class BufferedWriter:
         self._seq = 0
         # the batch written last whose outcome is unknown: (seq, entries at the buffer's head, of those dropped)
         self._unsure: tuple[int, int, int] | None = None
+        metrics.store_buffered.set_function(lambda: len(self.buffer))  # read when scraped, not per result
 
     def submit(self, result: ProbeResult | None, change: StateChange | None = None) -> None:
         if len(self.buffer) >= self.buffer_max:
@@ -72,7 +73,6 @@ class BufferedWriter:
             else:
                 self._count_dropped(1)
         self.buffer.append((result, change, tracing.current_link()))
-        self.metrics.store_buffered.set(len(self.buffer))
         if len(self.buffer) >= self.batch_max:
             self._wake.set()
 
@@ -183,7 +183,6 @@ class BufferedWriter:
     def _landed(self, count: int) -> None:
         for _ in range(count):
             self.buffer.popleft()
-        self.metrics.store_buffered.set(len(self.buffer))
         if not self.store_ok:
             log.info("store_recovered", flushed=count, backlog=len(self.buffer), dropped=self.dropped)
         self.store_ok = True

@@ -106,7 +106,8 @@ class HttpProbe(Probe[Settings, "aiohttp.ClientSession"]):
         return aiohttp.ClientSession(
             headers={k: v.get_secret_value() for k, v in s.headers.items()},
             connector=aiohttp.TCPConnector(ssl=context, limit=0),
-            timeout=aiohttp.ClientTimeout(total=s.timeout_s),
+            # no timer of aiohttp's per request: check() bounds every probe by timeout_s
+            timeout=aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None),
             raise_for_status=False,
         )
 

@@ -8,7 +8,8 @@ js.storage_used_pct (when the account has limits); per stream stream.<s>.message
 consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivered, .waiting.
 Over TLS (tls:// or a tls: block; nats-py upgrades after the server's INFO): tls.cert_expiry_days and
 tls.cert_expired, read from the probe's own connection. Down when JetStream is expected (the default)
-and not enabled.
+and not enabled. Account and stream info are read every cycle (not every Nth): usage, messages and consumer
+lag change between cycles.
 """
 
 from __future__ import annotations
@@ -56,20 +57,21 @@ class NatsProbe(Probe[Settings, "NATS"]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._lost: dict[NATS, asyncio.Event] = {}  # per client: set when its connection closes
+        self._lost: dict[NATS, asyncio.Future[None]] = {}  # per client: done when its connection closes
 
     async def _connect(self) -> NATS:
         s = self.settings
 
         seen: list[Exception] = []
 
-        lost = asyncio.Event()
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def remember(exc: Exception) -> None:  # errors surface through the calls themselves
             seen.append(exc)
 
         async def closed() -> None:
-            lost.set()
+            if not lost.done():
+                lost.set_result(None)
 
         context = None
         if s.tls is not None or s.url.startswith("tls://"):
@@ -108,18 +110,26 @@ class NatsProbe(Probe[Settings, "NATS"]):
         if not client.is_connected:
             raise nats.errors.ConnectionClosedError
         lost = self._lost.get(client)
-        if lost is None:
+        task = asyncio.current_task()
+        if lost is None or task is None:
             return await self._measure_connected(client)
-        work = asyncio.ensure_future(self._measure_connected(client))
-        watch = asyncio.ensure_future(lost.wait())
+        # the connection's end cancels this task (a callback: no watcher task and wait per probe); the cancel is
+        # told from any other (a timeout, a shutdown) by the task's cancel count
+        watching = True
+
+        def cut(_lost: asyncio.Future[None]) -> None:
+            if watching:
+                task.cancel()
+
+        lost.add_done_callback(cut)
         try:
-            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            return await self._measure_connected(client)
+        except asyncio.CancelledError:
+            if not lost.done() or task.uncancel() > 0:  # not (only) the connection's end
+                raise
         finally:
-            watch.cancel()
-            if not work.done():
-                work.cancel()
-        if work.done() and not work.cancelled():
-            return work.result()
+            watching = False
+            lost.remove_done_callback(cut)
         error = client.last_error
         if isinstance(error, Exception):
             raise error
@@ -130,7 +140,7 @@ class NatsProbe(Probe[Settings, "NATS"]):
         version = str(client.connected_server_version._server_version or "") or None
         metrics: dict[str, Any] = tls.cert_metrics(_peer_der(client))
         details: dict[str, Any] = {}
-        js = client.jetstream(timeout=self.settings.timeout_s)
+        js = client.jsm(timeout=None)  # the management API only; no timer per request: check() bounds the probe
         try:
             account = await js.account_info()
         except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError,

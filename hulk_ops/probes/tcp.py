@@ -1,4 +1,4 @@
-"""Generic TCP probe (asyncio streams): can a connection be opened, and how fast?
+"""Generic TCP probe (asyncio): can a connection be opened, and how fast?
 
 `url` is tcp://host:port. Latency is the connect time (the TCP handshake). With `expect`, the
 probe also reads what the server says first (a banner: SSH, SMTP, NATS INFO; optionally after
@@ -58,6 +58,8 @@ class TcpProbe(Probe[Settings, tuple[str, int]]):
     async def _measure(self, client: tuple[str, int]) -> Measurement:
         host, port = client
         s = self.settings
+        if s.send is None and s.expect is None:
+            return await _connect_only(host, port)
         started = time.perf_counter()
         reader, writer = await asyncio.open_connection(host, port)
         connect_ms = (time.perf_counter() - started) * 1000
@@ -78,6 +80,16 @@ class TcpProbe(Probe[Settings, tuple[str, int]]):
             with contextlib.suppress(OSError):
                 await asyncio.wait_for(writer.wait_closed(), 0.5)
         return Measurement(latency_ms=connect_ms, metrics=metrics)
+
+
+async def _connect_only(host: str, port: int) -> Measurement:
+    """A bare connect and close: the event loop's transport with a protocol that ignores everything (a
+    StreamReader and StreamWriter pair and a wait for the close cost more than the connect itself)."""
+    started = time.perf_counter()
+    transport, _protocol = await asyncio.get_running_loop().create_connection(asyncio.Protocol, host, port)
+    connect_ms = (time.perf_counter() - started) * 1000
+    transport.close()
+    return Measurement(latency_ms=connect_ms)
 
 
 async def read_until(reader: asyncio.StreamReader, expect: bytes, limit: int) -> bytes:

@@ -71,8 +71,13 @@ class Monitor:
         """Batch writes that a connection sent while it was not between MULTI and EXEC."""
         in_multi: dict[str, bool] = {}
         stray = []
+        scripted = ""  # the connection whose script runs (a script's commands are logged from a "lua" client)
         for command in list(self.commands):
             conn, text = f"{command['client_address']}:{command['client_port']}", command["command"]
+            if text.startswith(("EVAL ", "EVALSHA ")):
+                scripted = conn
+            elif command.get("client_type") == "lua":
+                conn = scripted
             if text == "MULTI":
                 in_multi[conn] = True
             elif text in ("EXEC", "DISCARD"):

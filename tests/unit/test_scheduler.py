@@ -178,3 +178,35 @@ async def test_replace_jobs_while_running_retires_plans_and_keeps() -> None:
     await scheduler.cancel_running()
     await writer.stop()
     assert len(store.history["new"]) >= 3
+
+
+class _Overrunning(ScriptedProbe):
+    """A probe whose check() ignores its own timeout (a plugin's bug): only the scheduler's hard timeout ends it."""
+
+    async def check(self):  # type: ignore[override]
+        self.calls += 1
+        await asyncio.sleep(30)
+        raise AssertionError("not reached: the hard timeout cancels the run")
+
+
+async def test_a_probe_that_ignores_its_timeout_is_cut_by_the_hard_timeout_and_reported_down() -> None:
+    store, _metrics, writer, scheduler = make([("ok", 0.2, 0.1, 0.0)], failures=100)
+    s = settings("hung", interval_s=0.5, timeout_s=0.1)
+    scheduler.jobs.append(Job(s, _Overrunning(s), TargetBreaker("hung", 100, 0.5)))
+    await run_for(scheduler, writer, 3.0)
+    hung = store.history["hung"]
+    # cut at timeout + 1 s (1.1 s), found by a sweep every 0.25 s: at least one result in 3 s, each one down
+    assert hung and all(r.status == "down" and r.error == "timed out after 0.1 s (probe overran its timeout)"
+                        for r in hung), hung
+    assert len(store.history["ok"]) >= 10  # the other target kept its interval meanwhile
+    assert not scheduler._deadlines and not scheduler._overran  # nothing left behind by finished runs
+
+
+async def test_a_run_cancelled_by_the_shutdown_is_not_turned_into_a_result() -> None:
+    store, _metrics, writer, scheduler = make([], failures=100)
+    s = settings("hung", interval_s=10, timeout_s=5)
+    scheduler.jobs.append(Job(s, _Overrunning(s), TargetBreaker("hung", 100, 0.5)))
+    await run_for(scheduler, writer, 2.5)  # stops while the run is under way: cancel_running() cancels it
+    assert scheduler.jobs[0].probe.calls == 1
+    assert "hung" not in store.history  # a cancelled run records nothing
+    assert not scheduler._deadlines and not scheduler._overran
