@@ -12,6 +12,7 @@ help:
 	@echo "make demo   - run the dashboard on a live sandbox at http://localhost:8501"
 	@echo "make test   - set everything up and run the whole suite"
 	@echo "make bench  - run the benchmarks in bench/ and write docs/benchmarks.md"
+	@echo "              (BEFORE=REF: also the collector as it was at git REF, before / after in the same run)"
 
 # uv with the committed lock file (pip backtracks for minutes on this dependency set); scripts/bootstrap.sh finds
 # Python >= 3.11 and uv, getting uv into a private venv (.tools) when missing: never pip into an externally
@@ -56,7 +57,7 @@ lint: venv
 
 bench: system
 	$(PY) -m sandbox.services install --with prometheus-blackbox-exporter
-	$(PY) -m bench
+	$(PY) -m bench $(if $(BEFORE),--before $(BEFORE))
 
 clean:
 	rm -rf .venv .tools .services .demo .bench .pytest_cache .ruff_cache

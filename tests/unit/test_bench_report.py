@@ -153,3 +153,30 @@ def test_fresh_process_timeout_interrupts_it_so_its_cleanup_runs(tmp_path: Path)
         call_in_fresh_process("tests.unit.bench_child", {"mode": "sleep", "marker": str(marker)}, 3)
     assert marker.read_text(encoding="utf-8") == "cleaned up"
     assert time.monotonic() - started < 30
+
+
+def test_before_runs_the_other_checkouts_collector_first_then_this_one(tmp_path, monkeypatch) -> None:
+    """`python -m bench --before REF`: REF's tree is unpacked, the benchmark runs with HULK_BENCH_COLLECTOR_SRC
+    pointing at it, then without; both figures land in one report and the collector section shows both."""
+    monkeypatch.delenv("HULK_BENCH_COLLECTOR_SRC", raising=False)
+    src = bench_main.checkout("HEAD", tmp_path / "before")
+    assert (src / "hulk_ops" / "__main__.py").is_file()
+    monkeypatch.setattr(bench_main, "BEFORE", {"ref": "HEAD", "src": str(src)})
+    seen = []
+    figures = {"targets": 2000, "rss_mb": 106.8, "rss_per_target_kb": 18.2, "start_lag_ms_p99": 20.6,
+               "cpu_ms_per_probe": 0.293, "targets_probed_every_cycle": 2000}
+
+    def run() -> dict:
+        seen.append(os.environ.get("HULK_BENCH_COLLECTOR_SRC"))
+        return dict(figures, rss_mb=152.6 if len(seen) == 1 else 106.8)
+
+    out = bench_main.with_before(run)
+    assert seen == [str(src), None] and "HULK_BENCH_COLLECTOR_SRC" not in os.environ
+    assert out["rss_mb"] == 106.8 and out["before"]["rss_mb"] == 152.6 and out["before"]["ref"] == "HEAD"
+    line = bench_main._collector_before(out)[-1]
+    assert "`HEAD`" in line and "RSS 152.6 MB" in line and "RSS 106.8 MB" in line
+
+
+def test_before_an_unknown_ref_is_refused_by_name(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="--before no-such-ref"):
+        bench_main.checkout("no-such-ref", tmp_path / "x")
