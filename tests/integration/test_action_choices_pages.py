@@ -36,6 +36,20 @@ def probe_and_store(path) -> None:
     seed(config, run_sync(go()))
 
 
+def bounded_k8s_dev(write_config, audit_schema, k8s_sim, monkeypatch):
+    """The Kubernetes simulator as target k8s-dev, hulk-staging/api-gateway bounded to 1..4 replicas
+    (actions.scale), probed and stored; the pages read that config."""
+    from sandbox.k8s_sim import DEFAULT_TOKEN
+
+    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
+                        audit=audit_schema.model_dump(),
+                        actions={"scale": [{"target": "k8s-dev", "namespace": "hulk-staging",
+                                            "deployment": "api-gateway", "min": 1, "max": 4}]})
+    probe_and_store(path)
+    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    return path
+
+
 def pick(at: AppTest, key: str, value: str) -> AppTest:
     at.selectbox(key=key).select(value)
     at.run()
@@ -64,14 +78,7 @@ def test_purge_picks_a_stream_with_its_figures(write_config, nats_server, audit_
 
 def test_scale_lists_deployments_and_greys_out_those_without_bounds(write_config, audit_schema, k8s_sim,
                                                                      monkeypatch) -> None:
-    from sandbox.k8s_sim import DEFAULT_TOKEN
-
-    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
-                        audit=audit_schema.model_dump(),
-                        actions={"scale": [{"target": "k8s-dev", "namespace": "hulk-staging",
-                                            "deployment": "api-gateway", "min": 1, "max": 4}]})
-    probe_and_store(path)
-    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    bounded_k8s_dev(write_config, audit_schema, k8s_sim, monkeypatch)
     at = run_page(actions_page, OPERATOR)
     options = at.selectbox(key="scale_deployment").options
     assert len(options) == 1 and options[0].startswith("hulk-staging/api-gateway (replicas 1..4) · "), options

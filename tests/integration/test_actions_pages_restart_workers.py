@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client
 
 from hulk_ops.actions.executors.kubernetes import RESTARTED_AT
-from tests.integration.test_action_choices_pages import probe_and_store
+from tests.integration.test_action_choices_pages import bounded_k8s_dev, probe_and_store
 from tests.integration.test_actions_pages import OPERATOR, actions_page, run_page, texts
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s", "tests.fixtures_runpod"]
@@ -26,14 +26,7 @@ def confirm(at, name: str) -> None:
 
 
 def test_restart_from_the_page(write_config, audit_schema, k8s_sim, k8s_api, monkeypatch) -> None:
-    from sandbox.k8s_sim import DEFAULT_TOKEN
-
-    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
-                        audit=audit_schema.model_dump(),
-                        actions={"scale": [{"target": "k8s-dev", "namespace": "hulk-staging",
-                                            "deployment": "api-gateway", "min": 1, "max": 4}]})
-    probe_and_store(path)
-    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    bounded_k8s_dev(write_config, audit_schema, k8s_sim, monkeypatch)
     at = run_page(actions_page, OPERATOR)
     assert at.radio(key="deployment_verb").options == ["Scale", "Rolling restart"]
     at.radio(key="deployment_verb").set_value("restart")

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from hulk_ops.actions.executors.kubernetes import RESTARTED_AT
 from tests.fixtures_actions import run_sync
-from tests.integration.test_action_choices_pages import probe_and_store
+from tests.integration.test_action_choices_pages import bounded_k8s_dev, probe_and_store
 from tests.integration.test_actions_pages import OPERATOR, VIEWER, run_page, texts
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s", "tests.fixtures_runpod"]
@@ -51,15 +51,8 @@ def execute(at, title: str, name: str) -> None:
 
 def test_deployment_short_is_restarted_from_the_incident(write_config, audit_schema, k8s_sim, k8s_api,
                                                         monkeypatch) -> None:
-    from sandbox.k8s_sim import DEFAULT_TOKEN
-
     k8s_sim.control("deployment_short", {"namespace": "hulk-staging", "name": "api-gateway"})
-    path = write_config([{"name": "k8s-dev", "kind": "kubernetes", "url": k8s_sim.url, "token": DEFAULT_TOKEN}],
-                        audit=audit_schema.model_dump(),
-                        actions={"scale": [{"target": "k8s-dev", "namespace": "hulk-staging",
-                                            "deployment": "api-gateway", "min": 1, "max": 4}]})
-    probe_and_store(path)
-    monkeypatch.setenv("HULK_OPS_CONFIG", str(path))
+    bounded_k8s_dev(write_config, audit_schema, k8s_sim, monkeypatch)
 
     viewer = run_page(incidents_page, VIEWER)
     assert "Suggested fixes" in texts(viewer)
