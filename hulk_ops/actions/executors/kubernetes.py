@@ -28,7 +28,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from hulk_ops.actions.executors.base import ActionFailed, ActionRefused, Executor
 from hulk_ops.actions.model import Preview, RestartDeployment, ScaleDeployment
-from hulk_ops.core.action_config import PriceSettings
+from hulk_ops.core.action_config import PriceSettings, ScaleBounds
 from hulk_ops.core.model import JSON
 from hulk_ops.probes.base import describe_error
 from hulk_ops.probes.kubernetes import api_error_text, build_api_client
@@ -73,14 +73,19 @@ class KubernetesScale(Executor[ScaleDeployment]):
     def _timeout(self) -> float:
         return min(self.target.timeout_s, self.settings.timeout_s)
 
-    def _preview(self, apps: client.AppsV1Api, request: ScaleDeployment) -> Preview:
+    def _bounded(self, apps: client.AppsV1Api, request: ScaleDeployment | RestartDeployment, bounds_name: str,
+                 doing: str) -> tuple[str, ScaleBounds, Any]:
+        """(namespace/name, its actions.scale bounds, the deployment read now); refused when it has no bounds."""
         where = f"{request.namespace}/{request.deployment}"
         bounds = self.settings.bounds(self.target.name, request.namespace, request.deployment)
         if bounds is None:
-            raise ActionRefused(f"{where} on {self.target.name} has no replica bounds in config (actions.scale): "
-                                "scaling it is not allowed")
-        deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
-                                                     _request_timeout=self._timeout)
+            raise ActionRefused(f"{where} on {self.target.name} has no {bounds_name} in config (actions.scale): "
+                                f"{doing} it is not allowed")
+        return where, bounds, apps.read_namespaced_deployment(request.deployment, request.namespace,
+                                                              _request_timeout=self._timeout)
+
+    def _preview(self, apps: client.AppsV1Api, request: ScaleDeployment) -> Preview:
+        where, bounds, deployment = self._bounded(apps, request, "replica bounds", "scaling")
         spec = _given(deployment.spec, "spec")
         containers = _given(spec.template.spec, "pod spec").containers
         current = int(spec.replicas or 0)
@@ -150,13 +155,7 @@ class KubernetesRestart(KubernetesScale):
         return await asyncio.to_thread(self._call, self._restart, request)
 
     def _restart_preview(self, apps: client.AppsV1Api, request: RestartDeployment) -> Preview:
-        where = f"{request.namespace}/{request.deployment}"
-        bounds = self.settings.bounds(self.target.name, request.namespace, request.deployment)
-        if bounds is None:
-            raise ActionRefused(f"{where} on {self.target.name} has no bounds in config (actions.scale): "
-                                "restarting it is not allowed")
-        deployment = apps.read_namespaced_deployment(request.deployment, request.namespace,
-                                                     _request_timeout=self._timeout)
+        where, _bounds, deployment = self._bounded(apps, request, "bounds", "restarting")
         replicas = int(deployment.spec.replicas or 0)
         status = deployment.status or client.V1DeploymentStatus()
         meta = deployment.metadata or client.V1ObjectMeta()
