@@ -103,3 +103,27 @@ def fresh_streamlit_caches() -> Iterator[None]:
     yield
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """`hulk-ops ARGV...` in this process: (exit code, stdout, stderr), with HULK_OPS_TOKEN set to `token` (unset
+    when None)."""
+    from hulk_ops.entrypoints.cli import main
+
+    def _run(*argv: str, token: str | None = None) -> tuple[int, str, str]:
+        if token is None:
+            monkeypatch.delenv("HULK_OPS_TOKEN", raising=False)
+        else:
+            monkeypatch.setenv("HULK_OPS_TOKEN", token)
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+    return _run
+
+
+def add_user(run, config, name: str, role: str) -> str:
+    """A user added with `hulk-ops user add`; returns its token."""
+    code, out, err = run("user", "add", name, "--role", role, "--config", str(config))
+    assert code == 0, err
+    return out.strip()

@@ -10,7 +10,7 @@ import redis
 
 from hulk_ops.collectors.codec import Keys
 from hulk_ops.core.config import load_config
-from hulk_ops.entrypoints.cli import main
+from tests.fixtures_actions import add_user
 
 pytest_plugins = ["tests.fixtures_actions"]
 
@@ -24,25 +24,6 @@ def cli_config(write_config, nats_server, audit_schema):
         ],
         audit=audit_schema.model_dump(),
     )
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    def _run(*argv: str, token: str | None = None) -> tuple[int, str, str]:
-        if token is None:
-            monkeypatch.delenv("HULK_OPS_TOKEN", raising=False)
-        else:
-            monkeypatch.setenv("HULK_OPS_TOKEN", token)
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return _run
-
-
-def add_user(run, config, name: str, role: str) -> str:
-    code, out, err = run("user", "add", name, "--role", role, "--config", str(config))
-    assert code == 0, err
-    return out.strip()
 
 
 def test_user_add_keeps_the_file_and_stores_only_a_hash(run, cli_config) -> None:

@@ -3,13 +3,15 @@ client): guard, CLI, bounds, refusal paths and audit rows."""
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 import pytest
 
 from hulk_ops.actions.guard import GuardedAction
 from hulk_ops.actions.model import EndpointWorkers, Principal
 from hulk_ops.core.config import load_config
-from hulk_ops.entrypoints.cli import main
+from tests.fixtures_actions import add_user
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_runpod"]
 OPERATOR = Principal(name="otto", roles=("operator",), via="test")
@@ -65,15 +67,8 @@ async def test_out_of_bounds_and_unlisted_are_refused(workers_config, runpod_sim
     assert (await guard.history())[0].outcome == "refused"
 
 
-def test_endpoint_workers_from_the_terminal(workers_config, runpod_sim, capsys, monkeypatch) -> None:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    code, out, err = run("user", "add", "otto", "--role", "operator", "--config", str(workers_config))
-    assert code == 0, err
-    monkeypatch.setenv("HULK_OPS_TOKEN", out.strip())
+def test_endpoint_workers_from_the_terminal(workers_config, runpod_sim, run) -> None:
+    run = functools.partial(run, token=add_user(run, workers_config, "otto", "operator"))
     base = ["action", "endpoint-workers", "--config", str(workers_config), "--target", "gpu-cloud",
             "--endpoint", VLLM]
     code, out, _ = run(*base, "--min", "0", "--max", "5", "--dry-run")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import orjson
 import pytest
 from kubernetes import client
@@ -10,8 +12,8 @@ from hulk_ops.actions.executors.kubernetes import RESTARTED_AT
 from hulk_ops.actions.guard import GuardedAction
 from hulk_ops.actions.model import Principal, RestartDeployment
 from hulk_ops.core.config import load_config
-from hulk_ops.entrypoints.cli import main
 from sandbox.k8s_sim import DEFAULT_TOKEN
+from tests.fixtures_actions import add_user
 
 pytest_plugins = ["tests.fixtures_actions", "tests.fixtures_k8s"]
 OPERATOR = Principal(name="otto", roles=("operator",), via="test")
@@ -74,15 +76,8 @@ async def test_refusals_change_nothing_and_are_audited(restart_config, k8s_api, 
     assert (await guard.history())[0].outcome == "refused"
 
 
-def test_restart_from_the_terminal(restart_config, k8s_api, capsys, monkeypatch) -> None:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    code, out, err = run("user", "add", "otto", "--role", "operator", "--config", str(restart_config))
-    assert code == 0, err
-    monkeypatch.setenv("HULK_OPS_TOKEN", out.strip())
+def test_restart_from_the_terminal(restart_config, k8s_api, run) -> None:
+    run = functools.partial(run, token=add_user(run, restart_config, "otto", "operator"))
     base = ["action", "restart", "--config", str(restart_config), "--target", "k8s-dev", "--namespace", NS,
             "--deployment", NAME]
     code, out, _ = run(*base, "--dry-run")
