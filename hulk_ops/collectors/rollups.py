@@ -372,14 +372,10 @@ def _sums(columns: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n_rows
     first, last = slots if slots is not None else (0, 255)
     hist = np.zeros(n_rows * HIST_BUCKETS, dtype=np.int64)
     counts = np.zeros((n_rows, STATUS_CODES), dtype=np.int64)
-    by_slot = np.zeros((n_rows * SLOTS if per_slot else 0, STATUS_CODES), dtype=np.int64)
     heads, owner, bucket, count = columns
+    by_slot = _by_slot(heads, owner, n_rows) if per_slot else np.zeros((0, SLOTS, STATUS_CODES), dtype=np.int64)
     if not heads.size:
-        return hist.reshape(n_rows, HIST_BUCKETS), counts, by_slot.reshape(-1, SLOTS, STATUS_CODES)
-    if per_slot:
-        cells = owner * SLOTS + heads["slot"]
-        for j, name in enumerate(("up", "degraded", "down")):
-            by_slot[:, j] = np.bincount(cells, weights=heads[name], minlength=n_rows * SLOTS)
+        return hist.reshape(n_rows, HIST_BUCKETS), counts, by_slot
     keep = (heads["slot"] >= first) & (heads["slot"] <= last)
     for j, name in enumerate(("up", "degraded", "down")):
         counts[:, j] = np.bincount(owner[keep], weights=heads[name][keep], minlength=n_rows)
@@ -387,14 +383,14 @@ def _sums(columns: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n_rows
     pair_keep = np.repeat(keep, npairs)
     cells = np.repeat(owner, npairs)[pair_keep] * HIST_BUCKETS + bucket[pair_keep]
     hist += np.bincount(cells, weights=count[pair_keep], minlength=n_rows * HIST_BUCKETS).astype(np.int64)
-    return hist.reshape(n_rows, HIST_BUCKETS), counts, by_slot.reshape(-1, SLOTS, STATUS_CODES)
+    return hist.reshape(n_rows, HIST_BUCKETS), counts, by_slot
 
 
-def _histogram_columns(values: Iterable[bytes | None], rows: Iterable[int]
+def _histogram_columns(values: Iterable[bytes | None], rows: Iterable[int], pairs: bool = True
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The headers (HEADER_DTYPE), their rows, and the (bucket, count) pairs in header order, of every summary
-    of `values`, metrics skipped. The values' byte planes and records are gathered as bytes in Python and read
-    by numpy once for all values: per-value numpy calls would cost more than the data."""
+    """The headers (HEADER_DTYPE), their rows, and the (bucket, count) pairs in header order (`pairs`: else
+    none), of every summary of `values`, metrics skipped. The values' byte planes and records are gathered as
+    bytes in Python and read by numpy once for all values: per-value numpy calls would cost more than the data."""
     head_planes: list[list[bytes]] = [[] for _ in range(HEADER_DTYPE.itemsize)]
     deltas, count_lo, count_hi = [], [], []
     record_heads, record_pairs = [], []
@@ -414,23 +410,31 @@ def _histogram_columns(values: Iterable[bytes | None], rows: Iterable[int]
             for plane in head_planes:
                 plane.append(packed[at:at + n])
                 at += n
-            # pairs (u16) are planes 1 (low byte) and 2 (high byte) of the headers
-            total = sum(packed[4 + n:4 + 2 * n]) + 256 * sum(packed[4 + 2 * n:4 + 3 * n])
-            deltas.append(packed[at:at + total])
-            count_lo.append(packed[at + total:at + 2 * total])
-            count_hi.append(packed[at + 2 * total:at + 3 * total])
+            if pairs:  # their number (u16) is planes 1 (low byte) and 2 (high byte) of the headers
+                total = sum(packed[4 + n:4 + 2 * n]) + 256 * sum(packed[4 + 2 * n:4 + 3 * n])
+                deltas.append(packed[at:at + total])
+                count_lo.append(packed[at + total:at + 2 * total])
+                count_hi.append(packed[at + 2 * total:at + 3 * total])
             packed_rows.append((row, n))
         while pos + size <= len(value):
             _slot, npairs, nmetrics, _up, _degraded, _down = HEADER.unpack_from(value, pos)
             record_heads.append(value[pos:pos + size])
             pos += size
-            record_pairs.append(value[pos:pos + npairs * pair_size])
+            if pairs:
+                record_pairs.append(value[pos:pos + npairs * pair_size])
             pos += npairs * pair_size + nmetrics * metric_size
             record_rows.append(row)
     packed_n = sum(n for _, n in packed_rows)
     if packed_n:
         planes = np.frombuffer(b"".join(b"".join(plane) for plane in head_planes), dtype=np.uint8)
         packed_heads = planes.reshape(HEADER_DTYPE.itemsize, packed_n).T.copy().view(HEADER_DTYPE).reshape(packed_n)
+        packed_owner = np.repeat(np.array([r for r, _ in packed_rows], dtype=np.int64),
+                                 np.array([n for _, n in packed_rows], dtype=np.int64))
+    else:
+        packed_heads = np.zeros(0, dtype=HEADER_DTYPE)
+        packed_owner = np.zeros(0, dtype=np.int64)
+    packed_bucket = packed_count = np.zeros(0, dtype=np.int64)
+    if packed_n and pairs:
         npairs = packed_heads["pairs"].astype(np.int64)
         delta = np.frombuffer(b"".join(deltas), dtype=np.uint8).astype(np.int64)
         cum = np.cumsum(delta)  # buckets restart at every summary's first pair
@@ -439,58 +443,26 @@ def _histogram_columns(values: Iterable[bytes | None], rows: Iterable[int]
         packed_bucket = cum - np.repeat(cum[starts[has]] - delta[starts[has]], npairs[has])
         packed_count = (np.frombuffer(b"".join(count_lo), dtype=np.uint8).astype(np.int64)
                         + 256 * np.frombuffer(b"".join(count_hi), dtype=np.uint8).astype(np.int64))
-        packed_owner = np.repeat(np.array([r for r, _ in packed_rows], dtype=np.int64),
-                                 np.array([n for _, n in packed_rows], dtype=np.int64))
-    else:
-        packed_heads = np.zeros(0, dtype=HEADER_DTYPE)
-        packed_bucket = packed_count = packed_owner = np.zeros(0, dtype=np.int64)
-    pairs = np.frombuffer(b"".join(record_pairs), dtype=PAIR_DTYPE)
+    record_pair = np.frombuffer(b"".join(record_pairs), dtype=PAIR_DTYPE)
     heads = np.frombuffer(packed_heads.tobytes() + b"".join(record_heads), dtype=HEADER_DTYPE)
     return (heads, np.concatenate([packed_owner, np.array(record_rows, dtype=np.int64)]),
-            np.concatenate([packed_bucket, pairs["bucket"].astype(np.int64)]),
-            np.concatenate([packed_count, pairs["count"].astype(np.int64)]))
+            np.concatenate([packed_bucket, record_pair["bucket"].astype(np.int64)]),
+            np.concatenate([packed_count, record_pair["count"].astype(np.int64)]))
 
 
-def slot_counts(values: Iterable[bytes | None]) -> np.ndarray:
+def slot_counts(values: Sequence[bytes | None]) -> np.ndarray:
     """(len(values), SLOTS, 3) up / degraded / down counts of every summary, by value and slot: the headers
     only, the histograms and metrics are not read."""
-    slots, ups, degraded, downs, owners = [], [], [], [], []
-    n = 0
-    for row, value in enumerate(values):
-        n = row + 1
-        if not value or len(value) < HEAD.size:
-            continue
-        _mask, form = HEAD.unpack_from(value)
-        body, pos = value, HEAD.size
-        if form != 0:
-            (length,) = struct.unpack_from("<I", value, pos)
-            packed = zlib.decompress(value[pos + 4:pos + 4 + length])
-            (count,) = struct.unpack_from("<I", packed)
-            heads, _ = _unplanes(packed, 4, count, HEADER_DTYPE)
-            slots.append(heads["slot"].astype(np.int64))
-            ups.append(heads["up"].astype(np.int64))
-            degraded.append(heads["degraded"].astype(np.int64))
-            downs.append(heads["down"].astype(np.int64))
-            owners.append(np.full(count, row, dtype=np.int64))
-            pos += 4 + length
-        record = []
-        while pos + HEADER.size <= len(body):
-            slot, npairs, nmetrics, up, deg, down = HEADER.unpack_from(body, pos)
-            record.append((slot, up, deg, down))
-            pos += HEADER.size + npairs * PAIR_DTYPE.itemsize + nmetrics * METRIC_DTYPE.itemsize
-        if record:
-            cols = np.array(record, dtype=np.int64)
-            slots.append(cols[:, 0])
-            ups.append(cols[:, 1])
-            degraded.append(cols[:, 2])
-            downs.append(cols[:, 3])
-            owners.append(np.full(len(record), row, dtype=np.int64))
-    out = np.zeros((n * SLOTS, STATUS_CODES), dtype=np.int64)
-    if owners:
-        cells = np.concatenate(owners) * SLOTS + np.concatenate(slots)
-        for j, part in enumerate((ups, degraded, downs)):
-            out[:, j] = np.bincount(cells, weights=np.concatenate(part), minlength=n * SLOTS)
-    return out.reshape(n, SLOTS, STATUS_CODES)
+    heads, owner, _, _ = _histogram_columns(values, range(len(values)), pairs=False)
+    return _by_slot(heads, owner, len(values))
+
+
+def _by_slot(heads: np.ndarray, owner: np.ndarray, n_rows: int) -> np.ndarray:
+    by_slot = np.zeros((n_rows * SLOTS, STATUS_CODES), dtype=np.int64)
+    cells = owner * SLOTS + heads["slot"]
+    for j, name in enumerate(("up", "degraded", "down")):
+        by_slot[:, j] = np.bincount(cells, weights=heads[name], minlength=n_rows * SLOTS)
+    return by_slot.reshape(n_rows, SLOTS, STATUS_CODES)
 
 
 def month_of_day(day: int) -> tuple[int, int]:

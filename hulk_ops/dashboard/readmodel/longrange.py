@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import numpy as np
 
@@ -37,6 +37,7 @@ CACHE_S = 3600.0
 CACHE_MAX = 64
 PERIODS_MAX = 16  # per-slot counts of (targets, month or day): 0.75 MB each at 2,000 targets
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +52,9 @@ class Totals:
 class LongRange:
     def __init__(self, model: ReadModel) -> None:
         self.model = model
-        # (built at, value) by key; a key's first item names what built the value ("days": _days, "hours": _hours)
-        self._cache: dict[tuple[object, ...], tuple[float, object]] = {}
-        self._periods: dict[tuple[object, ...], tuple[float, tuple[np.ndarray, list[int]]]] = {}
-        self._lock = threading.Lock()
+        # a key's first item names what built the value ("days": _days, "hours": _hours)
+        self._cache: _Recent[object] = _Recent(CACHE_MAX)
+        self._periods: _Recent[tuple[np.ndarray, list[int]]] = _Recent(PERIODS_MAX)
 
     def totals(self, names: Sequence[str], start: float, end: float, now: float | None = None) -> Totals:
         now = time.time() if now is None else now
@@ -128,10 +128,9 @@ class LongRange:
                 now: float) -> tuple[np.ndarray, list[int]]:
         """Per-slot status counts (len(names), SLOTS, 3) and masks of one month's day summaries ("days") or one
         day's hour summaries ("hours")."""
-        with self._lock:
-            found = self._periods.get((kind, tuple(names), period, version))
-            if found is not None and now - found[0] < CACHE_S:
-                return found[1]
+        found = self._periods.get((kind, tuple(names), period, version), now)
+        if found is not None:
+            return found
         of = self.model.keys.rollup_daily if kind == "days" else self.model.keys.rollup_hourly
         values = self.model.values([of(name, period) for name in names])
         return self._keep_period(names, kind, period, version, now, rollups.slot_counts(values), values)
@@ -140,10 +139,7 @@ class LongRange:
                      per_slot: np.ndarray, values: Sequence[bytes | None]) -> tuple[np.ndarray, list[int]]:
         built = (per_slot.reshape(len(names), rollups.SLOTS, rollups.STATUS_CODES),
                  [rollups.mask_of(v) for v in values])
-        with self._lock:
-            if len(self._periods) >= PERIODS_MAX:
-                del self._periods[min(self._periods, key=lambda k: self._periods[k][0])]
-            self._periods[(kind, tuple(names), period, version)] = (now, built)
+        self._periods.put((kind, tuple(names), period, version), now, built)
         return built
 
     def _days(self, names: Sequence[str], first_day: int, last_day: int,
@@ -211,17 +207,33 @@ class LongRange:
         return used
 
     def _cached(self, key: tuple[object, ...], now: float, build: Callable[[], T]) -> T:
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None and now - found[0] < CACHE_S:
-                return cast(T, found[1])  # built by the same `build` as this call's: the key names it
+        found = self._cache.get(key, now)
+        if found is not None:
+            return cast(T, found)  # built by the same `build` as this call's: the key names it
         value = build()
-        with self._lock:
-            if len(self._cache) >= CACHE_MAX:
-                oldest = min(self._cache, key=lambda k: self._cache[k][0])
-                del self._cache[oldest]
-            self._cache[key] = (now, value)
+        self._cache.put(key, now, value)
         return value
+
+
+class _Recent(Generic[V]):
+    """Values kept `CACHE_S` from when they were built (by the caller's clock), at most `size`, the oldest
+    dropped first; shared by the dashboard's threads."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[tuple[object, ...], tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...], now: float) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+        return found[1] if found is not None and now - found[0] < CACHE_S else None
+
+    def put(self, key: tuple[object, ...], now: float, value: V) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                del self._items[min(self._items, key=lambda k: self._items[k][0])]
+            self._items[key] = (now, value)
 
 
 def _plan(h0: int, h1: int, now: float) -> tuple[list[int], list[tuple[int, int, int]]]:
