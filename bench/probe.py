@@ -78,6 +78,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wakeups(pid: int) -> int:
+    """Times the process's threads went to sleep and woke up (voluntary context switches): at a few hundred
+    probes a second and less, waking up is most of a collector's CPU."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            text = status.read_text()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        total += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    return total
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -292,11 +305,11 @@ class Bench:
             if self.profile is not None:
                 os.kill(proc.pid, signal.SIGUSR1)
             c0, b0, d0 = cpu_seconds(proc.pid), cpu_seconds(self.blackbox.pid), driver.snapshot()
-            s0 = cpu_seconds(self.store.pid)
+            s0, w0 = cpu_seconds(self.store.pid), wakeups(proc.pid)
             t0 = time.monotonic()
             time.sleep(window)
             c1, b1, d1 = cpu_seconds(proc.pid), cpu_seconds(self.blackbox.pid), driver.snapshot()
-            s1 = cpu_seconds(self.store.pid)
+            s1, w1 = cpu_seconds(self.store.pid), wakeups(proc.pid)
             if self.profile is not None:
                 os.kill(proc.pid, signal.SIGUSR2)
             elapsed = time.monotonic() - t0
@@ -315,7 +328,8 @@ class Bench:
             "kind": kind, "window_s": round(elapsed, 1), "rate_per_s": self.rate,
             "targets": min(self.targets, MAX_TARGETS.get(kind, self.targets)),
             "hulk_probes": int(hulk_probes), "hulk_up": int(h_up1 - h_up0), "hulk_cpu_s": round(c1 - c0, 3),
-            "hulk_ms_per_probe": round(hulk_ms, 4), "hulk_rss_mb": round(hulk_rss, 1),
+            "hulk_ms_per_probe": round(hulk_ms, 4), "hulk_wakeups_per_probe": round((w1 - w0) / max(hulk_probes, 1), 2),
+            "hulk_rss_mb": round(hulk_rss, 1),
             "blackbox_probes": bb_probes, "blackbox_success": d1[1] - d0[1], "blackbox_cpu_s": round(b1 - b0, 3),
             "blackbox_ms_per_probe": round(bb_ms, 4), "blackbox_rss_mb": round(bb_rss, 1),
             "driver_ms_per_probe": round(1000 * (d1[2] - d0[2]) / max(bb_probes, 1), 4),

@@ -2,9 +2,10 @@
 
 A min-heap of planned start times drives one loop. Each run is its own task, bounded by a global
 semaphore (`concurrency`) and a hard timeout; starts are fixed-rate (no drift) plus a random
-jitter. The loop wakes on a grid of `TICK_S` and starts every run due by then (a wake-up per start
-cost more than many starts per wake-up); the hard timeouts are enforced by one sweep every `SWEEP_S`
-over the runs under way, not by a timer per run. A per-target circuit breaker skips targets that
+jitter. The loop wakes on the grid of `TICK_S` (hulk_ops/collectors/grid.py) and starts every run due
+by then: runs that start together answer together and share the wake-ups that follow. The hard timeouts
+are enforced by one sweep every `SWEEP_S` over the runs under way, not by a timer per run; the sweep, the
+1 s lag tick and the writer's flushes fall on the same grid. A per-target circuit breaker skips targets that
 keep failing and reports them down with the breaker's reason. Results go to the `BufferedWriter`;
 state changes become events.
 
@@ -16,6 +17,7 @@ under the same hard timeout (its `timeout_s` + 1 s); it records its own outcome.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import math
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 import structlog
 
 from hulk_ops.collectors.breaker import TargetBreaker
+from hulk_ops.collectors.grid import TICK_S, grid_after
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.collectors.writer import BufferedWriter
 from hulk_ops.core.config import TargetSettings
@@ -38,7 +41,6 @@ from hulk_ops.probes.base import Probe
 log = structlog.get_logger("hulk_ops.scheduler")
 FIRST_SPREAD_S = 2.0  # first runs are spread over at most this window, so a start is not a burst
 LAGS_MAX = 200_000  # start lags kept between two heartbeats (a heartbeat summarises and clears them)
-TICK_S = 0.020  # wake-ups fall on this grid: a start is at most this late for it (runs due together share it)
 SWEEP_S = 0.25  # how often probes past their hard timeout are looked for (they are cut at most this late)
 
 
@@ -361,7 +363,7 @@ class Scheduler:
         this catches a probe that does not (a plugin's bug, a client call that ignores cancellation once)."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            await asyncio.sleep(SWEEP_S)
+            await _until(stop, grid_after(loop.time(), SWEEP_S))
             now = loop.time()
             for task, deadline in list(self._deadlines.items()):
                 if deadline <= now and task not in self._overran:
@@ -369,9 +371,10 @@ class Scheduler:
                     task.cancel()
 
     async def _lag_ticker(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             self.ticked_at = time.monotonic()
-            await asyncio.sleep(1.0)
+            await _until(stop, grid_after(loop.time(), 1.0))
             self.ticked_at = time.monotonic()
             self.metrics.cycle_lag.set(self._window_lag)
             self.current_lag = self._window_lag
@@ -382,6 +385,13 @@ class Scheduler:
 async def _relay(stop: asyncio.Event, wake: asyncio.Event) -> None:
     await stop.wait()
     wake.set()
+
+
+async def _until(stop: asyncio.Event, when: float) -> None:
+    """Wait until loop time `when` (a timer at exactly that time, shared with what else is due then) or stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(when):
+            await stop.wait()
 
 
 def _fraction(name: str) -> float:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import structlog
 from opentelemetry.trace import SpanContext
 
+from hulk_ops.collectors.grid import grid_after
 from hulk_ops.collectors.store import STORE_ERRORS, ResultStore
 from hulk_ops.collectors.telemetry import CollectorMetrics
 from hulk_ops.core.model import ProbeResult, StateChange
@@ -113,10 +114,13 @@ class BufferedWriter:
             log.warning("writer_unflushed_at_stop", results=len(self.buffer))
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = self.flush_interval_s
         while not self._stopping:
             try:
-                async with asyncio.timeout(backoff):
+                # on the scheduler's grid (a flush shares the wake-up of the starts due then), `backoff` at most
+                async with asyncio.timeout_at(grid_after(loop.time() + backoff - self.flush_interval_s,
+                                                         self.flush_interval_s)):
                     await self._wake.wait()
             except TimeoutError:
                 pass

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from hulk_ops.collectors.breaker import TargetBreaker
+from hulk_ops.collectors.grid import TICK_S, grid_after
 from hulk_ops.collectors.memory_store import MemoryResultStore
 from hulk_ops.collectors.scheduler import Job, Scheduler
 from hulk_ops.collectors.telemetry import CollectorMetrics
@@ -210,3 +215,12 @@ async def test_a_run_cancelled_by_the_shutdown_is_not_turned_into_a_result() -> 
     assert scheduler.jobs[0].probe.calls == 1
     assert "hung" not in store.history  # a cancelled run records nothing
     assert not scheduler._deadlines and not scheduler._overran
+
+
+@given(now=st.floats(0, 1e7, allow_nan=False), period=st.sampled_from([TICK_S, 0.2, 0.25, 1.0, 0.33]))
+def test_periodic_work_wakes_on_the_grid_after_now(now: float, period: float) -> None:
+    """The next wake-up of periodic work: a multiple of its period, after now, within one period."""
+    at = grid_after(now, period)
+    assert now < at <= now + period + 1e-6
+    assert abs(at / period - round(at / period)) < 1e-6
+    assert grid_after(at, period) == pytest.approx(at + period)  # on the grid: the next one, not the same
