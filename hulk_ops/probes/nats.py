@@ -9,15 +9,18 @@ consumer.<s>.<c>.pending (not yet delivered: the lag), .ack_pending, .redelivere
 Over TLS (tls:// or a tls: block; nats-py upgrades after the server's INFO): tls.cert_expiry_days and
 tls.cert_expired, read from the probe's own connection. Down when JetStream is expected (the default)
 and not enabled. Account and stream info are read every cycle (not every Nth): usage, messages and consumer
-lag change between cycles.
+lag change between cycles. They are read through the JetStream JSON API (`$JS.API.INFO`, `.STREAM.LIST`,
+`.CONSUMER.LIST.<stream>`, every page) on the client's own inbox, sent with the PING.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from pydantic import Field, SecretStr
 
 from hulk_ops.core import breach
@@ -32,8 +35,8 @@ from hulk_ops.probes.lazy import lazy_module
 if TYPE_CHECKING:
     import nats
     import nats.errors
-    import nats.js.errors
     from nats.aio.client import Client as NATS
+    from nats.aio.msg import Msg
 else:
     nats = lazy_module("nats")  # with aiohttp (its websocket transport): a quarter of a second to import
 
@@ -58,6 +61,7 @@ class NatsProbe(Probe[Settings, "NATS"]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lost: dict[NATS, asyncio.Future[None]] = {}  # per client: done when its connection closes
+        self._replies: dict[NATS, Replies] = {}  # per client: its JetStream API replies, by inbox subject
 
     async def _connect(self) -> NATS:
         s = self.settings
@@ -98,10 +102,18 @@ class NatsProbe(Probe[Settings, "NATS"]):
                 raise seen[-1] from exc
             raise
         self._lost[client] = lost
+        replies = Replies(client.new_inbox())
+        try:
+            await client.subscribe(f"{replies.inbox}.*", cb=replies.deliver)
+        except BaseException:
+            await client.close()
+            raise
+        self._replies[client] = replies
         return client
 
     async def _close(self, client: NATS) -> None:
         self._lost.pop(client, None)
+        self._replies.pop(client, None)
         await client.close()
 
     async def _measure(self, client: NATS) -> Measurement:
@@ -136,35 +148,71 @@ class NatsProbe(Probe[Settings, "NATS"]):
         raise nats.errors.ConnectionClosedError
 
     async def _measure_connected(self, client: NATS) -> Measurement:
-        rtt = await client.rtt(timeout=max(1, int(self.settings.timeout_s)))
+        api = self._api(client)
+        api.abandon()  # what an earlier cycle left waiting (it timed out): its replies are of no use now
+        # the JetStream requests go out with the PING: nats-py writes the PING at once and the requests in
+        # its flusher's next write, so the round trip timed is the PING's alone, and the three replies share
+        # the wake-ups of one exchange (nats-py's request() is a write and a wait per request)
+        account = await api.ask(client, f"{API}.INFO")
+        listed = await api.ask(client, f"{API}.STREAM.LIST", b'{"offset":0}')
+        started = time.perf_counter()
+        await client.flush(timeout=max(1, int(self.settings.timeout_s)))
+        rtt_ms = (time.perf_counter() - started) * 1000
         version = str(client.connected_server_version._server_version or "") or None
         metrics: dict[str, Any] = tls.cert_metrics(_peer_der(client))
-        details: dict[str, Any] = {}
-        js = client.jsm(timeout=None)  # the management API only; no timer per request: check() bounds the probe
         try:
-            account = await js.account_info()
-        except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError,
-                nats.js.errors.NotFoundError) as exc:
+            info = jetstream_reply(await account)
+        except JetStreamOff as exc:
+            listed.cancel()
             if self.settings.expect_jetstream:
                 raise ProbeFailure("JetStream is not enabled on this server (expect_jetstream: true)") from exc
-            return Measurement(latency_ms=rtt * 1000, version=version, metrics={**metrics, "js.enabled": 0})
-        metrics.update(account_metrics(account))
-        streams = await js.streams_info()
+            return Measurement(latency_ms=rtt_ms, version=version, metrics={**metrics, "js.enabled": 0})
+        metrics.update(account_metrics(info))
         wanted = set(self.settings.streams)
-        streams = [st for st in streams if not wanted or st.config.name in wanted][: self.settings.max_streams]
-        details["streams"] = []
+        streams: list[dict[str, Any]] = []
+        page = jetstream_reply(await listed)
+        while True:
+            streams += [st for st in page.get("streams") or () if not wanted or st["config"]["name"] in wanted]
+            seen = page.get("offset", 0) + len(page.get("streams") or ())
+            if len(streams) >= self.settings.max_streams or not page.get("streams") or seen >= page.get("total", 0):
+                break
+            page = jetstream_reply(await (await api.ask(client, f"{API}.STREAM.LIST", b'{"offset":%d}' % seen)))
+        streams = streams[: self.settings.max_streams]
+        asked: dict[str, asyncio.Future[Msg]] = {}
         for stream in streams:
-            name = stream.config.name or ""
+            name = stream["config"]["name"]
             metrics.update(stream_metrics(stream))
-            consumers = await js.consumers_info(name) if stream.state.consumer_count else []
+            if stream["state"].get("consumer_count"):
+                asked[name] = await api.ask(client, f"{API}.CONSUMER.LIST.{name}")
+        details: dict[str, Any] = {"streams": []}
+        for stream in streams:
+            name = stream["config"]["name"]
+            consumers = await self._consumers(client, api, name, asked[name]) if name in asked else []
             for consumer in consumers:
                 metrics.update(consumer_metrics(name, consumer))
             details["streams"].append({
                 "name": name,
-                "subjects": list(stream.config.subjects or []),
-                "consumers": [c.name for c in consumers],
+                "subjects": list(stream["config"].get("subjects") or []),
+                "consumers": [c["name"] for c in consumers],
             })
-        return Measurement(latency_ms=rtt * 1000, version=version, metrics=metrics, details=details)
+        return Measurement(latency_ms=rtt_ms, version=version, metrics=metrics, details=details)
+
+    async def _consumers(self, client: NATS, api: Replies, stream: str,
+                         first: asyncio.Future[Msg]) -> list[dict[str, Any]]:
+        """Every consumer of a stream, page by page (the server sends at most 256 a page)."""
+        page = jetstream_reply(await first)
+        consumers: list[dict[str, Any]] = list(page.get("consumers") or ())
+        while page.get("consumers") and len(consumers) < page.get("total", 0):
+            payload = b'{"offset":%d}' % len(consumers)
+            page = jetstream_reply(await (await api.ask(client, f"{API}.CONSUMER.LIST.{stream}", payload)))
+            consumers += page.get("consumers") or ()
+        return consumers
+
+    def _api(self, client: NATS) -> Replies:
+        replies = self._replies.get(client)
+        if replies is None:
+            raise nats.errors.ConnectionClosedError
+        return replies
 
     def describe(self, exc: BaseException) -> str | None:
         if isinstance(exc, nats.errors.NoServersError):
@@ -186,50 +234,113 @@ def _peer_der(client: NATS) -> bytes | None:
     return tls.peer_der(writer.get_extra_info("ssl_object")) if writer is not None else None
 
 
-def account_metrics(account: Any) -> dict[str, Any]:
-    limits = account.limits
+API = "$JS.API"  # the JetStream API's subject prefix (the account's own domain)
+
+
+class JetStreamOff(Exception):
+    """The JetStream API did not answer (no responders) or said it is not enabled for the account."""
+
+
+class Replies:
+    """The replies to one client's JetStream API requests: one inbox subscription made with the client,
+    each request's reply subject one token under it (hand-written: nats-py's request() writes and waits for
+    one request at a time)."""
+
+    __slots__ = ("inbox", "seq", "waiting")
+
+    def __init__(self, inbox: str) -> None:
+        self.inbox = inbox
+        self.seq = 0
+        self.waiting: dict[str, asyncio.Future[Msg]] = {}
+
+    async def ask(self, client: NATS, subject: str, payload: bytes = b"") -> asyncio.Future[Msg]:
+        """Publish a request (buffered: sent with the client's next write); the future gets its reply."""
+        self.seq += 1
+        reply = f"{self.inbox}.{self.seq}"
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _f: self.waiting.pop(reply, None))  # answered, cancelled or abandoned
+        self.waiting[reply] = future
+        await client.publish(subject, payload, reply=reply)
+        return future
+
+    def abandon(self) -> None:
+        for future in list(self.waiting.values()):
+            future.cancel()
+
+    async def deliver(self, msg: Msg) -> None:
+        future = self.waiting.get(msg.subject)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+
+def jetstream_reply(msg: Msg) -> dict[str, Any]:
+    """A JetStream API reply as JSON; JetStreamOff when the API is not there, ProbeFailure for its errors."""
+    if msg.headers and msg.headers.get("Status") == "503":  # no responders: JetStream is off on the server
+        raise JetStreamOff("no responders")
+    reply = orjson.loads(msg.data)
+    if not isinstance(reply, dict):
+        raise ValueError(f"a JetStream API reply that is not an object: {msg.data[:60]!r}")
+    error = reply.get("error")
+    if error:
+        if error.get("code") in (503, 404):  # not enabled for the account (nats-py: ServiceUnavailable, NotFound)
+            raise JetStreamOff(error.get("description") or "")
+        raise ProbeFailure(f"JetStream API error {error.get('code')} ({error.get('err_code')}): "
+                           f"{error.get('description')}")
+    return reply
+
+
+def account_metrics(account: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics of a JetStream account info reply ($JS.API.INFO)."""
+    limits = account.get("limits") or {}
+    memory, storage = account.get("memory", 0), account.get("storage", 0)
     metrics = {
         "js.enabled": 1,
-        "js.memory_bytes": account.memory,
-        "js.storage_bytes": account.storage,
-        "js.streams": account.streams,
-        "js.consumers": account.consumers,
+        "js.memory_bytes": memory,
+        "js.storage_bytes": storage,
+        "js.streams": account.get("streams", 0),
+        "js.consumers": account.get("consumers", 0),
     }
-    if limits and limits.max_memory and limits.max_memory > 0:
-        metrics["js.max_memory_bytes"] = limits.max_memory
-        metrics["js.memory_used_pct"] = round(100.0 * account.memory / limits.max_memory, 2)
-    if limits and limits.max_storage and limits.max_storage > 0:
-        metrics["js.max_storage_bytes"] = limits.max_storage
-        metrics["js.storage_used_pct"] = round(100.0 * account.storage / limits.max_storage, 2)
+    max_memory, max_storage = limits.get("max_memory") or 0, limits.get("max_storage") or 0
+    if max_memory > 0:
+        metrics["js.max_memory_bytes"] = max_memory
+        metrics["js.memory_used_pct"] = round(100.0 * memory / max_memory, 2)
+    if max_storage > 0:
+        metrics["js.max_storage_bytes"] = max_storage
+        metrics["js.storage_used_pct"] = round(100.0 * storage / max_storage, 2)
     return metrics
 
 
-def stream_metrics(stream: Any) -> dict[str, Any]:
-    name, state, config = stream.config.name, stream.state, stream.config
+def stream_metrics(stream: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics of one stream info of a stream list reply ($JS.API.STREAM.LIST)."""
+    config, state = stream["config"], stream["state"]
+    name = config["name"]
+    messages, size = state.get("messages", 0), state.get("bytes", 0)
     metrics: dict[str, Any] = {
-        f"stream.{name}.messages": state.messages,
-        f"stream.{name}.bytes": state.bytes,
-        f"stream.{name}.consumers": state.consumer_count,
+        f"stream.{name}.messages": messages,
+        f"stream.{name}.bytes": size,
+        f"stream.{name}.consumers": state.get("consumer_count", 0),
     }
     used: list[float] = []
-    if config.max_msgs and config.max_msgs > 0:
-        metrics[f"stream.{name}.max_msgs"] = config.max_msgs
-        used.append(100.0 * state.messages / config.max_msgs)
-    if config.max_bytes and config.max_bytes > 0:
-        metrics[f"stream.{name}.max_bytes"] = config.max_bytes
-        used.append(100.0 * state.bytes / config.max_bytes)
+    max_msgs, max_bytes = config.get("max_msgs") or 0, config.get("max_bytes") or 0
+    if max_msgs > 0:
+        metrics[f"stream.{name}.max_msgs"] = max_msgs
+        used.append(100.0 * messages / max_msgs)
+    if max_bytes > 0:
+        metrics[f"stream.{name}.max_bytes"] = max_bytes
+        used.append(100.0 * size / max_bytes)
     if used:
         metrics[f"stream.{name}.used_pct"] = round(max(used), 2)
     return metrics
 
 
-def consumer_metrics(stream: str, consumer: Any) -> dict[str, Any]:
-    prefix = f"consumer.{stream}.{consumer.name}"
+def consumer_metrics(stream: str, consumer: Mapping[str, Any]) -> dict[str, Any]:
+    """Metrics of one consumer info of a consumer list reply ($JS.API.CONSUMER.LIST.<stream>)."""
+    prefix = f"consumer.{stream}.{consumer['name']}"
     return {
-        f"{prefix}.pending": consumer.num_pending or 0,
-        f"{prefix}.ack_pending": consumer.num_ack_pending or 0,
-        f"{prefix}.redelivered": consumer.num_redelivered or 0,
-        f"{prefix}.waiting": consumer.num_waiting or 0,
+        f"{prefix}.pending": consumer.get("num_pending") or 0,
+        f"{prefix}.ack_pending": consumer.get("num_ack_pending") or 0,
+        f"{prefix}.redelivered": consumer.get("num_redelivered") or 0,
+        f"{prefix}.waiting": consumer.get("num_waiting") or 0,
     }
 
 

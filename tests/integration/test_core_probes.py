@@ -150,6 +150,37 @@ async def test_redis_wrong_or_missing_password_is_down(closed_port: int, spawn_s
     assert right.status == "up", right.error
 
 
+async def test_nats_reads_every_page_of_streams_and_consumers(closed_port: int, spawn_server, tmp_path) -> None:
+    """The JetStream API answers at most 256 streams (and consumers) a page: a probe reads them all, up to
+    max_streams, with every consumer's lag."""
+    spawn_server([find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(closed_port), "-js", "-sd",
+                  str(tmp_path)], closed_port, "nats-server")
+    url = f"nats://127.0.0.1:{closed_port}"
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    try:
+        for i in range(300):
+            await js.add_stream(name=f"S{i:03d}", subjects=[f"s.{i}"], storage="memory", max_msgs=1000)
+        await js.publish("s.7", b"x")
+        for i in range(270):
+            await js.add_consumer("S007", ConsumerConfig(durable_name=f"c{i:03d}", ack_policy="explicit"))
+    finally:
+        await nc.close()
+    result = await check({"name": "bus", "kind": "nats", "url": url, "max_streams": 1000, "timeout_s": 10})
+    assert result.status == "up", result.error
+    m = result.metrics
+    assert m["js.streams"] == 300 and m["js.consumers"] == 270
+    assert sorted(k for k in m if k.endswith(".max_msgs")) == [f"stream.S{i:03d}.max_msgs" for i in range(300)]
+    assert m["stream.S007.messages"] == 1 and m["stream.S007.used_pct"] == 0.1
+    assert sum(1 for k in m if k.startswith("consumer.S007.") and k.endswith(".pending")) == 270
+    assert m["consumer.S007.c269.pending"] == 1 and m["consumer.S007.c000.ack_pending"] == 0
+    [s7] = [s for s in result.details["streams"] if s["name"] == "S007"]
+    assert s7["subjects"] == ["s.7"] and len(s7["consumers"]) == 270
+    capped = await check({"name": "bus", "kind": "nats", "url": url, "max_streams": 10, "timeout_s": 10})
+    assert sum(1 for k in capped.metrics if k.endswith(".messages")) == 10
+    assert len(capped.details["streams"]) == 10
+
+
 async def test_nats_without_jetstream_is_down_when_expected(closed_port: int, spawn_server) -> None:
     spawn_server([find_binary("nats-server"), "-a", "127.0.0.1", "-p", str(closed_port)], closed_port, "nats-server")
     url = f"nats://127.0.0.1:{closed_port}"
