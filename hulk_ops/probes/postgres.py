@@ -7,7 +7,10 @@ replicas (primaries: attached standbys), max_replica_lag_s; over TLS (a tls: blo
 sslmode) tls.cert_expiry_days and tls.cert_expired, read from the probe's own connection.
 A tls: block means sslmode=verify-full with its CA and client certificate (verify: false: require).
 The stats query runs every cycle (not every Nth): connections, transaction age and replication lag change
-between cycles, and max_connections and the version come in the same row at no extra cost.
+between cycles, and max_connections and the version come in the same row at no extra cost. The database
+size is read at most every `database_size_every_s` (default 60 s; 0: every cycle) and reported in between
+as last read: pg_database_size() stats every file of the database (0.43 ms of server time for 400
+relations here, and it grows with them: four times the rest of the query), and a size trend needs no more.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from hulk_ops.core import breach
 from hulk_ops.core.catalog import Catalog, MetricSpec
@@ -37,7 +40,7 @@ STATS_SQL = """
 SELECT current_setting('server_version') AS version,
        current_setting('max_connections')::int AS max_connections,
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections,
-       pg_database_size(current_database()) AS database_size,
+       {size} AS database_size,
        COALESCE((SELECT extract(epoch FROM max(now() - xact_start))::float8 FROM pg_stat_activity
                   WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()
                     AND backend_type = 'client backend'), 0) AS oldest_xact_age,
@@ -50,16 +53,24 @@ SELECT current_setting('server_version') AS version,
        (SELECT COALESCE(max(extract(epoch FROM replay_lag))::float8, 0) FROM pg_stat_replication)
            AS max_replica_lag
 """
+STATS_WITH_SIZE_SQL = STATS_SQL.format(size="pg_database_size(current_database())")
+STATS_SQL = STATS_SQL.format(size="NULL::bigint")
 
 
 class Settings(TlsTarget):
     kind: Literal["postgres"]
     tls_unsupported = (("server_name", "asyncpg verifies the url's host; put that name in the url"),)
     password: SecretStr | None = None
+    database_size_every_s: float = Field(60.0, ge=0, le=86_400, description=(
+        "read the database size at most this often (0: every cycle); pg_database_size() stats every file"))
 
 
 class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
     kind = "postgres"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._size: tuple[float, int] | None = None  # (monotonic time it was read, bytes) on this connection
 
     @property
     def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
@@ -69,6 +80,7 @@ class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
         s = self.settings
         # asyncpg takes an SSLContext as `ssl`: the block's CA, client certificate and verification in one
         context = await asyncio.to_thread(tls.client_context, s.tls) if s.tls is not None else None
+        self._size = None  # a new connection reads it again (the server may have been restored meanwhile)
         return await asyncpg.connect(
             s.url,
             password=s.password.get_secret_value() if s.password else None,
@@ -85,15 +97,20 @@ class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
         if client.is_closed():
             raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
         started = time.perf_counter()
-        await client.fetchval("SELECT 1")
+        await client.execute("SELECT 1")  # the simple query protocol: one message each way, nothing to decode
         latency_ms = (time.perf_counter() - started) * 1000
-        row = await client.fetchrow(STATS_SQL)
+        now = time.monotonic()
+        sized = self._size is None or now - self._size[0] >= self.settings.database_size_every_s
+        row = await client.fetchrow(STATS_WITH_SIZE_SQL if sized else STATS_SQL)
+        if sized:
+            self._size = (now, row["database_size"])
+        assert self._size is not None
         max_conn = row["max_connections"] or 0
         metrics = {
             "connections": row["connections"],
             "max_connections": max_conn,
             "connections_used_pct": round(100.0 * row["connections"] / max_conn, 2) if max_conn else None,
-            "database_size_bytes": row["database_size"],
+            "database_size_bytes": self._size[1],
             "oldest_xact_age_s": round(row["oldest_xact_age"], 3),
             "in_recovery": row["in_recovery"],
             "replicas": row["replicas"],
@@ -140,7 +157,8 @@ CATALOG = Catalog([
     MetricSpec("max_connections", "The max_connections setting"),
     MetricSpec("connections_used_pct", "Client backends of max_connections", unit="ratio", scale=0.01,
                prom="connections_used_ratio"),
-    MetricSpec("database_size_bytes", "Size of the connected database", unit="bytes"),
+    MetricSpec("database_size_bytes", "Size of the connected database (read every database_size_every_s)",
+               unit="bytes"),
     MetricSpec("oldest_xact_age_s", "Age of the oldest open transaction of another session", unit="seconds",
                prom="oldest_xact_age_seconds"),
     MetricSpec("in_recovery", "1 on a replica (in recovery), 0 on a primary"),

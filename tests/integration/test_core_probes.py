@@ -98,6 +98,35 @@ async def test_postgres_old_open_transaction_is_degraded(postgres_server: Endpoi
         await other.close()
 
 
+async def test_postgres_database_size_is_read_once_per_database_size_every_s(postgres_server: Endpoint) -> None:
+    """pg_database_size() stats every file of the database: a probe reads it at most every
+    database_size_every_s, reports the last size read in between, and reads it again on a new connection."""
+    from hulk_ops.probes import postgres
+
+    name = f"hulk_size_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_server.url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    probes = [postgres.PostgresProbe(postgres.Settings(name="db", kind="postgres", url=url,
+                                                       database_size_every_s=every)) for every in (3600, 0)]
+    try:
+        before = [(await p.check()).metrics["database_size_bytes"] for p in probes]
+        conn = await asyncpg.connect(url)
+        await conn.execute("CREATE TABLE filler AS SELECT repeat('x', 1000) AS pad FROM generate_series(1, 8000)")
+        await conn.close()
+        after = [(await p.check()) for p in probes]
+        assert all(r.status == "up" for r in after), [r.error for r in after]
+        assert after[0].metrics["database_size_bytes"] == before[0]  # read an hour ago at most: as last read
+        assert after[1].metrics["database_size_bytes"] >= before[1] + 8_000_000  # read every cycle
+        await probes[0].close()  # a new connection reads it again
+        assert (await probes[0].check()).metrics["database_size_bytes"] >= before[0] + 8_000_000
+    finally:
+        for p in probes:
+            await p.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 async def test_redis_keyspace_rule(redis_server: Endpoint) -> None:
     db = 14
     client = aioredis.Redis.from_url(f"{redis_server.url}/{db}")
