@@ -9,9 +9,10 @@ opens one connection per target, then one more cycle), over `--cycles` intervals
 
 - every cycle inside its interval: per target, the probe start times kept in the store's history (0.1 s
   resolution); a gap between two probes longer than interval + jitter + 0.5 s is a missed cycle;
-- start jitter: the scheduler's start-lag records (actual - planned start, the planned start including the
-  deliberate jitter), summarised in every heartbeat (p50 / p99 / max of the probes since the previous one);
-  the figure is the worst heartbeat's p99 and the max;
+- start jitter: how far each probe started from its planned start (|actual - planned|, early or late: a
+  run starts at the wake-up grid point nearest its plan; the plan includes the deliberate jitter), summarised
+  in every heartbeat (p50 / p99 / max of the probes since the previous one); the figure is the worst
+  heartbeat's p99 and the max;
 - RSS (VmRSS and its peak VmHWM) and mean CPU (utime + stime over the window, in cores and per probe).
 
 Then a second collector with `--baseline-targets` (100) targets runs the same way for one cycle: the memory a

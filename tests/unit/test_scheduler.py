@@ -200,7 +200,7 @@ async def test_a_probe_that_ignores_its_timeout_is_cut_by_the_hard_timeout_and_r
     scheduler.jobs.append(Job(s, _Overrunning(s), TargetBreaker("hung", 100, 0.5)))
     await run_for(scheduler, writer, 3.0)
     hung = store.history["hung"]
-    # cut at timeout + 1 s (1.1 s), found by a sweep every 0.25 s: at least one result in 3 s, each one down
+    # cut at timeout + 1 s (1.1 s), found by a sweep every 0.2 s: at least one result in 3 s, each one down
     assert hung and all(r.status == "down" and r.error == "timed out after 0.1 s (probe overran its timeout)"
                         for r in hung), hung
     assert len(store.history["ok"]) >= 10  # the other target kept its interval meanwhile
@@ -217,10 +217,37 @@ async def test_a_run_cancelled_by_the_shutdown_is_not_turned_into_a_result() -> 
     assert not scheduler._deadlines and not scheduler._overran
 
 
-@given(now=st.floats(0, 1e7, allow_nan=False), period=st.sampled_from([TICK_S, 0.2, 0.25, 1.0, 0.33]))
+@given(now=st.floats(0, 1e7, allow_nan=False), period=st.sampled_from([TICK_S, 0.025, 0.2, 0.25, 1.0, 0.33]))
 def test_periodic_work_wakes_on_the_grid_after_now(now: float, period: float) -> None:
     """The next wake-up of periodic work: a multiple of its period, after now, within one period."""
     at = grid_after(now, period)
     assert now < at <= now + period + 1e-6
     assert abs(at / period - round(at / period)) < 1e-6
     assert grid_after(at, period) == pytest.approx(at + period)  # on the grid: the next one, not the same
+
+
+async def test_runs_start_at_the_grid_point_nearest_their_plan() -> None:
+    """Starts move to the nearest point of the wake-up grid: never more than half a tick early (late only when
+    the loop is), so runs planned close together share one wake-up; a job probed faster than the grid makes
+    the grid finer."""
+    offsets: list[float] = []
+
+    class Recording(Scheduler):
+        async def _run_job(self, job: Job, planned: float) -> None:
+            offsets.append(asyncio.get_running_loop().time() - planned)
+            await super()._run_job(job, planned)
+
+    store = MemoryResultStore()
+    metrics = CollectorMetrics()
+    writer = BufferedWriter(store, metrics, flush_interval_s=0.2)
+    jobs = [Job(s, ScriptedProbe(s), TargetBreaker(s.name, 3, 1.0))
+            for s in (settings(f"t{i}", interval_s=0.3 + i / 100, timeout_s=0.2) for i in range(20))]
+    scheduler = Recording(jobs, writer, metrics, concurrency=50, jitter_pct=5)
+    assert scheduler.tick == TICK_S
+    await run_for(scheduler, writer, 2.0)
+    assert len(offsets) > 60
+    assert min(offsets) >= -TICK_S / 2 - 0.002, sorted(offsets)[:5]
+    assert sum(1 for off in offsets if off < 0) > len(offsets) / 5  # nearest, not the next point
+    fast = settings("fast", interval_s=0.05, timeout_s=0.04)
+    scheduler.replace_jobs([*jobs, Job(fast, ScriptedProbe(fast), TargetBreaker("fast", 3, 1.0))], [])
+    assert scheduler.tick == 0.025
