@@ -61,6 +61,8 @@ class TargetBreaker:
 
     def allow(self) -> bool:
         """True when a probe may run now (closed, or the open period is over: half-open trial)."""
+        if self.consecutive_failures == 0 and self._ctx.state == "closed":
+            return True  # purgatory's closed state takes no note of a request (the common case, every probe)
         try:
             self._ctx.handle_new_request()
         except OpenedState as exc:
@@ -74,6 +76,8 @@ class TargetBreaker:
         return True
 
     def record(self, down: bool, error: str | None = None) -> None:
+        if not down and self.consecutive_failures == 0 and self._ctx.state == "closed":
+            return  # nothing to reset: purgatory's closed state has counted no failure either
         self.consecutive_failures = self.consecutive_failures + 1 if down else 0
         if down:
             self.last_error = error
