@@ -215,13 +215,27 @@ def verdict(met: bool | None, how: str = "") -> str:
     return "**met**" if met else f"**missed**{' ' + how if how else ''}"
 
 
+def keep_others(report: dict[str, Any], previous: dict[str, Any]) -> None:
+    """A run of some benchmarks (`--only`) keeps the other sections of the previous report, each marked with the
+    run that measured it, instead of leaving docs/ with only the sections it ran."""
+    for name, figures in previous.get("results", {}).items():
+        if name in report["results"] or name not in SECTIONS:
+            continue
+        report["results"][name] = {**figures, "from_run": figures.get("from_run") or {
+            "command": previous["command"], "date": previous["date"], "load_before": previous.get("load_before"),
+            "load_after": figures.get("load_after", previous.get("load_after"))}}
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, v = report["machine"], report["versions"]
+    kept = any("from_run" in r for r in report["results"].values())
     lines = [
         "# Benchmarks",
         "",
         f"Written by `{report['command']}` on {report['date']} (wall {report['wall_s']} s). Every figure and "
-        "ratio below comes from this one run on this one machine; rerun the command to refresh them.",
+        "ratio below comes from this one run on this one machine" + (
+            ", but for the sections it did not run, which keep an earlier run's figures and name it"
+            if kept else "") + "; rerun the command to refresh them.",
         "",
         f"- Machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gib']} GiB, {m['platform']}",
         f"- Load average (1 min) before / after: {report['load_before']} / {report['load_after']} "
@@ -238,7 +252,12 @@ def markdown(report: dict[str, Any]) -> str:
         if "error" in r:
             lines += [f"## {name}", "", f"Failed: `{r['error']}`", ""]
             continue
-        lines += [*SECTIONS[name](r), ""]
+        section = SECTIONS[name](r)
+        if "from_run" in r:
+            run = r["from_run"]
+            section[2:2] = [f"Figures of this section: `{run['command']}` on {run['date']} (load average "
+                            f"{run.get('load_before')} before, {run.get('load_after')} after).", ""]
+        lines += [*section, ""]
     return "\n".join(lines)
 
 
@@ -278,19 +297,22 @@ def section_probe(r: dict[str, Any]) -> list[str]:
         *[f"| {k} | {x['hulk_does']} | {x['blackbox_does']} |" for k, x in kinds.items()],
         "",
         "Where hulk-ops' CPU goes (`python -m bench.probe --profile DIR`: cProfile of the collector over the "
-        "window, CPU clock): the event loop's wake-ups and the kernel's share of each round trip (a probe at 100/s "
-        "mostly runs alone: its start and each reply are a loop iteration of their own; at 400/s they are shared, "
-        "hence the lower cost per probe), the official clients' Python layers (redis-py's connection and reply "
-        "path, aiohttp's request and response objects, asyncpg's statement path, nats-py's flusher and reader "
-        "tasks with a queue per message), then the per-probe bookkeeping (check(), rules, breaker, five metric "
-        "updates) and the store write (one MULTI/EXEC per batch, every history and metric append in one EVAL). "
-        "blackbox_exporter is compiled Go doing one connection and one exchange per probe. The probes read their "
-        "detail (Redis INFO, the PostgreSQL stats query, NATS JetStream account and stream info) every cycle: "
-        "memory, connections, lag and pending messages change between cycles, so reading them every Nth cycle "
-        "would drop measurements; the configuration-like values among them cost nothing extra to read with the "
-        "rest. Collector GC and the interpreter's switch interval were measured (GC off after the first cycle, "
-        "`sys.setswitchinterval(0.05)`): no difference within run-to-run noise (about 10 %), so both stay as they "
-        "are.",
+        "window; the wake-ups column: voluntary context switches of the collector per probe): at 100 probes a "
+        "second, first waking up. An idle uvloop woken 100 times a second costs ~0.18 ms of CPU a wake-up here "
+        "(the caches are cold after each sleep), so the collector starts its runs on a 100 ms grid, each at the "
+        "point nearest its plan (at most 50 ms early or late; the plan carries 0-5 % of random jitter anyway), "
+        "and the runs that start together answer together and share the wake-ups after. Then the official "
+        "clients' Python layers (redis-py's reply path, aiohttp's request and response objects, asyncpg's "
+        "statement path, nats-py's parser and subscription task), the per-probe bookkeeping (check(), rules, "
+        "breaker, metric updates) and the store write (one MULTI/EXEC per batch, every history and metric append "
+        "in one EVAL). blackbox_exporter is compiled Go doing one connection and one exchange per probe. Read "
+        "every cycle: Redis INFO, the PostgreSQL stats query, NATS JetStream account, stream and consumer info "
+        "(memory, connections, lag and pending messages change between cycles; NATS sends its JetStream requests "
+        "with the PING, one exchange). Read at most every 60 s: the PostgreSQL database size "
+        "(`database_size_every_s`; pg_database_size() stats every file of the database, four times the server "
+        "time of the rest of the stats query on 400 relations). Collector GC and the interpreter's switch "
+        "interval were measured (GC off after the first cycle, `sys.setswitchinterval(0.05)`): no difference "
+        "within run-to-run noise, so both stay as they are.",
         *_probe_before(r),
         *([] if r["budget_met"] else ["", *PROBE_MISSES]),
     ]
@@ -316,22 +338,16 @@ def _probe_before(r: dict[str, Any]) -> list[str]:
 
 
 PROBE_MISSES = [
-    "Where 0.3x is missed, and what it would take (each option changes what is measured, so none is taken):", "",
-    "- redis at 100/s (met at 400/s): two round trips per probe (PING for the latency, then INFO), each a wake-up "
-    "of the event loop of its own when probes rarely overlap, and redis-py's reply path. It would take sending INFO "
-    "with the PING (the latency would then include INFO's server time) or a coarser start grid (more shared "
-    "wake-ups, more start jitter).",
-    "- postgres: two queries per probe (`SELECT 1` for the latency, then the stats query), each through asyncpg's "
-    "statement path and its own round trip. It would take one query per cycle (the latency read from the heavier "
-    "stats query) or the stats every Nth cycle (connections, transaction age and replication lag up to N intervals "
-    "old).",
-    "- nats: three request/replies per probe (PING, JetStream account info, stream list), each through nats-py's "
-    "flusher task and queue and its reader task, the replies JSON-decoded into dataclasses. It would take a client "
-    "without a task hand-off per message, or fewer JetStream reads per cycle (stale usage and consumer lag).",
-    "- http: aiohttp's per-request objects (request, response, headers, URL) on a kept-alive connection, already "
-    "without its timers. It would take a lower-level HTTP client layer than the official one.",
-    "- tcp: at the edge (0.29-0.34 across runs; blackbox's own cost moves by about 10 % between runs): the "
-    "scheduler, the connect itself and the per-probe bookkeeping.",
+    "Where 0.3x is missed in this run, and what it would take (ratios move by 10-20 % between runs: "
+    "blackbox_exporter's own CPU per probe ranged from 0.95 to 1.35 ms across runs of one session):", "",
+    "- nats: the most Python per probe of the five (two publishes and a PING, then nats-py's protocol parser, a "
+    "message object and a hand-off to the subscription's task per reply, the JSON replies decoded). It would take "
+    "a client without the per-message hand-off, or fewer JetStream reads per cycle (stale usage and consumer lag).",
+    "- postgres: two queries in sequence (`SELECT 1` for the latency, then the stats query), each answered by a "
+    "backend process woken on its own, so the replies of probes that start together arrive apart (about twice "
+    "Redis's wake-ups per probe). It would take one query per cycle (the latency read from the stats query).",
+    "- redis, http, tcp: the per-probe bookkeeping and the clients' layers above; a coarser start grid would "
+    "share more wake-ups at the price of start precision.",
 ]
 
 
@@ -399,8 +415,10 @@ MEMORY_NOTE = (
     "probe, breaker and job and the allocator's overhead make the rest. The probe's client parses replies with "
     "redis-py's pure-Python parser (hiredis kept its read buffer, about twice the ~5 KB INFO reply, per "
     "connection), shares one event dispatcher (redis-py builds three per client) and leaves maintenance "
-    "notifications off: that alone took this benchmark from ~460 to ~307 MB. Start jitter: the collector is one "
-    "Python thread, so anything that holds it (a garbage collection, a store batch of 500 results, a heartbeat) "
+    "notifications off: that alone took this benchmark from ~460 to ~307 MB. Start jitter (how far from its plan, "
+    "early or late, a probe started): each run starts at the point of the 100 ms wake-up grid nearest its plan, "
+    "up to 50 ms either way, which is most of it; beyond that the collector is one Python thread, so anything "
+    "that holds it (a garbage collection, a store batch of 500 results, the replies of the runs started together) "
     "delays every start due meanwhile; the first cycle (10,000 connections opened) is not measured.")
 
 
@@ -513,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {name} done in {figures['bench_wall_s']} s", file=sys.stderr, flush=True)
     report["load_after"] = round(os.getloadavg()[0], 2)
     report["wall_s"] = round(time.monotonic() - started, 1)
+    if args.only and not args.no_write and JSON.exists():
+        keep_others(report, json.loads(JSON.read_text(encoding="utf-8")))
     text = markdown(report)
     if args.no_write:
         print(text)

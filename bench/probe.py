@@ -21,9 +21,10 @@ from /proc/<pid>/stat over the window, divided by the probes it completed in the
 apart and not charged to blackbox_exporter. Ratio = hulk-ops / blackbox per kind (budget <= 0.3).
 
 What each does per probe differs, and the doc says so: hulk-ops' Redis probe is PING + INFO (and stores
-~10 metrics), PostgreSQL `SELECT 1` + a stats query, NATS PING/PONG + JetStream account and stream info,
-HTTP one GET on a kept-alive connection, TCP a connect; each result is written to the store. blackbox
-opens a new connection for every probe and stores nothing.
+~10 metrics), PostgreSQL `SELECT 1` + a stats query (the database size at most every 60 s), NATS PING/PONG +
+JetStream account and stream info (sent together), HTTP one GET on a kept-alive connection, TCP a connect;
+each result is written to the store. blackbox opens a new connection for every probe and stores nothing.
+Wake-ups per probe: the collector's voluntary context switches over the window, per probe.
 
 `HULK_BENCH_COLLECTOR_SRC=/path/to/other/checkout python -m bench.probe` runs that checkout's collector
 instead (same targets, Python and libraries): a before/after comparison of collector changes.
@@ -66,8 +67,9 @@ BLACKBOX_MODULES = {
 }
 WHAT = {
     "redis": ("PING + INFO on a pooled connection, ~10 metrics stored", "new connection, PING, expect +PONG"),
-    "postgres": ("SELECT 1 + a stats query on a pooled connection", "new TCP connection (no PostgreSQL prober)"),
-    "nats": ("PING/PONG + JetStream account and streams info, pooled", "new connection, expect INFO"),
+    "postgres": ("SELECT 1 + a stats query on a pooled connection (database size every 60 s)",
+                 "new TCP connection (no PostgreSQL prober)"),
+    "nats": ("PING/PONG + JetStream account and streams info in one exchange, pooled", "new connection, expect INFO"),
     "http": ("GET on a kept-alive connection, status and body checked", "new connection, GET, 2xx"),
     "tcp": ("new connection (connect time)", "new connection"),
 }
@@ -328,8 +330,8 @@ class Bench:
             "kind": kind, "window_s": round(elapsed, 1), "rate_per_s": self.rate,
             "targets": min(self.targets, MAX_TARGETS.get(kind, self.targets)),
             "hulk_probes": int(hulk_probes), "hulk_up": int(h_up1 - h_up0), "hulk_cpu_s": round(c1 - c0, 3),
-            "hulk_ms_per_probe": round(hulk_ms, 4), "hulk_wakeups_per_probe": round((w1 - w0) / max(hulk_probes, 1), 2),
-            "hulk_rss_mb": round(hulk_rss, 1),
+            "hulk_ms_per_probe": round(hulk_ms, 4),
+            "hulk_wakeups_per_probe": round((w1 - w0) / max(hulk_probes, 1), 2), "hulk_rss_mb": round(hulk_rss, 1),
             "blackbox_probes": bb_probes, "blackbox_success": d1[1] - d0[1], "blackbox_cpu_s": round(b1 - b0, 3),
             "blackbox_ms_per_probe": round(bb_ms, 4), "blackbox_rss_mb": round(bb_rss, 1),
             "driver_ms_per_probe": round(1000 * (d1[2] - d0[2]) / max(bb_probes, 1), 4),
@@ -380,15 +382,16 @@ def run(quick: bool = False, kinds: tuple[str, ...] = KINDS, rate: int | None = 
 
 def table(figures: dict[str, Any]) -> str:
     lines = ["| kind | hulk-ops ms CPU / probe | blackbox ms CPU / probe | ratio | budget <= 0.3x | probes "
-             "(hulk-ops / blackbox) | driver ms / probe (not charged) | hulk-ops' store redis-server ms / probe (not "
-             "charged) |", "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
+             "(hulk-ops / blackbox) | hulk-ops wake-ups / probe | driver ms / probe (not charged) | hulk-ops' store "
+             "redis-server ms / probe (not charged) |", "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |"]
     for kind, r in figures["kinds"].items():
         ratio = r["ratio"]
         verdict = "met" if ratio is not None and ratio <= BUDGET else (
             f"missed by {ratio / BUDGET:.1f}x" if ratio else "no data")
         lines.append(f"| {kind} | {r['hulk_ms_per_probe']:.3f} | {r['blackbox_ms_per_probe']:.3f} | {ratio} | "
                      f"{verdict} | {r['hulk_probes']} ({r['hulk_up']} up) / {r['blackbox_probes']} "
-                     f"({r['blackbox_success']} ok) | {r['driver_ms_per_probe']:.3f} | "
+                     f"({r['blackbox_success']} ok) | {r.get('hulk_wakeups_per_probe', '-')} | "
+                     f"{r['driver_ms_per_probe']:.3f} | "
                      f"{r.get('store_ms_per_probe', 0):.3f} |")
     return "\n".join(lines)
 

@@ -180,3 +180,25 @@ def test_before_runs_the_other_checkouts_collector_first_then_this_one(tmp_path,
 def test_before_an_unknown_ref_is_refused_by_name(tmp_path) -> None:
     with pytest.raises(SystemExit, match="--before no-such-ref"):
         bench_main.checkout("no-such-ref", tmp_path / "x")
+
+
+def test_a_partial_run_keeps_the_other_sections_and_names_the_run_that_measured_them(monkeypatch) -> None:
+    monkeypatch.setattr(bench_main, "SECTIONS", {name: (lambda r, n=name: [f"## {n}", "", f"value {r['v']}"])
+                                                 for name in bench_main.NAMES})
+    previous = {"command": "python -m bench", "date": "2026-11-24 07:51 UTC", "load_before": 0.5, "load_after": 2.5,
+                "results": {"store": {"v": 1, "load_after": 0.7}, "probe": {"v": 2}, "gone": {"v": 0}}}
+    report = {"command": "python -m bench --only probe", "date": "2026-12-04 11:49 UTC", "wall_s": 9.0,
+              "machine": {"cores": 2, "cpu_model": "x", "memory_gib": 1, "platform": "p"}, "versions": {},
+              "load_before": 0.3, "load_after": 0.2, "results": {"probe": {"v": 3}}}
+    bench_main.keep_others(report, previous)
+    assert set(report["results"]) == {"store", "probe"}  # this run's probe figures win; unknown sections go
+    assert report["results"]["probe"] == {"v": 3}
+    text = bench_main.markdown(report)
+    assert "## store\n\nFigures of this section: `python -m bench` on 2026-11-24 07:51 UTC (load average 0.5 " \
+           "before, 0.7 after).\n\nvalue 1" in text
+    assert "## probe\n\nvalue 3" in text
+    assert "but for the sections it did not run" in text
+    again = dict(report, command="python -m bench --only collector", results={})
+    bench_main.keep_others(again, report)  # a section kept twice still names the run that measured it
+    assert again["results"]["store"]["from_run"]["date"] == "2026-11-24 07:51 UTC"
+    assert "from_run" in again["results"]["probe"] and again["results"]["probe"]["v"] == 3
