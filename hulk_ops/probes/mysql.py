@@ -5,7 +5,9 @@ threads_running, max_connections, connections_used_pct, max_used_connections, up
 queries_per_sec (the rate since the previous cycle; the average since start on the first), slow_queries,
 aborted_connects, read_only; replicas only (SHOW REPLICA STATUS answers a row): replica_io_running,
 replica_sql_running, replication_lag_s (absent while the SQL thread is stopped); databases and, per schema
-(system schemas left out, at most `max_databases`), database.<database>.size_bytes (data + index).
+(system schemas left out, at most `max_databases`), database.<database>.size_bytes (data + index), read at most
+every `database_size_every_s` (default 60 s; 0: every cycle) and reported in between as last read: summing
+information_schema.tables reads every table's metadata, the heaviest query of a cycle on a server with many tables.
 Details: role, server_version, version_comment, replication (source host, errors).
 Down: unreachable, timed out, "authentication failed: ...", "access denied: ..." (to the URL's database),
 "database does not exist: ...".
@@ -52,6 +54,8 @@ class Settings(TargetSettings):
     kind: Literal["mysql"]
     password: SecretStr | None = Field(None, description="overrides a password in the URL")
     max_databases: int = Field(50, ge=0, le=10_000, description="schemas whose size is reported, largest first")
+    database_size_every_s: float = Field(60.0, ge=0, le=86_400, description=(
+        "read the schemas' sizes at most this often (0: every cycle); information_schema.tables reads every table"))
 
     @field_validator("url")
     @classmethod
@@ -73,11 +77,13 @@ class MysqlProbe(Probe[Settings, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._previous: tuple[float, float, float] | None = None  # (monotonic time, uptime_s, queries) last cycle
+        self._sizes: tuple[float, list[tuple[str, Any]]] | None = None  # (monotonic time read, rows) this connection
 
     async def _connect(self) -> Any:
         s = self.settings
         parts = urlsplit(s.url)
         password = s.password.get_secret_value() if s.password else unquote(parts.password or "")
+        self._sizes = None  # a new connection reads them again
         try:
             return await asyncmy.connect(
                 host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
@@ -115,8 +121,11 @@ class MysqlProbe(Probe[Settings, Any]):
             replica, replica_problem = await _replica_status(cur)
             sizes: list[tuple[str, Any]] = []
             if self.settings.max_databases:
-                await cur.execute(SIZES_SQL, (self.settings.max_databases,))
-                sizes = list(await cur.fetchall())
+                now = time.monotonic()
+                if self._sizes is None or now - self._sizes[0] >= self.settings.database_size_every_s:
+                    await cur.execute(SIZES_SQL, (self.settings.max_databases,))
+                    self._sizes = (now, list(await cur.fetchall()))
+                sizes = self._sizes[1]
         metrics = self._server_metrics(status, int(max_connections), bool(read_only))
         role = "replica" if replica else "unknown" if replica_problem else "primary"
         details: dict[str, Any] = {"role": role, "server_version": version, "version_comment": comment}
@@ -240,7 +249,8 @@ CATALOG = Catalog([
     MetricSpec("replication_lag_s", "This replica's time behind its source", unit="seconds",
                prom="replication_lag_seconds"),
     MetricSpec("databases", "Schemas whose size is reported"),
-    MetricSpec("database.<database>.size_bytes", "Data and index size of the schema", unit="bytes"),
+    MetricSpec("database.<database>.size_bytes", "Data and index size of the schema (read every "
+               "database_size_every_s)", unit="bytes"),
 ])
 TRACKED_METRICS = ("threads_connected", "connections_used_pct", "queries_per_sec", "replication_lag_s",
                    "database.*.size_bytes")

@@ -109,6 +109,31 @@ async def test_up_with_connections_uptime_queries_and_database_sizes(private: Pr
     assert "replication_lag_s" not in m  # not a replica
 
 
+async def test_schema_sizes_are_read_once_per_database_size_every_s(private: Private, mysql_server: Endpoint) -> None:
+    """Summing information_schema.tables reads every table's metadata: a probe reads the sizes at most every
+    database_size_every_s, reports the last ones read in between, and reads them again on a new connection."""
+    key = f"database.{private.schema}.size_bytes"
+    probes = []
+    for every in (3600, 0):
+        raw = {"targets": [{"name": "shop-db", "kind": "mysql", "timeout_s": 3, "url": private.url(),
+                            "database_size_every_s": every}]}
+        config = parse_config(yaml.safe_dump(raw), "mysql.yaml", environ={})
+        probes.append(build_probe(config, config.targets[0]))
+    try:
+        before = [(await p.check()).metrics[key] for p in probes]
+        await _admin(mysql_server.url, [f"CREATE TABLE {private.schema}.more (id INT PRIMARY KEY, body TEXT)",
+                                        f"INSERT INTO {private.schema}.more VALUES (1, REPEAT('y', 100))"])
+        after = [await p.check() for p in probes]
+        assert all(r.status == "up" for r in after), [r.error for r in after]
+        assert after[0].metrics[key] == before[0]  # read an hour ago at most: as last read
+        assert after[1].metrics[key] > before[1]  # read every cycle: the new table counts
+        await probes[0].close()  # a new connection reads them again
+        assert (await probes[0].check()).metrics[key] > before[0]
+    finally:
+        for p in probes:
+            await p.close()
+
+
 @pytest.mark.parametrize("private", [False], ids=["no-monitor-grant"], indirect=True)
 async def test_without_the_replica_status_grant_the_role_is_unknown(private: Private) -> None:
     result = await check({"url": private.url()})
