@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import metrics as prometheus_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hulk_ops.core.model import STALE_INTERVALS
@@ -138,11 +139,60 @@ class TargetGaugeChild:
         return self._values.get(self._key)
 
 
+class TargetCounter(Collector):
+    """A counter with a child per target (and status), the children kept as entries of one dict.
+
+    Used like a `Counter` (`labels(*values).inc()`) and exposed the same way (`_total`, and `_created` unless
+    prometheus_client's created series are off). A prometheus_client child costs ~1.1 KB (an instance dict, a
+    lock, a value object with a lock of its own); incrementing one here is one dict store on the loop thread.
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
+                 registry: CollectorRegistry) -> None:
+        self._name, self._documentation, self._labelnames = name, documentation, list(labelnames)
+        self._values: dict[tuple[str, ...], float] = {}
+        self._created: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def labels(self, *values: object) -> TargetCounterChild:
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected, got {len(values)}")
+        key = tuple(str(v) for v in values)
+        with self._lock:
+            if key not in self._values:
+                self._values[key], self._created[key] = 0.0, time.time()
+        return TargetCounterChild(self._values, key)
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        created = getattr(prometheus_metrics, "_use_created", True)  # PROMETHEUS_DISABLE_CREATED_SERIES, as theirs
+        with self._lock:
+            items = [(key, value, self._created[key]) for key, value in self._values.items()]
+        for key, value, at in items:
+            family.add_metric(list(key), value, created=at if created else None)
+        yield family
+
+
+class TargetCounterChild:
+    __slots__ = ("_key", "_values")
+
+    def __init__(self, values: dict[tuple[str, ...], float], key: tuple[str, ...]) -> None:
+        self._values, self._key = values, key
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._values[self._key] += amount
+
+
 class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.probes = Counter("hulk_ops_probes", "Probe results by status", ["target", "kind", "status"], registry=r)
+        self.probes = TargetCounter("hulk_ops_probes", "Probe results by status", ["target", "kind", "status"],
+                                    registry=r)
         self.build_info = Gauge("hulk_ops_build_info", "hulk-ops' version and Python's (always 1)",
                                 ["version", "python"], registry=r)
         self.build_info.labels(version(), platform.python_version()).set(1)

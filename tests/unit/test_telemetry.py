@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import platform
+import time
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from hulk_ops.collectors.telemetry import CollectorMetrics, TargetGauge, TargetStates
+from hulk_ops.collectors.telemetry import CollectorMetrics, TargetCounter, TargetGauge, TargetStates
 from tests.unit.test_scheduler import make, run_for
 
 
@@ -71,6 +72,28 @@ def test_a_target_gauge_is_exposed_like_a_prometheus_client_gauge() -> None:
         g.remove("gone", "redis")
     assert generate_latest(ours) == generate_latest(theirs)
     assert ours.get_sample_value("hulk_test_interval_seconds", {"target": "db", "kind": "redis"}) == 15
+
+
+def test_a_target_counter_is_exposed_like_a_prometheus_client_counter(monkeypatch) -> None:
+    import prometheus_client.metrics
+
+    monkeypatch.setattr(time, "time", lambda: 1_764_800_000.0)  # both stamp _created when a child is made
+    for created in (True, False):  # and both follow PROMETHEUS_DISABLE_CREATED_SERIES
+        monkeypatch.setattr(prometheus_client.metrics, "_use_created", created)
+        ours, theirs = CollectorRegistry(), CollectorRegistry()
+        counter = TargetCounter("hulk_test_probes", "Probe results by status", ["target", "kind", "status"], ours)
+        reference = Counter("hulk_test_probes", "Probe results by status", ["target", "kind", "status"],
+                            registry=theirs)
+        for c in (counter, reference):
+            up = c.labels("db", "redis", "up")
+            for _ in range(3):
+                up.inc()
+            c.labels("db", "redis", "down").inc(2)
+            c.labels("mq", "nats", "up")  # made and never incremented: 0
+        assert generate_latest(ours) == generate_latest(theirs)
+        assert ours.get_sample_value("hulk_test_probes_total", {"target": "db", "kind": "redis", "status": "up"}) == 3
+    with pytest.raises(ValueError, match="3 label values expected"):
+        counter.labels("db")
 
 
 def test_a_removed_target_gauge_child_stays_removed_and_bad_labels_are_refused() -> None:
