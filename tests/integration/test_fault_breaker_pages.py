@@ -89,6 +89,13 @@ def test_breaker_opened_by_a_refused_target_shows_on_the_pages_and_closes_after(
     # FAILURES downs one interval apart (+ jitter), the last one's duration, published at once (no heartbeat wait)
     assert time.monotonic() - faulted <= FAILURES * 1.05 + 1.0, time.monotonic() - faulted
 
+    # every new connection is refused now; a probe that raced the switch on a loaded machine may have had its
+    # connection accepted and then reset instead, so wait for the refusal to be the latest result shown
+    def latest_error() -> str:
+        view = next(v for v in model.target_views() if v.name == "cache")
+        return (view.result.error or "") if view.result else ""
+
+    assert wait_for(lambda: "connection refused" in latest_error(), 10), latest_error()
     # a page takes a moment to render, the breaker meanwhile may be in a (failing) half-open trial
     overview = open_page(live["path"])
     body = texts(overview)
