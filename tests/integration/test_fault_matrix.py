@@ -170,6 +170,7 @@ class KindOutcome:
     breaker_closed_in_blip: bool = True
     outage_at: float | None = None
     opened_at: float | None = None  # the breaker opened (its transition, as monotonic time)
+    opened_wall: float | None = None  # the same, as the breaker's own (wall) clock read it
     opened_visible_at: float | None = None  # the dashboard's read model saw "opened" (polled every 50 ms)
     skipped_while_open: bool = False
     failed_trial: bool = False
@@ -397,7 +398,7 @@ async def scenario(mode: str, config: Config, proxies: dict[str, FaultProxy], st
                     since = [(t, s) for t, s in job.breaker.transitions if t >= _wall(o.outage_at)]
                     states = [s for _t, s in since]
                     if o.opened_at is None and "opened" in states:
-                        opened_wall = next(t for t, s in since if s == "opened")
+                        o.opened_wall = opened_wall = next(t for t, s in since if s == "opened")
                         o.opened_at = time.monotonic() - (time.time() - opened_wall)
                     o.skipped_while_open = any("circuit breaker open" in (r.result.error or "")
                                                for r in runs_of(sched, job.name, o.outage_at))
@@ -561,8 +562,12 @@ def test_breaker_opens_shows_in_the_store_half_opens_and_closes(report: ModeRepo
     starved = report.monitor.external(o.outage_at, o.opened_visible_at)
     assert o.opened_at - o.outage_at <= FAILURES * INTERVAL_S * 1.05 + TIMEOUT_S + 0.1 + starved, (o.row(), starved)
     assert o.opened_visible_at - o.opened_at <= 0.5 + starved, (o.opened_visible_at - o.opened_at, starved)
-    # while open (from its opening to reset_s later) the target is not probed: every run then is a skip
-    probed = [r for r in report.runs if r.name == f"f-{kind}" and o.opened_at < r.start < o.opened_at + RESET_S
+    # while open (from its opening to reset_s later) the target is not probed: every run then is a skip. Told by
+    # the breaker's own clock (wall time; a probe's observed_at is read right after the breaker let it through,
+    # in ms): a trial let through as reset_s ran out must not look early by the skew of a second clock
+    assert o.opened_wall is not None
+    probed = [r for r in report.runs if r.name == f"f-{kind}" and o.opened_at < r.start
+              and r.result.observed_ts < o.opened_wall + RESET_S - 0.001
               and "circuit breaker open" not in (r.result.error or "")]
     assert not probed, ("probed while the breaker was open", why)
     assert o.failed_trial, ("no failed half-open trial re-opened the breaker during the fault", why)
