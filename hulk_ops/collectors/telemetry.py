@@ -80,14 +80,9 @@ class TargetStates(Collector):
                                  "stale), 0 for the others", labels=["target", "kind", "state"])
 
 
-class TargetGauge(Collector):
-    """A gauge with a child per target, the children kept as entries of one dict.
-
-    Used like a `Gauge` (`labels(*values).set(v)`, `remove(*values)`) and exposed the same way. A
-    prometheus_client child costs ~0.65 KB (an instance dict, a lock, a value object with a lock of its own);
-    four per-target gauges made that ~2.6 KB a target. Setting a child is one dict store; adding and removing
-    one take the lock a scrape takes to copy the values.
-    """
+class _TargetSeries(Collector):
+    """Series with a child per target, the children kept as entries of one dict (under one lock a scrape takes
+    to copy them)."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
                  registry: CollectorRegistry) -> None:
@@ -95,6 +90,21 @@ class TargetGauge(Collector):
         self._values: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
         registry.register(self)
+
+    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected, got {len(values)}")
+        return tuple(str(v) for v in values)
+
+
+class TargetGauge(_TargetSeries):
+    """A gauge with a child per target, the children kept as entries of one dict.
+
+    Used like a `Gauge` (`labels(*values).set(v)`, `remove(*values)`) and exposed the same way. A
+    prometheus_client child costs ~0.65 KB (an instance dict, a lock, a value object with a lock of its own);
+    four per-target gauges made that ~2.6 KB a target. Setting a child is one dict store; adding and removing
+    one take the lock a scrape takes to copy the values.
+    """
 
     def labels(self, *values: object) -> TargetGaugeChild:
         key = self._key(values)
@@ -106,11 +116,6 @@ class TargetGauge(Collector):
         """Drop a child (KeyError when there is none, as prometheus_client does)."""
         with self._lock:
             del self._values[self._key(values)]
-
-    def _key(self, values: tuple[object, ...]) -> tuple[str, ...]:
-        if len(values) != len(self._labelnames):
-            raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected, got {len(values)}")
-        return tuple(str(v) for v in values)
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(self._name, self._documentation, labels=self._labelnames)
@@ -139,7 +144,7 @@ class TargetGaugeChild:
         return self._values.get(self._key)
 
 
-class TargetCounter(Collector):
+class TargetCounter(_TargetSeries):
     """A counter with a child per target (and status), the children kept as entries of one dict.
 
     Used like a `Counter` (`labels(*values).inc()`) and exposed the same way (`_total`, and `_created` unless
@@ -149,16 +154,11 @@ class TargetCounter(Collector):
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
                  registry: CollectorRegistry) -> None:
-        self._name, self._documentation, self._labelnames = name, documentation, list(labelnames)
-        self._values: dict[tuple[str, ...], float] = {}
         self._created: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-        registry.register(self)
+        super().__init__(name, documentation, labelnames, registry)
 
     def labels(self, *values: object) -> TargetCounterChild:
-        if len(values) != len(self._labelnames):
-            raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected, got {len(values)}")
-        key = tuple(str(v) for v in values)
+        key = self._key(values)
         with self._lock:
             if key not in self._values:
                 self._values[key], self._created[key] = 0.0, time.time()
