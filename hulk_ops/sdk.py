@@ -12,13 +12,14 @@ from hulk_ops.core.catalog import Catalog, MetricSpec
 from hulk_ops.core.config import TargetSettings
 from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.core.model import ProbeResult
-from hulk_ops.probes.base import Measurement, Probe, ProbeFailure
+from hulk_ops.probes.base import Measurement, Occasional, Probe, ProbeFailure
 
 __all__ = [
     "CapacityItem",
     "Catalog",
     "Measurement",
     "MetricSpec",
+    "Occasional",
     "Probe",
     "ProbeFailure",
     "ProbeResult",

@@ -61,6 +61,30 @@ class Measurement:
     note: str | None = None
 
 
+V = TypeVar("V")
+
+
+class Occasional(Generic[V]):
+    """A reading too heavy for every cycle (a database's size): read again once `every_s` has passed, reported as
+    last read in between, forgotten with the connection it was read on."""
+
+    __slots__ = ("_at", "value")
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+        self.value: V | None = None
+
+    def due(self, every_s: float) -> bool:
+        return self._at is None or time.monotonic() - self._at >= every_s
+
+    def keep(self, value: V) -> V:
+        self._at, self.value = time.monotonic(), value
+        return value
+
+    def forget(self) -> None:
+        self._at = None
+
+
 class Probe(ABC, Generic[S, C]):
     kind: ClassVar[str]
     # Exception types worth another attempt inside the timeout budget (the client is rebuilt first).

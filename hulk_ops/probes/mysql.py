@@ -29,6 +29,7 @@ from hulk_ops.sdk import (
     Catalog,
     Measurement,
     MetricSpec,
+    Occasional,
     Probe,
     ProbeResult,
     TargetSettings,
@@ -77,13 +78,13 @@ class MysqlProbe(Probe[Settings, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._previous: tuple[float, float, float] | None = None  # (monotonic time, uptime_s, queries) last cycle
-        self._sizes: tuple[float, list[tuple[str, Any]]] | None = None  # (monotonic time read, rows) this connection
+        self._sizes: Occasional[list[tuple[str, Any]]] = Occasional()
 
     async def _connect(self) -> Any:
         s = self.settings
         parts = urlsplit(s.url)
         password = s.password.get_secret_value() if s.password else unquote(parts.password or "")
-        self._sizes = None  # a new connection reads them again
+        self._sizes.forget()  # a new connection reads them again
         try:
             return await asyncmy.connect(
                 host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
@@ -121,11 +122,10 @@ class MysqlProbe(Probe[Settings, Any]):
             replica, replica_problem = await _replica_status(cur)
             sizes: list[tuple[str, Any]] = []
             if self.settings.max_databases:
-                now = time.monotonic()
-                if self._sizes is None or now - self._sizes[0] >= self.settings.database_size_every_s:
+                if self._sizes.due(self.settings.database_size_every_s):
                     await cur.execute(SIZES_SQL, (self.settings.max_databases,))
-                    self._sizes = (now, list(await cur.fetchall()))
-                sizes = self._sizes[1]
+                    self._sizes.keep(list(await cur.fetchall()))
+                sizes = self._sizes.value or []
         metrics = self._server_metrics(status, int(max_connections), bool(read_only))
         role = "replica" if replica else "unknown" if replica_problem else "primary"
         details: dict[str, Any] = {"role": role, "server_version": version, "version_comment": comment}

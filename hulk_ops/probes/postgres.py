@@ -28,7 +28,7 @@ from hulk_ops.core.kind import CapacityItem, limit_of
 from hulk_ops.core.model import ProbeResult
 from hulk_ops.core.tls_config import TlsTarget
 from hulk_ops.probes import tls
-from hulk_ops.probes.base import Measurement, Probe
+from hulk_ops.probes.base import Measurement, Occasional, Probe
 from hulk_ops.probes.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._size: tuple[float, int] | None = None  # (monotonic time it was read, bytes) on this connection
+        self._size: Occasional[int] = Occasional()
 
     @property
     def transient(self) -> tuple[type[BaseException], ...]:  # type: ignore[override]
@@ -80,7 +80,7 @@ class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
         s = self.settings
         # asyncpg takes an SSLContext as `ssl`: the block's CA, client certificate and verification in one
         context = await asyncio.to_thread(tls.client_context, s.tls) if s.tls is not None else None
-        self._size = None  # a new connection reads it again (the server may have been restored meanwhile)
+        self._size.forget()  # a new connection reads it again (the server may have been restored meanwhile)
         return await asyncpg.connect(
             s.url,
             password=s.password.get_secret_value() if s.password else None,
@@ -99,18 +99,15 @@ class PostgresProbe(Probe[Settings, "asyncpg.Connection"]):
         started = time.perf_counter()
         await client.execute("SELECT 1")  # the simple query protocol: one message each way, nothing to decode
         latency_ms = (time.perf_counter() - started) * 1000
-        now = time.monotonic()
-        sized = self._size is None or now - self._size[0] >= self.settings.database_size_every_s
+        sized = self._size.due(self.settings.database_size_every_s)
         row = await client.fetchrow(STATS_WITH_SIZE_SQL if sized else STATS_SQL)
-        if sized:
-            self._size = (now, row["database_size"])
-        assert self._size is not None
+        size = self._size.keep(row["database_size"]) if sized else self._size.value
         max_conn = row["max_connections"] or 0
         metrics = {
             "connections": row["connections"],
             "max_connections": max_conn,
             "connections_used_pct": round(100.0 * row["connections"] / max_conn, 2) if max_conn else None,
-            "database_size_bytes": self._size[1],
+            "database_size_bytes": size,
             "oldest_xact_age_s": round(row["oldest_xact_age"], 3),
             "in_recovery": row["in_recovery"],
             "replicas": row["replicas"],
