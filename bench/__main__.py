@@ -339,7 +339,7 @@ def _probe_before(r: dict[str, Any]) -> list[str]:
 
 PROBE_MISSES = [
     "Where 0.3x is missed in this run, and what it would take (ratios move by 10-20 % between runs: "
-    "blackbox_exporter's own CPU per probe ranged from 0.95 to 1.35 ms across runs of one session):", "",
+    "blackbox_exporter's own CPU per probe ranged from 0.95 to 2.2 ms across runs of one session):", "",
     "- nats: the most Python per probe of the five (two publishes and a PING, then nats-py's protocol parser, a "
     "message object and a hand-off to the subscription's task per reply, the JSON replies decoded). It would take "
     "a client without the per-message hand-off, or fewer JetStream reads per cycle (stale usage and consumer lag).",
